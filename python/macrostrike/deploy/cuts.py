@@ -55,3 +55,29 @@ def facet_cut(facet: Any, action: FacetCutAction = FacetCutAction.ADD,
         return (ZERO_ADDRESS, int(action), list(selectors))
     sels = list(selectors) if selectors is not None else selectors_of(facet.contract_type)
     return (str(facet.address), int(action), sels)
+
+
+def plan_cut(current: dict[bytes, str], desired: dict[bytes, str],
+             immutable_facet: str | None = None) -> list[tuple[str, int, list[bytes]]]:
+    """Compute the ``diamondCut`` that turns selector routing ``current`` into ``desired``.
+
+    Both maps are ``selector -> facet address``. Returns Remove cuts first (facet = zero address),
+    then Replace and Add cuts grouped by facet. Selectors routed to ``immutable_facet`` (the
+    diamond itself) are never removed or replaced. An empty list means nothing to do.
+    """
+    norm = lambda a: a.lower()  # noqa: E731 - address comparison only
+    removes = [s for s, f in current.items() if s not in desired
+               and (immutable_facet is None or norm(f) != norm(immutable_facet))]
+    replaces: dict[str, list[bytes]] = {}
+    adds: dict[str, list[bytes]] = {}
+    for sel, facet in desired.items():
+        if sel not in current:
+            adds.setdefault(facet, []).append(sel)
+        elif norm(current[sel]) != norm(facet):
+            replaces.setdefault(facet, []).append(sel)
+    cuts: list[tuple[str, int, list[bytes]]] = []
+    if removes:
+        cuts.append((ZERO_ADDRESS, int(FacetCutAction.REMOVE), removes))
+    cuts += [(f, int(FacetCutAction.REPLACE), s) for f, s in replaces.items()]
+    cuts += [(f, int(FacetCutAction.ADD), s) for f, s in adds.items()]
+    return cuts

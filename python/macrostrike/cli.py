@@ -1,0 +1,152 @@
+"""``ape keeper``: run the keeper and inspect the deployed system (an Ape CLI plugin).
+
+Registered through the ``ape_cli_subcommands`` entry point, so Ape's ``--network`` and
+``--account`` options work as everywhere in Ape. User mistakes end with one line on stderr and
+exit code 1 (no traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from ape.cli import ConnectedProviderCommand, account_option, ape_cli_context, network_option
+
+
+class UserError(click.ClickException):
+    """A mistake the user can fix; click prints ``Error: <message>`` and exits 1."""
+
+
+LOCAL_CHAIN_IDS = {31337, 1337}
+
+
+def resolve_account(account: Any, index: int) -> Any:
+    """``--account`` if given; on a local chain default to Ape test account ``index``."""
+    from ape import accounts, chain
+
+    if account is not None:
+        return account
+    if chain.provider.chain_id in LOCAL_CHAIN_IDS:
+        return accounts.test_accounts[index]
+    raise UserError("no --account given: pass --account <alias> (see `ape accounts list`)")
+
+
+def load_manifest():
+    from macrostrike.deploy.manifest import ManifestError
+    from macrostrike.keeper.context import connected_manifest
+
+    try:
+        return connected_manifest()
+    except ManifestError as err:
+        raise UserError(str(err)) from None
+
+
+@click.group(name="keeper")
+def cli() -> None:
+    """macrostrike keeper: watch the chain, decide per bot, simulate, send, report."""
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@ape_cli_context()
+@network_option()
+@account_option(prompt=False)
+@click.option("--blocks", type=click.IntRange(min=1), default=None, help="Stop after this many new blocks.")
+@click.option("--dry-run", is_flag=True, help="Decide and simulate, never send.")
+@click.option("--journal", "journal_path", type=click.Path(path_type=Path), default=None,
+              help="Append decisions as JSON lines to this file.")
+def run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_path: Path | None) -> None:
+    """Run the arbitrage job on every new block."""
+    from ape import chain
+    from pydantic import ValidationError
+
+    from macrostrike.keeper.arbitrage import ArbitrageJob
+    from macrostrike.keeper.context import AmmContext
+    from macrostrike.keeper.journal import Journal
+    from macrostrike.keeper.settings import KeeperSettings
+    from macrostrike.keeper.txsender import TxSender
+
+    try:
+        settings = KeeperSettings()
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise UserError(f"invalid keeper setting MACROSTRIKE_KEEPER_{str(first['loc'][0]).upper()}: "
+                        f"{first['msg']}") from None
+    logging.getLogger("macrostrike.keeper").setLevel(logging.INFO)
+    manifest = load_manifest()
+    keeper = resolve_account(account, 1)
+    ctx = AmmContext(manifest)
+    sender = TxSender(keeper, priority_fee_wei=settings.priority_fee_wei,
+                      base_fee_multiplier=settings.max_fee_base_multiplier, error_table=ctx.errors)
+    journal = Journal(journal_path)
+    job = ArbitrageJob(ctx, sender, settings, journal, send=not dry_run)
+    cli_ctx.logger.info(f"keeper {keeper.address} on chain {chain.provider.chain_id}, "
+                        f"{len(job.bots)} bots, {'dry run' if dry_run else 'sending'}")
+    seen, last = 0, None
+    try:
+        while blocks is None or seen < blocks:
+            number = chain.provider.web3.eth.block_number
+            if number != last:
+                last = number
+                seen += 1
+                for d in job.tick():
+                    if d.action == "send" or d.reason not in ("no_opportunity",):
+                        click.echo(f"block {d.block} bot={d.bot_id} {d.action} {d.reason} "
+                                   f"{ {k: v for k, v in d.detail.items() if k != 'tx'} }")
+            else:
+                time.sleep(settings.poll_interval_s)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        journal.close()
+    s = job.stats
+    click.echo(f"blocks={s.blocks} opportunities={s.opportunities} sent={s.sent} "
+               f"succeeded={s.succeeded} reverted={s.reverted}")
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@network_option()
+@click.option("--bot", "bot_id", type=int, default=None, help="Show one AMM bot.")
+def status(bot_id: int | None) -> None:
+    """Diamonds, bots, trades, wins/losses and realised PnL, read from the chain."""
+    from ape import project
+    from rich.console import Console
+    from rich.table import Table
+
+    from macrostrike.report import usd
+
+    manifest = load_manifest()
+    console = Console()
+    master = manifest.address("master")
+    treasury, in_children, trades, wins, losses, pnl = project.MasterStatsFacet.at(master).systemStats()
+    console.print(f"[bold]master[/bold] {master}: treasury {usd(treasury)}, capital in children "
+                  f"{usd(in_children)}, trades {trades} (wins {wins}, losses {losses}), realised PnL {usd(pnl)}")
+    diamonds = Table(title="diamonds")
+    for col in ("diamond", "address", "facets", "bots", "paused", "capital", "trades", "wins", "losses", "PnL"):
+        diamonds.add_column(col)
+    for role in ("long", "short", "amm"):
+        address = manifest.address(role)
+        coord = project.ChildCoordinationFacet.at(address)
+        t, w, lo, p, cap = project.PerformanceFacet.at(address).aggregateStats()
+        diamonds.add_row(role, address, str(len(manifest.diamonds[role]["facets"])),
+                         str(project.BotRegistryFacet.at(address).botCount()), str(coord.paused()),
+                         usd(cap), str(t), str(w), str(lo), usd(p))
+    console.print(diamonds)
+    amm = manifest.address("amm")
+    registry = project.BotRegistryFacet.at(amm)
+    perf = project.PerformanceFacet.at(amm)
+    count = registry.botCount()
+    if bot_id is not None and not 1 <= bot_id <= count:
+        raise UserError(f"unknown bot id {bot_id}: the AMM diamond has bots 1..{count}")
+    ids = [bot_id] if bot_id is not None else range(1, count + 1)
+    bots = Table(title="AMM arbitrage bots")
+    for col in ("bot", "status", "capital", "trades", "wins", "losses", "realised PnL"):
+        bots.add_column(col, justify="right")
+    names = {0: "none", 1: "active", 2: "paused", 3: "retired"}
+    for i in ids:
+        st, cap, _strategy, _params = registry.bot(i)
+        t, w, lo, p, _last = perf.botStats(i)
+        bots.add_row(str(i), names.get(int(st), str(st)), usd(cap), str(t), str(w), str(lo), usd(p))
+    console.print(bots)

@@ -1,0 +1,286 @@
+"""Deploy the whole macrostrike system, re-using whatever is already deployed and unchanged.
+
+Order: test tokens (USDC 6 decimals, WBTC 8 decimals) → WETH9 → two independent Uniswap V2
+factories with a Router02 each → the USDC/WBTC pair on both, seeded with liquidity → facets →
+master diamond → the three child diamonds → registry, keepers, bots, treasury deposit, funding.
+
+Every step first looks at the chain (and the manifest) and sends nothing when the wanted state
+is already there, so running the deploy twice on one chain sends no transaction the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from eth_abi import encode
+from eth_utils import keccak, to_checksum_address
+
+from macrostrike.deploy import cuts as cutlib
+from macrostrike.deploy import venues
+from macrostrike.deploy.manifest import Manifest, ManifestError, load_for_chain, manifest_path
+
+USDC_DECIMALS = 6
+WBTC_DECIMALS = 8
+
+CORE_FACETS = ("DiamondCutFacet", "DiamondLoupeFacet", "OwnershipFacet")
+MASTER_FACETS = CORE_FACETS + ("ChildRegistryFacet", "TreasuryFacet", "MasterStatsFacet")
+CHILD_FACETS = CORE_FACETS + ("BotRegistryFacet", "ChildCoordinationFacet", "PerformanceFacet")
+#: role -> (diamond contract, facets, ChildKind as in LibMaster: Long=0, Short=1, AMM=2)
+CHILDREN: dict[str, tuple[str, tuple[str, ...], int]] = {
+    "long": ("LongStrikeDiamond", CHILD_FACETS, 0),
+    "short": ("ShortStrikeDiamond", CHILD_FACETS, 1),
+    "amm": ("AMMDiamond", CHILD_FACETS + ("ArbitrageFacet",), 2),
+}
+
+#: ``bytes32`` strategy id of the cross-DEX arbitrage bots.
+ARBITRAGE_STRATEGY = b"CROSS_DEX_ARB".ljust(32, b"\0")
+
+
+@dataclass
+class DeployConfig:
+    """What to deploy. Amounts are whole units of the token (USD for USDC, BTC for WBTC)."""
+
+    amm_bots: int = 50
+    #: USDC each arbitrage bot is funded with ($8,000 per bot at the $800,000 reference size).
+    capital_per_bot_usd: int = 8_000
+    #: Extra USDC left in the master treasury after funding the bots.
+    treasury_reserve_usd: int = 20_000
+    #: USDC on each side of each pool; the WBTC side is ``pool_usd / initial_price_usd``.
+    pool_usd: int = 2_000_000
+    #: Price the pools are seeded at (USD per BTC); the replay then trades them to the history.
+    initial_price_usd: float = 2_500.0
+    #: Minimum profit per arbitrage (USDC) the keeper asks of bot i is
+    #: ``min_profit_usd[i % len(min_profit_usd)]`` — stored as the bot's strategy params.
+    min_profit_usd: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0)
+    #: Keeper addresses allowed to trigger bots (the owner always may).
+    keepers: Sequence[str] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.amm_bots <= 100:
+            raise ValueError(f"amm_bots={self.amm_bots} is out of range: use 1..100")
+        if self.capital_per_bot_usd <= 0 or self.pool_usd <= 0 or self.initial_price_usd <= 0:
+            raise ValueError("capital_per_bot_usd, pool_usd and initial_price_usd must be positive")
+
+
+@dataclass
+class System:
+    """Handles to the deployed system (Ape contract instances) and its manifest."""
+
+    manifest: Manifest
+    contracts: dict[str, Any]
+    transactions: int
+
+
+def usdc(amount: float) -> int:
+    """USD amount -> USDC base units (6 decimals)."""
+    return int(round(amount * 10**USDC_DECIMALS))
+
+
+def wbtc(amount: float) -> int:
+    """BTC amount -> WBTC base units (8 decimals)."""
+    return int(round(amount * 10**WBTC_DECIMALS))
+
+
+def _hexsel(sels: Sequence[bytes]) -> list[str]:
+    return ["0x" + bytes(s).hex() for s in sels]
+
+
+class Deployer:
+    """Idempotent deploy steps for one account on the connected chain.
+
+    ``log`` receives one human line per action (``"deploy UniswapV2Factory dex_a at 0x…"``).
+    """
+
+    def __init__(self, account: Any, log: Callable[[str], None] = lambda _m: None) -> None:
+        from ape import chain, project
+
+        self.account = account
+        self.chain = chain
+        self.project = project
+        self.log = log
+        self.sent = 0
+        chain_id = chain.provider.chain_id
+        genesis = chain.provider.web3.eth.get_block(0)["hash"].hex()
+        genesis = genesis if genesis.startswith("0x") else "0x" + genesis
+        self.path = manifest_path(chain_id)
+        try:
+            self.manifest = load_for_chain(chain_id, genesis)
+        except ManifestError:
+            self.manifest = Manifest(chain_id=chain_id, genesis_hash=genesis)
+        self.manifest.network = chain.provider.network_choice
+        self.manifest.deployer = str(account.address)
+
+    # -- generic steps -------------------------------------------------------------------------
+    def _code_hash(self, address: str) -> str:
+        code = self.chain.provider.web3.eth.get_code(address)
+        return "0x" + keccak(bytes(code)).hex() if code else ""
+
+    def _track(self, receipt: Any) -> Any:
+        self.sent += 1
+        return receipt
+
+    def transact(self, what: str, method: Any, *args: Any) -> Any:
+        """Send ``method(*args)`` from the deploy account, log it and count it."""
+        self.log(what)
+        return self._track(method(*args, sender=self.account))
+
+    def contract(self, role: str, container: Any, *args: Any) -> Any:
+        """Deploy ``container(*args)`` as ``role`` unless the manifest's copy is live and identical."""
+        ctype = container.contract_type
+        creation = ctype.deployment_bytecode.bytecode if ctype.deployment_bytecode else "0x"
+        ctor = container.constructor.encode_input(*args) if ctype.constructor.inputs else b""
+        artifact_hash = "0x" + keccak(bytes.fromhex(creation[2:]) + bytes(ctor)).hex()
+        entry = self.manifest.contracts.get(role)
+        if entry and entry.get("artifact_hash") == artifact_hash and entry.get("code_hash") and \
+                self._code_hash(entry["address"]) == entry["code_hash"]:
+            return container.at(entry["address"])
+        self.log(f"deploy {ctype.name} as {role}")
+        instance = self.account.deploy(container, *args)
+        self.sent += 1
+        receipt = instance.receipt if hasattr(instance, "receipt") else None
+        self.manifest.contracts[role] = {
+            "contract": ctype.name,
+            "address": str(instance.address),
+            "block": int(receipt.block_number) if receipt else self.chain.blocks.height,
+            "tx": str(receipt.txn_hash) if receipt else "",
+            "artifact_hash": artifact_hash,
+            "code_hash": self._code_hash(instance.address),
+        }
+        self.save()
+        return instance
+
+    def save(self) -> None:
+        self.manifest.save(self.path)
+
+    # -- diamonds ------------------------------------------------------------------------------
+    def diamond(self, role: str, diamond_name: str, facets: dict[str, Any],
+                init: Any, init_calldata: bytes) -> Any:
+        """Deploy diamond ``role`` with ``facets`` (name -> instance), or bring a live one up to date.
+
+        A live diamond whose routing differs from ``facets`` gets one ``diamondCut`` computed by
+        :func:`macrostrike.deploy.cuts.plan_cut` (Remove, Replace, Add).
+        """
+        container = getattr(self.project, diamond_name)
+        desired = {sel: str(f.address) for f in facets.values() for sel in cutlib.selectors_of(f.contract_type)}
+        entry = self.manifest.diamonds.get(role)
+        live = entry and self._code_hash(entry["address"]) == entry.get("code_hash")
+        if live:
+            diamond = container.at(entry["address"])
+            loupe = self.project.DiamondLoupeFacet.at(entry["address"])
+            current = {bytes(s): str(f) for f, sels in loupe.facets() for s in sels}
+            plan = cutlib.plan_cut(current, desired, immutable_facet=entry["address"])
+            if plan:
+                cutter = self.project.DiamondCutFacet.at(entry["address"])
+                self.transact(f"diamondCut {role}: {len(plan)} cut(s)", cutter.diamondCut,
+                              plan, cutlib.ZERO_ADDRESS, b"")
+        else:
+            cut = [cutlib.facet_cut(f) for f in facets.values()]
+            self.log(f"deploy {diamond_name} as {role} with {len(facets)} facets")
+            diamond = self.account.deploy(container, self.account.address, cut, init.address, init_calldata)
+            self.sent += 1
+            receipt = diamond.receipt
+            entry = {
+                "contract": diamond_name,
+                "address": str(diamond.address),
+                "block": int(receipt.block_number),
+                "tx": str(receipt.txn_hash),
+                "code_hash": self._code_hash(diamond.address),
+            }
+        entry["facets"] = {
+            name: {"address": str(f.address), "selectors": _hexsel(cutlib.selectors_of(f.contract_type))}
+            for name, f in facets.items()
+        }
+        self.manifest.diamonds[role] = entry
+        self.save()
+        return diamond
+
+
+def deploy_system(account: Any, config: DeployConfig | None = None,
+                  log: Callable[[str], None] = lambda _m: None) -> System:
+    """Deploy (or re-use) everything; returns handles and writes ``deployments/<chain-id>.json``."""
+    from ape import project
+
+    config = config or DeployConfig()
+    d = Deployer(account, log)
+    me = account.address
+    c: dict[str, Any] = {}
+
+    # Tokens and venues -------------------------------------------------------------------------
+    c["usdc"] = d.contract("usdc", project.TestToken, "USD Coin (test)", "USDC", USDC_DECIMALS, me)
+    c["wbtc"] = d.contract("wbtc", project.TestToken, "Wrapped BTC (test)", "WBTC", WBTC_DECIMALS, me)
+    c["weth"] = d.contract("weth", venues.container("WETH9"))
+    for dex in ("dex_a", "dex_b"):
+        factory = d.contract(f"{dex}_factory", venues.container("UniswapV2Factory"), me)
+        c[f"{dex}_factory"] = factory
+        c[f"{dex}_router"] = d.contract(f"{dex}_router", venues.container("UniswapV2Router02"),
+                                        factory.address, c["weth"].address)
+        pair = venues.at("UniswapV2Pair", factory.getPair(c["usdc"].address, c["wbtc"].address))
+        if int(pair.address, 16) == 0:
+            d.transact(f"createPair USDC/WBTC on {dex}", factory.createPair, c["usdc"].address, c["wbtc"].address)
+            pair = venues.at("UniswapV2Pair", factory.getPair(c["usdc"].address, c["wbtc"].address))
+            d.manifest.contracts[f"{dex}_pair"] = {
+                "contract": "UniswapV2Pair", "address": str(pair.address),
+                "block": d.chain.blocks.height, "tx": "", "code_hash": d._code_hash(pair.address),
+            }
+            d.save()
+        c[f"{dex}_pair"] = pair
+        if pair.totalSupply() == 0:
+            quote, base = usdc(config.pool_usd), wbtc(config.pool_usd / config.initial_price_usd)
+            d.transact(f"seed {dex} pool", c["usdc"].mint, pair.address, quote)
+            d.transact(f"seed {dex} pool", c["wbtc"].mint, pair.address, base)
+            d.transact(f"mint LP on {dex}", pair.mint, me)
+
+    # Facets and diamonds ------------------------------------------------------------------------
+    names = sorted(set(MASTER_FACETS) | {n for _, fs, _ in CHILDREN.values() for n in fs})
+    facets = {n: d.contract(f"facet:{n}", getattr(project, n)) for n in names}
+    master_init = d.contract("init:MasterInit", project.MasterInit)
+    child_init = d.contract("init:ChildInit", project.ChildInit)
+    c["master"] = d.diamond("master", "MasterDiamond", {n: facets[n] for n in MASTER_FACETS},
+                            master_init, master_init.init.encode_input(c["usdc"].address))
+    for role, (diamond_name, child_facets, _) in CHILDREN.items():
+        c[role] = d.diamond(role, diamond_name, {n: facets[n] for n in child_facets}, child_init,
+                            child_init.init.encode_input(c["master"].address, c["usdc"].address))
+
+    # Wiring ------------------------------------------------------------------------------------
+    registry = project.ChildRegistryFacet.at(c["master"].address)
+    for role, (_, _, kind) in CHILDREN.items():
+        if not registry.isChild(c[role].address):
+            d.transact(f"registerChild {role}", registry.registerChild, c[role].address, kind)
+    amm_arb = project.ArbitrageFacet.at(c["amm"].address)
+    want_pairs = (str(c["dex_a_pair"].address), str(c["dex_b_pair"].address), str(c["wbtc"].address))
+    if tuple(str(a) for a in amm_arb.arbitragePairs()) != want_pairs:
+        d.transact("setArbitragePairs", amm_arb.setArbitragePairs, *want_pairs)
+    for role in CHILDREN:
+        bots = project.BotRegistryFacet.at(c[role].address)
+        for keeper in config.keepers:
+            if not bots.isKeeper(keeper):
+                d.transact(f"setKeeper {keeper} on {role}", bots.setKeeper, keeper, True)
+
+    # Bots: min profit spread over the bots, ids 1..amm_bots --------------------------------------
+    amm_bots = project.BotRegistryFacet.at(c["amm"].address)
+    existing = amm_bots.botCount()
+    for i in range(existing, config.amm_bots):
+        params = encode(["uint256"], [usdc(config.min_profit_usd[i % len(config.min_profit_usd)])])
+        d.transact(f"registerBots amm #{i + 1}", amm_bots.registerBots, 1, ARBITRAGE_STRATEGY, params)
+
+    # Treasury: deposit, then fund every unfunded bot --------------------------------------------
+    treasury = project.TreasuryFacet.at(c["master"].address)
+    unfunded = [i for i in range(1, config.amm_bots + 1) if amm_bots.bot(i)[1] == 0]
+    need = usdc(config.capital_per_bot_usd) * len(unfunded)
+    if unfunded and treasury.totalDeposited() == 0:
+        need += usdc(config.treasury_reserve_usd)
+    short = need - treasury.treasuryBalance()
+    if short > 0:
+        d.transact("mint USDC for the treasury", c["usdc"].mint, me, short)
+        d.transact("approve treasury", c["usdc"].approve, c["master"].address, short)
+        d.transact(f"deposit {short / 1e6:,.0f} USDC", treasury.deposit, short)
+    if unfunded:
+        d.transact(f"fund {len(unfunded)} amm bots", treasury.fundBots, c["amm"].address, unfunded,
+                   usdc(config.capital_per_bot_usd))
+
+    d.manifest.config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()}
+    d.manifest.config["keepers"] = [to_checksum_address(k) for k in config.keepers]
+    d.save()
+    return System(manifest=d.manifest, contracts=c, transactions=d.sent)

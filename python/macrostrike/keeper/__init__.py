@@ -1,0 +1,1 @@
+"""The keeper: per block, read the chain, decide per bot, simulate, send, journal."""

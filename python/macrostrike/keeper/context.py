@@ -1,0 +1,88 @@
+"""What a keeper needs to know about a deployed system, built from the deployment manifest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode
+from eth_utils import event_abi_to_log_topic
+
+from macrostrike.deploy.manifest import Manifest, load_for_chain
+from macrostrike.keeper.errors import error_table
+
+GET_RESERVES = bytes.fromhex("0902f1ac")  # getReserves() -> (uint112, uint112, uint32)
+
+
+def abi_json(*contract_types: Any) -> list[dict[str, Any]]:
+    """Merge the ABIs of Ape contract types into one web3-style ABI list (facets of one diamond)."""
+    seen: set[str] = set()
+    merged: list[dict[str, Any]] = []
+    for ct in contract_types:
+        for item in ct.abi:
+            entry = item.model_dump(mode="json", by_alias=True, exclude_none=True)
+            key = repr(sorted((k, repr(v)) for k, v in entry.items()))
+            if key not in seen:
+                seen.add(key)
+                merged.append(entry)
+    return merged
+
+
+def connected_manifest() -> Manifest:
+    """The manifest of the connected chain (raises ManifestError with the fix if there is none)."""
+    from ape import chain
+
+    genesis = chain.provider.web3.eth.get_block(0)["hash"].hex()
+    return load_for_chain(chain.provider.chain_id, genesis if genesis.startswith("0x") else "0x" + genesis)
+
+
+@dataclass
+class Pool:
+    """A Uniswap V2 USDC/WBTC pair; reserves are returned as ``(quote, base)`` base units."""
+
+    address: str
+    quote_is_token0: bool
+
+    def reserves(self, web3: Any, block: str | int = "latest") -> tuple[int, int]:
+        raw = web3.eth.call({"to": self.address, "data": GET_RESERVES}, block)
+        r0, r1, _ = decode(["uint112", "uint112", "uint32"], bytes(raw))
+        return (r0, r1) if self.quote_is_token0 else (r1, r0)
+
+
+class AmmContext:
+    """The AMM child diamond, its two pools and decoding tables, from a manifest."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        from ape import chain, project
+
+        self.manifest = manifest
+        self.web3 = chain.provider.web3
+        self.amm_address = manifest.address("amm")
+        self.usdc = manifest.address("usdc")
+        facets = [project.ArbitrageFacet, project.BotRegistryFacet, project.PerformanceFacet,
+                  project.ChildCoordinationFacet]
+        self.abi = abi_json(*(f.contract_type for f in facets))
+        self.errors = error_table(self.abi)
+        self.amm = self.web3.eth.contract(address=self.amm_address, abi=self.abi)
+        self.pools = []
+        for role in ("dex_a_pair", "dex_b_pair"):
+            address = manifest.address(role)
+            token0 = decode(["address"], bytes(self.web3.eth.call({"to": address, "data": "0x0dfe1681"})))[0]
+            self.pools.append(Pool(address=address, quote_is_token0=token0.lower() == self.usdc.lower()))
+        self._events = {e["name"]: e for e in self.abi if e.get("type") == "event"}
+
+    def reserves(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """``((quote_a, base_a), (quote_b, base_b))`` of DEX A and DEX B, base units."""
+        return self.pools[0].reserves(self.web3), self.pools[1].reserves(self.web3)
+
+    def decode_event(self, name: str, logs: list[Any]) -> list[dict[str, Any]]:
+        """Decode every log of event ``name`` emitted by the AMM diamond in ``logs``."""
+        abi = self._events[name]
+        topic = event_abi_to_log_topic(abi)
+        out = []
+        for log in logs:
+            if log["address"].lower() != self.amm_address.lower() or not log["topics"] \
+                    or bytes(log["topics"][0]) != topic:
+                continue
+            out.append(dict(self.amm.events[name]().process_log(log)["args"]))
+        return out

@@ -1,0 +1,32 @@
+"""The main job: `ape run demo` — deploy on a local Anvil, replay BTC/USD history, keeper trades, report."""
+
+from pathlib import Path
+
+import click
+from ape.cli import ConnectedProviderCommand, network_option
+
+from macrostrike.cli import UserError
+
+
+@click.command(cls=ConnectedProviderCommand)
+@network_option()
+@click.option("--hours", type=click.IntRange(1, 20_000), default=500, show_default=True, help="Hours to replay.")
+@click.option("--start", type=click.IntRange(min=0), default=0, show_default=True,
+              help="First candle (index into the ascending history).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out/demo"), show_default=True)
+def cli(hours, start, out_dir):
+    from ape import chain
+
+    from macrostrike.demo import run_demo
+    from macrostrike.market.data import DataError
+    from macrostrike.report import print_summary
+
+    if chain.provider.chain_id not in (31337, 1337):
+        raise UserError("the demo mints test tokens and replays history: run it on a local chain "
+                        "(the default, ethereum:local:foundry)")
+    try:
+        run = run_demo(hours=hours, start=start, out_dir=out_dir, log=click.echo)
+    except DataError as err:
+        raise UserError(str(err)) from None
+    print_summary(run.summary)
+    click.echo(f"wrote {out_dir / 'summary.json'}, {out_dir / 'chart.png'}, {out_dir / 'decisions.jsonl'}")
