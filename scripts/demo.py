@@ -3,18 +3,22 @@
 from pathlib import Path
 
 import click
-from ape.cli import ConnectedProviderCommand, network_option
 
-from macrostrike.cli import UserError
+from macrostrike.cli import UserError, connected, network_option
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command()
 @network_option()
 @click.option("--hours", type=click.IntRange(1, 20_000), default=500, show_default=True, help="Hours to replay.")
 @click.option("--start", type=click.IntRange(min=0), default=0, show_default=True,
               help="First candle (index into the ascending history).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out/demo"), show_default=True)
-def cli(hours, start, out_dir):
+def cli(network, hours, start, out_dir):
+    with connected(network):
+        _demo(hours, start, out_dir)
+
+
+def _demo(hours, start, out_dir):
     from ape import chain
 
     from macrostrike.demo import run_demo

@@ -4,13 +4,13 @@ Writes deployments/<chain-id>.json. Re-running on the same chain sends nothing w
 """
 
 import click
-from ape.cli import ConnectedProviderCommand, account_option, network_option
+from ape.cli import account_option
 
-from macrostrike.cli import UserError, resolve_account
+from macrostrike.cli import UserError, connected, network_option, resolve_account
 from macrostrike.deploy.system import DeployConfig, deploy_system
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command()
 @network_option()
 @account_option(prompt=False)
 @click.option("--bots", type=click.IntRange(1, 100), default=50, show_default=True, help="AMM arbitrage bots.")
@@ -19,7 +19,12 @@ from macrostrike.deploy.system import DeployConfig, deploy_system
 @click.option("--price", type=click.FloatRange(min=0, min_open=True), default=2_500.0, show_default=True,
               help="Initial pool price, USD per BTC.")
 @click.option("--keeper", "keepers", multiple=True, help="Keeper address (repeatable).")
-def cli(account, bots, capital, price, keepers):
+def cli(network, account, bots, capital, price, keepers):
+    with connected(network):
+        _deploy(account, bots, capital, price, keepers)
+
+
+def _deploy(account, bots, capital, price, keepers):
     from ape import accounts, chain
 
     owner = resolve_account(account, 0)

@@ -1,7 +1,7 @@
 """``ape keeper``: run the keeper and inspect the deployed system (an Ape CLI plugin).
 
-Registered through the ``ape_cli_subcommands`` entry point, so Ape's ``--network`` and
-``--account`` options work as everywhere in Ape. User mistakes end with one line on stderr and
+Registered through the ``ape_cli_subcommands`` entry point. ``--network`` takes Ape's network
+choices (``ecosystem:network:provider`` or a node URI) and ``--account`` Ape's account aliases. User mistakes end with one line on stderr and
 exit code 1 (no traceback).
 """
 
@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
-from ape.cli import ConnectedProviderCommand, account_option, ape_cli_context, network_option
+from ape.cli import account_option, ape_cli_context
 
 
 class UserError(click.ClickException):
@@ -21,6 +23,37 @@ class UserError(click.ClickException):
 
 
 LOCAL_CHAIN_IDS = {31337, 1337}
+
+
+def network_option() -> Any:
+    """``--network``: an Ape network choice (``ecosystem:network:provider``) or a node URI.
+
+    Connection happens inside the command (see :func:`connected`) so that a failure to connect is
+    a one-line error rather than a traceback.
+    """
+    return click.option("--network", default=None, metavar="CHOICE",
+                        help="ecosystem:network:provider or a node URI (default: the project's "
+                             "default, a local Anvil started by ape-foundry)")
+
+
+@contextmanager
+def connected(network: str | None) -> Iterator[Any]:
+    """Connect to ``network`` (an Ape network choice such as ``ethereum:local:foundry`` or a node
+    URI) for the duration of the block; a failure to connect is a one-line :class:`UserError`."""
+    from ape import networks
+    from ape.exceptions import ApeException
+
+    try:
+        context = networks.parse_network_choice(network)
+        provider = context.__enter__()
+    except ApeException as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"cannot connect to network '{network or 'default'}': {reason} — check --network "
+                        "and that the node is running") from None
+    try:
+        yield provider
+    finally:
+        context.__exit__(None, None, None)
 
 
 def resolve_account(account: Any, index: int) -> Any:
@@ -49,7 +82,7 @@ def cli() -> None:
     """macrostrike keeper: watch the chain, decide per bot, simulate, send, report."""
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command()
 @ape_cli_context()
 @network_option()
 @account_option(prompt=False)
@@ -57,8 +90,14 @@ def cli() -> None:
 @click.option("--dry-run", is_flag=True, help="Decide and simulate, never send.")
 @click.option("--journal", "journal_path", type=click.Path(path_type=Path), default=None,
               help="Append decisions as JSON lines to this file.")
-def run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_path: Path | None) -> None:
+def run(cli_ctx: Any, network: Any, account: Any, blocks: int | None, dry_run: bool,
+        journal_path: Path | None) -> None:
     """Run the arbitrage job on every new block."""
+    with connected(network):
+        _run(cli_ctx, account, blocks, dry_run, journal_path)
+
+
+def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_path: Path | None) -> None:
     from ape import chain
     from pydantic import ValidationError
 
@@ -106,11 +145,16 @@ def run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_p
                f"succeeded={s.succeeded} reverted={s.reverted}")
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command()
 @network_option()
 @click.option("--bot", "bot_id", type=int, default=None, help="Show one AMM bot.")
-def status(bot_id: int | None) -> None:
+def status(network: Any, bot_id: int | None) -> None:
     """Diamonds, bots, trades, wins/losses and realised PnL, read from the chain."""
+    with connected(network):
+        _status(bot_id)
+
+
+def _status(bot_id: int | None) -> None:
     from ape import project
     from rich.console import Console
     from rich.table import Table

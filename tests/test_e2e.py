@@ -1,0 +1,99 @@
+"""End to end: deploy the whole system, replay 24 hours of real BTC history, let the keeper trade.
+
+Checks what the chain says, not what the keeper believes: every successful trade's realised profit
+(from its ArbitrageExecuted event) is at least the minProfit it was sent with, on-chain per-bot
+stats add up to the keeper's journal, the manifest is complete, and a second deploy sends nothing.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from macrostrike.deploy.system import CHILDREN, MASTER_FACETS, DeployConfig, deploy_system
+from macrostrike.demo import KEEPERS, run_demo
+from macrostrike.market import data
+
+pytestmark = pytest.mark.slow
+
+SLICE = Path(__file__).parent / "data" / "btc_slice.csv"
+
+
+@pytest.fixture(scope="module")
+def demo(accounts, tmp_path_factory):
+    candles = data.parse(SLICE)[:24]
+    config = DeployConfig(amm_bots=50, initial_price_usd=candles[0].close,
+                          keepers=tuple(str(accounts[i].address) for i in KEEPERS))
+    out = tmp_path_factory.mktemp("demo")
+    return run_demo(candles=candles, deploy_config=config, out_dir=out), out
+
+
+def test_keeper_traded_and_every_trade_met_its_min_profit(demo):
+    run, _ = demo
+    mined = [d for d in run.replay.job.journal.decisions if d.reason == "mined"]
+    assert len(run.result.hours) == 24
+    assert mined, "24 hours of noise around real closes should create at least one arbitrage"
+    for d in mined:
+        assert d.detail["realised_profit"] >= d.detail["min_profit"] > 0
+    stats = run.summary["trades"]
+    assert stats["succeeded"] == len(mined) and stats["reverted"] == 0
+
+
+def test_on_chain_stats_match_the_journal(demo, project):
+    run, _ = demo
+    mined = [d for d in run.replay.job.journal.decisions if d.reason == "mined"]
+    amm = project.PerformanceFacet.at(run.system.manifest.address("amm"))
+    trades, wins, losses, pnl, _capital = amm.aggregateStats()
+    assert trades == len(mined) == wins and losses == 0
+    assert pnl == sum(d.detail["realised_profit"] for d in mined) == run.summary["realised_pnl_usdc_total"]
+    by_bot = {}
+    for d in mined:
+        by_bot[d.bot_id] = by_bot.get(d.bot_id, 0) + d.detail["realised_profit"]
+    for bot_id, profit in by_bot.items():
+        assert amm.botStats(bot_id)[3] == profit
+
+
+def test_chain_clock_follows_the_replayed_hours(demo, chain):
+    run, _ = demo
+    stamps = [h.timestamp for h in run.result.hours]
+    assert all(b - a == 3600 for a, b in zip(stamps, stamps[1:]))
+    assert chain.blocks.head.timestamp >= stamps[-1]
+
+
+def test_manifest_is_complete(demo, chain):
+    run, _ = demo
+    path = Path("deployments") / f"{chain.chain_id}.json"
+    manifest = json.loads(path.read_text())
+    for role in ("usdc", "wbtc", "weth", "dex_a_factory", "dex_b_factory", "dex_a_router", "dex_b_router",
+                 "dex_a_pair", "dex_b_pair"):
+        entry = manifest["contracts"][role]
+        assert entry["address"].startswith("0x") and entry["block"] >= 0
+        assert chain.provider.web3.eth.get_code(entry["address"])
+    assert set(manifest["diamonds"]) == {"master", *CHILDREN}
+    assert set(manifest["diamonds"]["master"]["facets"]) == set(MASTER_FACETS)
+    for role, (_, facets, _) in CHILDREN.items():
+        assert set(manifest["diamonds"][role]["facets"]) == set(facets)
+        for facet in manifest["diamonds"][role]["facets"].values():
+            assert facet["selectors"] and all(len(s) == 10 for s in facet["selectors"])
+    assert manifest["config"]["amm_bots"] == 50
+
+
+def test_redeploy_changes_nothing(demo, accounts, chain):
+    run, _ = demo
+    path = Path("deployments") / f"{chain.chain_id}.json"
+    before = path.read_text()
+    nonce = accounts[0].nonce
+    again = deploy_system(accounts[0], DeployConfig(**{**run.system.manifest.config,
+                                                       "min_profit_usd": tuple(run.system.manifest.config["min_profit_usd"])}))
+    assert again.transactions == 0
+    assert accounts[0].nonce == nonce
+    assert path.read_text() == before
+
+
+def test_outputs_written(demo):
+    _, out = demo
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["hours_replayed"] == 24 and "assumptions" in summary
+    assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = (out / "decisions.jsonl").read_text().splitlines()
+    assert len(lines) == sum(summary["decisions"].values())
