@@ -4,6 +4,11 @@ Test-module-specific deployments live in their own modules (or a module-level fi
 suites stay independent; Ape isolates each test with a chain snapshot.
 """
 
+import socket
+import subprocess
+import time
+from pathlib import Path
+
 import pytest
 
 
@@ -23,3 +28,33 @@ def keeper(accounts):
 def stranger(accounts):
     """An account with no role anywhere (Anvil test account 9)."""
     return accounts[9]
+
+
+ANVIL = Path(__file__).resolve().parents[1] / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def anvil_node():
+    """A separate Anvil on a free loopback port, for CLI tests run as subprocesses; yields its URI."""
+    port = free_port()
+    proc = subprocess.Popen([str(ANVIL), "--port", str(port), "--silent"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("anvil did not start within 20 s")
+    yield uri
+    proc.terminate()
+    proc.wait(timeout=10)

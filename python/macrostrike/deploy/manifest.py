@@ -39,7 +39,10 @@ class ManifestError(RuntimeError):
 
 
 def manifest_path(chain_id: int, root: Path | None = None) -> Path:
-    """``<root>/deployments/<chain_id>.json``; ``root`` defaults to the Ape project path."""
+    """``<dir>/<chain_id>.json``: ``dir`` is ``$MACROSTRIKE_DEPLOYMENTS`` if set, else
+    ``<root>/deployments`` with ``root`` defaulting to the Ape project path."""
+    if root is None and os.environ.get("MACROSTRIKE_DEPLOYMENTS"):
+        return Path(os.environ["MACROSTRIKE_DEPLOYMENTS"]) / f"{chain_id}.json"
     if root is None:
         from ape import project
 

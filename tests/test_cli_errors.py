@@ -1,0 +1,74 @@
+"""Bad input gives one line on stderr, a non-zero exit and no traceback; good input works.
+
+Runs the real commands (`ape keeper …`, `ape run …`) as subprocesses against a separate Anvil.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+APE = str(Path(sys.executable).with_name("ape"))
+
+
+def ape(*args, env=None, timeout=300):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([APE, *args], cwd=ROOT, env=full_env, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def assert_one_line_error(proc, *needles):
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, proc.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
+@pytest.fixture(scope="module")
+def deployments(tmp_path_factory):
+    return tmp_path_factory.mktemp("deployments")
+
+
+def test_unreachable_network(deployments):
+    proc = ape("keeper", "status", "--network", f"http://127.0.0.1:{free_port()}",
+               env={"MACROSTRIKE_DEPLOYMENTS": str(deployments)})
+    assert_one_line_error(proc, "cannot connect to network", "check --network")
+
+
+def test_missing_manifest(anvil_node, deployments):
+    proc = ape("keeper", "status", "--network", anvil_node, env={"MACROSTRIKE_DEPLOYMENTS": str(deployments)})
+    assert_one_line_error(proc, "no deployment manifest", "ape run deploy")
+
+
+def test_deploy_status_and_unknown_bot(anvil_node, deployments):
+    env = {"MACROSTRIKE_DEPLOYMENTS": str(deployments)}
+    first = ape("run", "deploy", "--network", anvil_node, "--bots", "3", env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (deployments / "31337.json").is_file()
+    again = ape("run", "deploy", "--network", anvil_node, "--bots", "3", env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "0 transaction(s) sent" in again.stdout
+    ok = ape("keeper", "status", "--network", anvil_node, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert "AMM arbitrage bots" in ok.stdout
+    unknown = ape("keeper", "status", "--network", anvil_node, "--bot", "999", env=env)
+    assert_one_line_error(unknown, "unknown bot id 999", "1..3")
+
+
+def test_corrupt_data_file(anvil_node, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "Coinbase_BTCUSD_1h.csv").write_text("not the real file\n")
+    proc = ape("run", "demo", "--network", anvil_node, "--hours", "2",
+               env={"MACROSTRIKE_CACHE": str(cache), "MACROSTRIKE_OFFLINE": "1",
+                    "MACROSTRIKE_DEPLOYMENTS": str(tmp_path)})
+    assert_one_line_error(proc, "Coinbase_BTCUSD_1h.csv")
