@@ -20,6 +20,9 @@ def cli(network, hours, start, out_dir):
 
 def _demo(hours, start, out_dir):
     from ape import chain
+    from ape.logging import logger
+
+    logger.set_level("WARNING")  # one line per deploy step is ours; Ape's per-transaction lines are noise here
 
     from macrostrike.demo import run_demo
     from macrostrike.market.data import DataError

@@ -117,14 +117,18 @@ class Deployer:
         code = self.chain.provider.web3.eth.get_code(address)
         return "0x" + keccak(bytes(code)).hex() if code else ""
 
-    def _track(self, receipt: Any) -> Any:
-        self.sent += 1
-        return receipt
+    def _deployment(self, instance: Any) -> dict[str, Any]:
+        """Address, block, transaction and runtime code hash of a just-deployed contract."""
+        tx = str(instance.txn_hash)
+        receipt = self.chain.provider.web3.eth.get_transaction_receipt(tx)
+        return {"address": str(instance.address), "block": int(receipt["blockNumber"]), "tx": tx,
+                "code_hash": self._code_hash(instance.address)}
 
     def transact(self, what: str, method: Any, *args: Any) -> Any:
         """Send ``method(*args)`` from the deploy account, log it and count it."""
         self.log(what)
-        return self._track(method(*args, sender=self.account))
+        self.sent += 1
+        return method(*args, sender=self.account)
 
     def contract(self, role: str, container: Any, *args: Any) -> Any:
         """Deploy ``container(*args)`` as ``role`` unless the manifest's copy is live and identical."""
@@ -139,14 +143,10 @@ class Deployer:
         self.log(f"deploy {ctype.name} as {role}")
         instance = self.account.deploy(container, *args)
         self.sent += 1
-        receipt = instance.receipt if hasattr(instance, "receipt") else None
         self.manifest.contracts[role] = {
             "contract": ctype.name,
-            "address": str(instance.address),
-            "block": int(receipt.block_number) if receipt else self.chain.blocks.height,
-            "tx": str(receipt.txn_hash) if receipt else "",
+            **self._deployment(instance),
             "artifact_hash": artifact_hash,
-            "code_hash": self._code_hash(instance.address),
         }
         self.save()
         return instance
@@ -180,14 +180,7 @@ class Deployer:
             self.log(f"deploy {diamond_name} as {role} with {len(facets)} facets")
             diamond = self.account.deploy(container, self.account.address, cut, init.address, init_calldata)
             self.sent += 1
-            receipt = diamond.receipt
-            entry = {
-                "contract": diamond_name,
-                "address": str(diamond.address),
-                "block": int(receipt.block_number),
-                "tx": str(receipt.txn_hash),
-                "code_hash": self._code_hash(diamond.address),
-            }
+            entry = {"contract": diamond_name, **self._deployment(diamond)}
         entry["facets"] = {
             name: {"address": str(f.address), "selectors": _hexsel(cutlib.selectors_of(f.contract_type))}
             for name, f in facets.items()

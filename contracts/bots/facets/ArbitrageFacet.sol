@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {LibDiamond} from "../../diamond/libraries/LibDiamond.sol";
+import {IUniswapV2PairMinimal} from "../interfaces/IUniswapV2PairMinimal.sol";
+import {LibArbitrage} from "../libraries/LibArbitrage.sol";
+import {LibBots} from "../libraries/LibBots.sol";
+import {LibPerformance} from "../libraries/LibPerformance.sol";
+
+/// @title ArbitrageFacet
+/// @notice Cross-DEX arbitrage between two Uniswap V2 pairs of the same (quote, base) tokens: buy
+///         base on one pair with a bot's quote capital, sell it on the other, in one transaction,
+///         swapping directly on the pairs (no router). Reverts unless the realised profit covers
+///         the caller's `minProfit`. Amounts are token base units (quote: USDC, 6 decimals).
+/// @dev Output amounts follow UniswapV2Library.getAmountOut (0.3% fee; Uniswap V2 whitepaper §3.2.1).
+contract ArbitrageFacet is ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @notice `pair` does not hold exactly the quote token and `baseToken`.
+    error InvalidPair(address pair);
+    /// @notice Both pairs are the same, or the base token is the quote token.
+    error InvalidArbitrageConfig();
+    /// @notice setArbitragePairs has not been called.
+    error PairsNotSet();
+    /// @notice amountIn is zero.
+    error ZeroAmount();
+    /// @notice amountIn exceeds the bot's capital.
+    error InsufficientBotCapital(uint256 botId, uint256 capital, uint256 requested);
+    /// @notice A pair has an empty reserve.
+    error InsufficientLiquidity(address pair);
+    /// @notice The round trip returns `realised` (may be negative) below `minProfit`.
+    error InsufficientProfit(int256 realised, uint256 minProfit);
+    /// @notice Fewer quote tokens arrived than the pair maths promised (e.g. a fee-on-transfer token).
+    error UnexpectedOutput(uint256 expected, uint256 received);
+
+    event ArbitragePairsSet(address pairA, address pairB, address baseToken);
+    event ArbitrageExecuted(
+        uint256 indexed botId,
+        address buyPair,
+        address sellPair,
+        uint256 amountIn,
+        uint256 baseAmount,
+        uint256 amountOut,
+        uint256 profit
+    );
+
+    /// @notice Sets the two pairs and the base token. Owner only.
+    function setArbitragePairs(address pairA, address pairB, address baseToken) external {
+        LibDiamond.enforceIsContractOwner();
+        address quote = address(LibBots.botStorage().quoteToken);
+        if (pairA == pairB || baseToken == quote || baseToken == address(0)) revert InvalidArbitrageConfig();
+        _checkPair(pairA, quote, baseToken);
+        _checkPair(pairB, quote, baseToken);
+        LibArbitrage.ArbitrageStorage storage s = LibArbitrage.arbitrageStorage();
+        (s.pairA, s.pairB, s.baseToken) = (pairA, pairB, baseToken);
+        emit ArbitragePairsSet(pairA, pairB, baseToken);
+    }
+
+    /// @notice The configured pairs and base token (zero addresses before setArbitragePairs).
+    function arbitragePairs() external view returns (address pairA, address pairB, address baseToken) {
+        LibArbitrage.ArbitrageStorage storage s = LibArbitrage.arbitrageStorage();
+        return (s.pairA, s.pairB, s.baseToken);
+    }
+
+    /// @notice What a round trip of `amountIn` quote would yield at current reserves.
+    /// @return baseAmount Base bought on the buy pair. @return amountOut Quote received on the sell pair.
+    function quoteArbitrage(bool buyOnA, uint256 amountIn) external view returns (uint256 baseAmount, uint256 amountOut) {
+        (address buyPair, address sellPair) = _pairs(buyOnA);
+        return _quote(buyPair, sellPair, amountIn);
+    }
+
+    /// @notice Runs one arbitrage for `botId` with `amountIn` of its capital. Keepers and the owner only.
+    /// @param buyOnA True: buy base on pair A, sell on pair B; false: the reverse.
+    /// @param amountIn Quote spent (<= the bot's capital).
+    /// @param minProfit Least acceptable profit in quote base units; reverts InsufficientProfit below it.
+    /// @return profit Realised profit, added to the bot's capital.
+    function executeArbitrage(uint256 botId, bool buyOnA, uint256 amountIn, uint256 minProfit)
+        external
+        nonReentrant
+        returns (uint256 profit)
+    {
+        LibBots.enforceKeeperOrOwner();
+        LibBots.enforceNotPaused();
+        LibBots.Bot storage bot = LibBots.enforceActiveBot(botId);
+        if (amountIn == 0) revert ZeroAmount();
+        if (amountIn > bot.capital) revert InsufficientBotCapital(botId, bot.capital, amountIn);
+        (address buyPair, address sellPair) = _pairs(buyOnA);
+        (uint256 baseAmount, uint256 amountOut) = _quote(buyPair, sellPair, amountIn);
+        if (amountOut < amountIn + minProfit) {
+            revert InsufficientProfit(int256(amountOut) - int256(amountIn), minProfit);
+        }
+        profit = amountOut - amountIn;
+
+        // effects
+        LibBots.BotStorage storage bs = LibBots.botStorage();
+        bot.capital += profit;
+        bs.totalCapital += profit;
+        LibPerformance.recordTrade(botId, int256(profit));
+        emit ArbitrageExecuted(botId, buyPair, sellPair, amountIn, baseAmount, amountOut, profit);
+
+        // interactions: quote -> buy pair; base straight to the sell pair; quote back here
+        IERC20 quote = bs.quoteToken;
+        uint256 before = quote.balanceOf(address(this));
+        quote.safeTransfer(buyPair, amountIn);
+        _swapOut(buyPair, LibArbitrage.arbitrageStorage().baseToken, baseAmount, sellPair);
+        _swapOut(sellPair, address(quote), amountOut, address(this));
+        uint256 received = quote.balanceOf(address(this)) + amountIn - before;
+        if (received < amountOut) revert UnexpectedOutput(amountOut, received);
+    }
+
+    function _checkPair(address pair, address quote, address base) private view {
+        if (pair.code.length == 0) revert InvalidPair(pair);
+        address t0 = IUniswapV2PairMinimal(pair).token0();
+        address t1 = IUniswapV2PairMinimal(pair).token1();
+        if (!((t0 == quote && t1 == base) || (t0 == base && t1 == quote))) revert InvalidPair(pair);
+    }
+
+    function _pairs(bool buyOnA) private view returns (address buyPair, address sellPair) {
+        LibArbitrage.ArbitrageStorage storage s = LibArbitrage.arbitrageStorage();
+        if (s.pairA == address(0)) revert PairsNotSet();
+        return buyOnA ? (s.pairA, s.pairB) : (s.pairB, s.pairA);
+    }
+
+    /// @dev (quote reserve, base reserve) of `pair`.
+    function _reserves(address pair) private view returns (uint256 quoteReserve, uint256 baseReserve) {
+        (uint112 r0, uint112 r1,) = IUniswapV2PairMinimal(pair).getReserves();
+        bool quoteIs0 = IUniswapV2PairMinimal(pair).token0() == address(LibBots.botStorage().quoteToken);
+        (quoteReserve, baseReserve) = quoteIs0 ? (uint256(r0), uint256(r1)) : (uint256(r1), uint256(r0));
+        if (quoteReserve == 0 || baseReserve == 0) revert InsufficientLiquidity(pair);
+    }
+
+    function _quote(address buyPair, address sellPair, uint256 amountIn)
+        private
+        view
+        returns (uint256 baseAmount, uint256 amountOut)
+    {
+        (uint256 qBuy, uint256 bBuy) = _reserves(buyPair);
+        (uint256 qSell, uint256 bSell) = _reserves(sellPair);
+        baseAmount = _getAmountOut(amountIn, qBuy, bBuy);
+        amountOut = _getAmountOut(baseAmount, bSell, qSell);
+    }
+
+    /// @dev UniswapV2Library.getAmountOut: amountIn * 997 * reserveOut / (reserveIn * 1000 + amountIn * 997).
+    function _getAmountOut(uint256 amountIn, uint256 reserveIn, uint256 reserveOut) private pure returns (uint256) {
+        uint256 amountInWithFee = amountIn * 997;
+        return (amountInWithFee * reserveOut) / (reserveIn * 1000 + amountInWithFee);
+    }
+
+    /// @dev Asks `pair` to send `amount` of `token` to `to` (the input was transferred beforehand).
+    function _swapOut(address pair, address token, uint256 amount, address to) private {
+        (uint256 out0, uint256 out1) =
+            IUniswapV2PairMinimal(pair).token0() == token ? (amount, uint256(0)) : (uint256(0), amount);
+        IUniswapV2PairMinimal(pair).swap(out0, out1, to, "");
+    }
+}

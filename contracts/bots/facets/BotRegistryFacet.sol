@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {LibDiamond} from "../../diamond/libraries/LibDiamond.sol";
+import {LibBots} from "../libraries/LibBots.sol";
+
+/// @title BotRegistryFacet
+/// @notice Registers bots (id, capital, status, strategy) and keepers in a child diamond.
+contract BotRegistryFacet {
+    /// @notice Most bots one registerBots call may create (keeps the transaction bounded).
+    uint256 public constant MAX_BOTS_PER_CALL = 100;
+
+    /// @notice `count` is 0 or above MAX_BOTS_PER_CALL.
+    error InvalidBotCount(uint256 count);
+    /// @notice Setting a bot to status None is not allowed (None means "never registered").
+    error InvalidBotStatus();
+    /// @notice The keeper address is zero.
+    error ZeroKeeper();
+
+    /// @notice A bot was registered with `strategy` and ABI-encoded `params`.
+    event BotRegistered(uint256 indexed botId, bytes32 strategy, bytes params);
+    /// @notice A bot's status changed.
+    event BotStatusChanged(uint256 indexed botId, LibBots.BotStatus status);
+    /// @notice A keeper was allowed or disallowed to trigger bots.
+    event KeeperSet(address indexed keeper, bool allowed);
+
+    /// @notice Registers `count` Active bots with ids `firstId .. firstId + count - 1` (ids start at 1). Owner only.
+    /// @param count 1 .. MAX_BOTS_PER_CALL.
+    /// @param strategy Strategy id (e.g. "CROSS_DEX_ARB" right-padded to 32 bytes).
+    /// @param params ABI-encoded strategy parameters, read by the keeper.
+    function registerBots(uint256 count, bytes32 strategy, bytes calldata params) external returns (uint256 firstId) {
+        LibDiamond.enforceIsContractOwner();
+        if (count == 0 || count > MAX_BOTS_PER_CALL) revert InvalidBotCount(count);
+        LibBots.BotStorage storage bs = LibBots.botStorage();
+        firstId = bs.botCount + 1;
+        for (uint256 id = firstId; id < firstId + count; ++id) {
+            LibBots.Bot storage b = bs.bots[id];
+            b.status = LibBots.BotStatus.Active;
+            b.strategy = strategy;
+            b.params = params;
+            emit BotRegistered(id, strategy, params);
+        }
+        bs.botCount = firstId + count - 1;
+    }
+
+    /// @notice Sets a bot's status (Active, Paused or Retired). Owner only.
+    function setBotStatus(uint256 botId, LibBots.BotStatus status) external {
+        LibDiamond.enforceIsContractOwner();
+        if (status == LibBots.BotStatus.None) revert InvalidBotStatus();
+        LibBots.existingBot(botId).status = status;
+        emit BotStatusChanged(botId, status);
+    }
+
+    /// @notice Allows or disallows `keeper` to trigger bots. Owner only.
+    function setKeeper(address keeper, bool allowed) external {
+        LibDiamond.enforceIsContractOwner();
+        if (keeper == address(0)) revert ZeroKeeper();
+        LibBots.botStorage().keepers[keeper] = allowed;
+        emit KeeperSet(keeper, allowed);
+    }
+
+    /// @notice A bot's status, capital (quote base units), strategy id and params. UnknownBot if never registered.
+    function bot(uint256 botId)
+        external
+        view
+        returns (LibBots.BotStatus status, uint256 capital, bytes32 strategy, bytes memory params)
+    {
+        LibBots.Bot storage b = LibBots.existingBot(botId);
+        return (b.status, b.capital, b.strategy, b.params);
+    }
+
+    /// @notice Number of registered bots (the highest id).
+    function botCount() external view returns (uint256) {
+        return LibBots.botStorage().botCount;
+    }
+
+    /// @notice True if `account` may trigger bots.
+    function isKeeper(address account) external view returns (bool) {
+        return LibBots.botStorage().keepers[account];
+    }
+}

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {LibBots} from "../libraries/LibBots.sol";
+
+/// @title ChildCoordinationFacet
+/// @notice Calls a child accepts from its master (or owner): fund a bot, recall capital, pause.
+///         Amounts are quote-token base units (USDC, 6 decimals).
+contract ChildCoordinationFacet {
+    using SafeERC20 for IERC20;
+
+    /// @notice The quote tokens not yet assigned to bots do not cover the funding.
+    error InsufficientUnallocatedBalance(uint256 available, uint256 required);
+    /// @notice The bot has less capital than requested.
+    error InsufficientBotCapital(uint256 botId, uint256 capital, uint256 requested);
+    /// @notice Amount is zero.
+    error ZeroAmount();
+
+    event BotFunded(uint256 indexed botId, uint256 amount, uint256 newCapital);
+    event CapitalRecalled(uint256 indexed botId, uint256 amount, uint256 newCapital);
+    event ChildPaused(address by);
+    event ChildUnpaused(address by);
+
+    /// @notice Assigns `amount` of quote tokens already held by this diamond to `botId`. Master or owner.
+    /// @dev The master transfers the tokens first, then calls this: balance >= totalCapital + amount.
+    function fundBot(uint256 botId, uint256 amount) external {
+        LibBots.enforceMasterOrOwner();
+        if (amount == 0) revert ZeroAmount();
+        LibBots.Bot storage bot = LibBots.existingBot(botId);
+        LibBots.BotStorage storage bs = LibBots.botStorage();
+        uint256 available = bs.quoteToken.balanceOf(address(this)) - bs.totalCapital;
+        if (available < amount) revert InsufficientUnallocatedBalance(available, amount);
+        bot.capital += amount;
+        bs.totalCapital += amount;
+        emit BotFunded(botId, amount, bot.capital);
+    }
+
+    /// @notice Takes `amount` from `botId`'s capital and sends it to the master. Master or owner.
+    function recallCapital(uint256 botId, uint256 amount) external {
+        LibBots.enforceMasterOrOwner();
+        if (amount == 0) revert ZeroAmount();
+        LibBots.Bot storage bot = LibBots.existingBot(botId);
+        if (bot.capital < amount) revert InsufficientBotCapital(botId, bot.capital, amount);
+        LibBots.BotStorage storage bs = LibBots.botStorage();
+        bot.capital -= amount;
+        bs.totalCapital -= amount;
+        emit CapitalRecalled(botId, amount, bot.capital);
+        bs.quoteToken.safeTransfer(bs.master, amount);
+    }
+
+    /// @notice Stops every bot of this child from trading. Master or owner.
+    function pause() external {
+        LibBots.enforceMasterOrOwner();
+        LibBots.botStorage().paused = true;
+        emit ChildPaused(msg.sender);
+    }
+
+    /// @notice Lets the bots trade again. Master or owner.
+    function unpause() external {
+        LibBots.enforceMasterOrOwner();
+        LibBots.botStorage().paused = false;
+        emit ChildUnpaused(msg.sender);
+    }
+
+    function master() external view returns (address) {
+        return LibBots.botStorage().master;
+    }
+
+    function quoteToken() external view returns (address) {
+        return address(LibBots.botStorage().quoteToken);
+    }
+
+    function paused() external view returns (bool) {
+        return LibBots.botStorage().paused;
+    }
+
+    /// @notice Sum of all bots' capital (quote base units).
+    function totalCapital() external view returns (uint256) {
+        return LibBots.botStorage().totalCapital;
+    }
+}
