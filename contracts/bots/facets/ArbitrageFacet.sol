@@ -27,8 +27,6 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
     error PairsNotSet();
     /// @notice amountIn is zero.
     error ZeroAmount();
-    /// @notice amountIn exceeds the bot's capital.
-    error InsufficientBotCapital(uint256 botId, uint256 capital, uint256 requested);
     /// @notice A pair has an empty reserve.
     error InsufficientLiquidity(address pair);
     /// @notice The round trip returns `realised` (may be negative) below `minProfit`.
@@ -86,7 +84,7 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
         LibBots.enforceNotPaused();
         LibBots.Bot storage bot = LibBots.enforceActiveBot(botId);
         if (amountIn == 0) revert ZeroAmount();
-        if (amountIn > bot.capital) revert InsufficientBotCapital(botId, bot.capital, amountIn);
+        if (amountIn > bot.capital) revert LibBots.InsufficientBotCapital(botId, bot.capital, amountIn);
         (address buyPair, address sellPair) = _pairs(buyOnA);
         (uint256 baseAmount, uint256 amountOut) = _quote(buyPair, sellPair, amountIn);
         if (amountOut < amountIn + minProfit) {

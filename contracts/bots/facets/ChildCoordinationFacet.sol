@@ -13,8 +13,6 @@ contract ChildCoordinationFacet {
 
     /// @notice The quote tokens not yet assigned to bots do not cover the funding.
     error InsufficientUnallocatedBalance(uint256 available, uint256 required);
-    /// @notice The bot has less capital than requested.
-    error InsufficientBotCapital(uint256 botId, uint256 capital, uint256 requested);
     /// @notice Amount is zero.
     error ZeroAmount();
 
@@ -42,7 +40,7 @@ contract ChildCoordinationFacet {
         LibBots.enforceMasterOrOwner();
         if (amount == 0) revert ZeroAmount();
         LibBots.Bot storage bot = LibBots.existingBot(botId);
-        if (bot.capital < amount) revert InsufficientBotCapital(botId, bot.capital, amount);
+        if (bot.capital < amount) revert LibBots.InsufficientBotCapital(botId, bot.capital, amount);
         LibBots.BotStorage storage bs = LibBots.botStorage();
         bot.capital -= amount;
         bs.totalCapital -= amount;

@@ -47,6 +47,8 @@ library LibBots {
     error ChildIsPaused();
     /// @notice No bot has this id.
     error UnknownBot(uint256 botId);
+    /// @notice The bot has less capital than requested (quote base units).
+    error InsufficientBotCapital(uint256 botId, uint256 capital, uint256 requested);
     /// @notice The bot is not Active.
     error BotNotActive(uint256 botId, BotStatus status);
 
