@@ -4,12 +4,26 @@ Test-module-specific deployments live in their own modules (or a module-level fi
 suites stay independent; Ape isolates each test with a chain snapshot.
 """
 
+import os
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def deployments_dir(tmp_path_factory):
+    """Keep the tests' deployment manifests out of the project's deployments/ folder."""
+    path = tmp_path_factory.mktemp("deployments")
+    previous = os.environ.get("MACROSTRIKE_DEPLOYMENTS")
+    os.environ["MACROSTRIKE_DEPLOYMENTS"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("MACROSTRIKE_DEPLOYMENTS", None)
+    else:
+        os.environ["MACROSTRIKE_DEPLOYMENTS"] = previous
 
 
 @pytest.fixture(scope="session")

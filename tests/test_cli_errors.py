@@ -62,6 +62,10 @@ def test_deploy_status_and_unknown_bot(anvil_node, deployments):
     assert "AMM arbitrage bots" in ok.stdout
     unknown = ape("keeper", "status", "--network", anvil_node, "--bot", "999", env=env)
     assert_one_line_error(unknown, "unknown bot id 999", "1..3")
+    # the keeper daemon on the same chain: one block, dry run (decides, never sends)
+    run = ape("keeper", "run", "--network", anvil_node, "--blocks", "1", "--dry-run", env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "blocks=1" in run.stdout and "sent=0" in run.stdout
 
 
 def test_corrupt_data_file(anvil_node, tmp_path):

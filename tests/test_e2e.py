@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from macrostrike.deploy.manifest import manifest_path
 from macrostrike.deploy.system import CHILDREN, MASTER_FACETS, DeployConfig, deploy_system
 from macrostrike.demo import KEEPERS, run_demo
 from macrostrike.market import data
@@ -62,8 +63,7 @@ def test_chain_clock_follows_the_replayed_hours(demo, chain):
 
 def test_manifest_is_complete(demo, chain):
     run, _ = demo
-    path = Path("deployments") / f"{chain.chain_id}.json"
-    manifest = json.loads(path.read_text())
+    manifest = json.loads(manifest_path(chain.chain_id).read_text())
     for role in ("usdc", "wbtc", "weth", "dex_a_factory", "dex_b_factory", "dex_a_router", "dex_b_router",
                  "dex_a_pair", "dex_b_pair"):
         entry = manifest["contracts"][role]
@@ -80,7 +80,7 @@ def test_manifest_is_complete(demo, chain):
 
 def test_redeploy_changes_nothing(demo, accounts, chain):
     run, _ = demo
-    path = Path("deployments") / f"{chain.chain_id}.json"
+    path = manifest_path(chain.chain_id)
     before = path.read_text()
     nonce = accounts[0].nonce
     again = deploy_system(accounts[0], DeployConfig(**{**run.system.manifest.config,
