@@ -8,7 +8,7 @@ from ape.exceptions import ContractLogicError
 
 from macrostrike.amm.v2math import best_arbitrage
 from macrostrike.deploy.system import ARBITRAGE_STRATEGY, CHILD_FACETS, DeployConfig, deploy_system
-from macrostrike.deploy.cuts import ZERO_ADDRESS, facet_cut
+from macrostrike.deploy.cuts import facet_cut
 
 CAPITAL = 1_000 * 10**6
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from macrostrike.amm.v2math import price
-from macrostrike.keeper.arbitrage import ArbitrageJob, gas_cost_usdc
+from macrostrike.keeper.arbitrage import ArbitrageJob
 from macrostrike.keeper.context import AmmContext
 from macrostrike.keeper.journal import Journal
 from macrostrike.keeper.settings import KeeperSettings
