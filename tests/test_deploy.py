@@ -1,0 +1,48 @@
+"""The deploy: re-use of what is live and unchanged, and diff-based cuts when a facet changes."""
+
+import json
+
+import pytest
+
+from macrostrike.deploy.cuts import ZERO_ADDRESS, FacetCutAction, plan_cut, selector
+from macrostrike.deploy.manifest import manifest_path
+from macrostrike.deploy.system import DeployConfig, deploy_system
+
+A, B, C = ("0x" + "a" * 40, "0x" + "b" * 40, "0x" + "c" * 40)
+S1, S2, S3 = selector("f1()"), selector("f2()"), selector("f3()")
+
+
+def test_plan_cut_orders_remove_replace_add():
+    plan = plan_cut({S1: A, S2: A, S3: C}, {S1: B, S2: A, "new": B}, immutable_facet=C)
+    # S3 is routed to the diamond itself (immutable): never removed
+    assert plan == [(B, int(FacetCutAction.REPLACE), [S1]), (B, int(FacetCutAction.ADD), ["new"])]
+    plan = plan_cut({S1: A, S2: A}, {S1: A})
+    assert plan == [(ZERO_ADDRESS, int(FacetCutAction.REMOVE), [S2])]
+    assert plan_cut({S1: A}, {S1: A}) == []
+
+
+@pytest.fixture(scope="module")
+def config(accounts):
+    return DeployConfig(amm_bots=2, pool_usd=10_000, capital_per_bot_usd=100,
+                        keepers=(str(accounts[1].address),))
+
+
+def test_changed_facet_is_cut_in_and_the_rest_reused(accounts, project, chain, config):
+    owner = accounts[0]
+    first = deploy_system(owner, config)
+    assert first.transactions > 0
+    path = manifest_path(chain.chain_id)
+    manifest = json.loads(path.read_text())
+    old = manifest["contracts"]["facet:PerformanceFacet"]["address"]
+    # forget the PerformanceFacet: the deploy must deploy a new one and Replace it in the three children
+    del manifest["contracts"]["facet:PerformanceFacet"]
+    path.write_text(json.dumps(manifest))
+    second = deploy_system(owner, config)
+    assert second.transactions == 1 + 3  # the facet, then one diamondCut per child
+    new = json.loads(path.read_text())["contracts"]["facet:PerformanceFacet"]["address"]
+    assert new != old
+    for role in ("long", "short", "amm"):
+        loupe = project.DiamondLoupeFacet.at(second.manifest.address(role))
+        assert loupe.facetAddress(selector("aggregateStats()")) == new
+        assert old not in loupe.facetAddresses()
+    assert deploy_system(owner, config).transactions == 0
