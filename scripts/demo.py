@@ -36,4 +36,4 @@ def _demo(hours, start, out_dir):
     except DataError as err:
         raise UserError(str(err)) from None
     print_summary(run.summary)
-    click.echo(f"wrote {out_dir / 'summary.json'}, {out_dir / 'chart.png'}, {out_dir / 'decisions.jsonl'}")
+    click.echo(f"wrote {out_dir / 'summary.json'}, {out_dir / 'chart.png'}, {out_dir / 'journal.sqlite'}")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port
+from macrostrike.keeper.journal import Journal
 
 pytestmark = pytest.mark.slow
 
@@ -63,9 +64,12 @@ def test_deploy_status_and_unknown_bot(anvil_node, deployments):
     unknown = ape("keeper", "status", "--network", anvil_node, "--bot", "999", env=env)
     assert_one_line_error(unknown, "unknown bot id 999", "1..3")
     # the keeper daemon on the same chain: one block, dry run (decides, never sends)
-    run = ape("keeper", "run", "--network", anvil_node, "--blocks", "1", "--dry-run", env=env)
+    journal = deployments / "keeper.sqlite"
+    run = ape("keeper", "run", "--network", anvil_node, "--blocks", "1", "--dry-run",
+              "--journal", f"sqlite:///{journal}", env=env)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "blocks=1" in run.stdout and "sent=0" in run.stdout
+    assert Journal(f"sqlite:///{journal}").last_block("arbitrage") is not None
 
 
 def test_corrupt_data_file(anvil_node, tmp_path):

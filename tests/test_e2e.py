@@ -13,6 +13,7 @@ import pytest
 from macrostrike.deploy.manifest import manifest_path
 from macrostrike.deploy.system import CHILDREN, MASTER_FACETS, DeployConfig, deploy_system
 from macrostrike.demo import KEEPERS, run_demo
+from macrostrike.keeper.journal import Journal
 from macrostrike.market import data
 
 pytestmark = pytest.mark.slow
@@ -95,5 +96,9 @@ def test_outputs_written(demo):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["hours_replayed"] == 24 and "assumptions" in summary
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    lines = (out / "decisions.jsonl").read_text().splitlines()
-    assert len(lines) == sum(summary["decisions"].values())
+    journal = Journal(f"sqlite:///{out / 'journal.sqlite'}")
+    stored = journal.stored_decisions()
+    assert len(stored) == sum(summary["decisions"].values())
+    txs = journal.transactions()
+    assert len(txs) == summary["trades"]["sent"] and all(t["status"] == "mined" for t in txs)
+    assert {t["tx_hash"] for t in txs} == {d.detail["tx"] for d in stored if d.reason == "mined"}

@@ -88,16 +88,16 @@ def cli() -> None:
 @account_option(prompt=False)
 @click.option("--blocks", type=click.IntRange(min=1), default=None, help="Stop after this many new blocks.")
 @click.option("--dry-run", is_flag=True, help="Decide and simulate, never send.")
-@click.option("--journal", "journal_path", type=click.Path(path_type=Path), default=None,
-              help="Append decisions as JSON lines to this file.")
+@click.option("--journal", "journal_url", default=None, metavar="URL",
+              help="SQLAlchemy URL of the journal (default: sqlite:///out/keeper-<chain-id>.sqlite).")
 def run(cli_ctx: Any, network: Any, account: Any, blocks: int | None, dry_run: bool,
-        journal_path: Path | None) -> None:
+        journal_url: str | None) -> None:
     """Run the arbitrage job on every new block."""
     with connected(network):
-        _run(cli_ctx, account, blocks, dry_run, journal_path)
+        _run(cli_ctx, account, blocks, dry_run, journal_url)
 
 
-def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_path: Path | None) -> None:
+def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_url: str | None) -> None:
     from ape import chain
     from pydantic import ValidationError
 
@@ -117,12 +117,22 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
     manifest = load_manifest()
     keeper = resolve_account(account, 1)
     ctx = AmmContext(manifest)
+    if journal_url is None:
+        Path("out").mkdir(exist_ok=True)
+        journal_url = f"sqlite:///out/keeper-{chain.provider.chain_id}.sqlite"
+    try:
+        journal = Journal(journal_url)
+    except Exception as err:  # noqa: BLE001 - SQLAlchemy raises many kinds for a bad URL
+        raise UserError(f"cannot open the journal {journal_url!r}: {str(err).splitlines()[0]}") from None
+    settled = journal.reconcile(chain.provider.web3)
+    if settled:
+        cli_ctx.logger.info(f"reconciled pending transactions from the last run: {settled}")
     sender = TxSender(keeper, priority_fee_wei=settings.priority_fee_wei,
-                      base_fee_multiplier=settings.max_fee_base_multiplier, error_table=ctx.errors)
-    journal = Journal(journal_path)
+                      base_fee_multiplier=settings.max_fee_base_multiplier, error_table=ctx.errors,
+                      journal=journal)
     job = ArbitrageJob(ctx, sender, settings, journal, send=not dry_run)
     cli_ctx.logger.info(f"keeper {keeper.address} on chain {chain.provider.chain_id}, "
-                        f"{len(job.bots)} bots, {'dry run' if dry_run else 'sending'}")
+                        f"{len(job.bots)} bots, {'dry run' if dry_run else 'sending'}; journal {journal_url}")
     seen, last = 0, None
     try:
         while blocks is None or seen < blocks:
@@ -134,6 +144,7 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
                     if d.action == "send" or d.reason not in ("no_opportunity",):
                         click.echo(f"block {d.block} bot={d.bot_id} {d.action} {d.reason} "
                                    f"{ {k: v for k, v in d.detail.items() if k != 'tx'} }")
+                journal.set_last_block(job.name, number)
             else:
                 time.sleep(settings.poll_interval_s)
     except KeyboardInterrupt:

@@ -33,7 +33,8 @@ def run_demo(hours: int = 500, start: int = 0, *, out_dir: Path | None = None,
              log: Callable[[str], None] = lambda _m: None) -> DemoRun:
     """Deploy on the connected (local) chain and replay ``hours`` candles from index ``start``.
 
-    Writes ``summary.json``, ``chart.png`` and ``decisions.jsonl`` into ``out_dir`` when given.
+    Writes ``summary.json``, ``chart.png`` and ``journal.sqlite`` (decisions and transactions) into
+    ``out_dir`` when given.
     """
     from ape import accounts
 
@@ -49,7 +50,10 @@ def run_demo(hours: int = 500, start: int = 0, *, out_dir: Path | None = None,
     log(f"deployed: {system.transactions} transactions; manifest {system.manifest.chain_id}.json")
     settings = settings or KeeperSettings()
     replay_config = replay_config or ReplayConfig()
-    journal = Journal(out_dir / "decisions.jsonl" if out_dir else None)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "journal.sqlite").unlink(missing_ok=True)
+    journal = Journal(f"sqlite:///{out_dir / 'journal.sqlite'}" if out_dir else None)
     replay = Replay.build(system, test[KEEPERS[0]], [test[i] for i in TRADERS], test[OWNER],
                           replay_config, settings, journal)
     step = max(1, len(candles) // 10)

@@ -158,7 +158,7 @@ class ArbitrageJob:
                 note("skip", "dry_run", bot.bot_id, amount_in=amount, simulated_profit=simulated, gas=estimate)
                 break
             gas_limit = estimate * (10_000 + self.settings.gas_limit_margin_bps) // 10_000
-            sent = self.sender.send(self.ctx.amm_address, data, gas_limit, base_fee)
+            sent = self.sender.send(self.ctx.amm_address, data, gas_limit, base_fee, job=self.name, bot_id=bot.bot_id)
             self.stats.sent += 1
             self.stats.latency_s.append(sent.latency_s)
             bot.last_block = number

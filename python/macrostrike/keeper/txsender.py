@@ -11,9 +11,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from eth_utils import keccak
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
 from macrostrike.keeper.errors import decode_revert
+from macrostrike.keeper.journal import Journal
 
 
 class SimulationReverted(Exception):
@@ -53,10 +55,11 @@ class TxSender:
     :param priority_fee_wei: tip per gas (wei).
     :param base_fee_multiplier: headroom on the base fee for ``maxFeePerGas``.
     :param error_table: selector table from :func:`macrostrike.keeper.errors.error_table`.
+    :param journal: where each transaction is recorded as pending before broadcast, then settled.
     """
 
     def __init__(self, account: Any, *, priority_fee_wei: int, base_fee_multiplier: int = 2,
-                 error_table: dict | None = None) -> None:
+                 error_table: dict | None = None, journal: Journal | None = None) -> None:
         from ape import chain, networks
 
         self.account = account
@@ -67,6 +70,7 @@ class TxSender:
         self.priority_fee_wei = priority_fee_wei
         self.base_fee_multiplier = base_fee_multiplier
         self.error_table = error_table or {}
+        self.journal = journal
         self.nonce = self.web3.eth.get_transaction_count(self.address, "pending")
 
     def _decode(self, err: Exception) -> str:
@@ -89,9 +93,12 @@ class TxSender:
         except (ContractCustomError, ContractLogicError, ContractPanicError, ValueError) as err:
             raise SimulationReverted(self._decode(err)) from err
 
-    def send(self, to: str, data: bytes, gas_limit: int, base_fee_wei: int, *,
-             value: int = 0, timeout_s: float = 120.0) -> Sent:
-        """Sign, send and wait for the receipt. The nonce advances only once the node accepted it."""
+    def send(self, to: str, data: bytes, gas_limit: int, base_fee_wei: int, *, value: int = 0,
+             timeout_s: float = 120.0, job: str = "", bot_id: int | None = None) -> Sent:
+        """Sign, journal as pending, send and wait for the receipt; the journal then holds the outcome.
+
+        The local nonce advances once the node accepted the transaction.
+        """
         started = time.perf_counter()
         txn = self.ecosystem.create_transaction(
             chain_id=self.chain_id, to=to, data=data, value=value, gas_limit=gas_limit,
@@ -99,12 +106,19 @@ class TxSender:
             max_fee=base_fee_wei * self.base_fee_multiplier + self.priority_fee_wei,
             sender=self.address,
         )
-        signed = self.account.sign_transaction(txn)
-        tx_hash = self.web3.eth.send_raw_transaction(signed.serialize_transaction())
+        raw = self.account.sign_transaction(txn).serialize_transaction()
+        tx_hash = "0x" + keccak(raw).hex()
+        if self.journal is not None:
+            self.journal.tx_pending(tx_hash, self.address, int(txn.nonce), job, bot_id)
+        self.web3.eth.send_raw_transaction(raw)
         self.nonce += 1
         receipt = self.web3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout_s, poll_latency=0.01)
+        if self.journal is not None:
+            self.journal.tx_final(tx_hash, "mined" if receipt["status"] == 1 else "reverted",
+                                  int(receipt["gasUsed"]), int(receipt.get("effectiveGasPrice", 0)),
+                                  int(receipt["blockNumber"]))
         return Sent(
-            tx_hash="0x" + bytes(tx_hash).hex(),
+            tx_hash=tx_hash,
             nonce=int(txn.nonce),
             status=int(receipt["status"]),
             gas_used=int(receipt["gasUsed"]),

@@ -91,7 +91,8 @@ class Replay:
                 usdc=str(c["usdc"].address), wbtc=str(c["wbtc"].address),
                 rng=random.Random(config.seed + i), noise_bps=config.noise_bps))
         sender = TxSender(keeper, priority_fee_wei=settings.priority_fee_wei,
-                          base_fee_multiplier=settings.max_fee_base_multiplier, error_table=ctx.errors)
+                          base_fee_multiplier=settings.max_fee_base_multiplier, error_table=ctx.errors,
+                          journal=journal)
         job = ArbitrageJob(ctx, sender, settings, journal)
         return cls(ctx, job, traders, config)
 
