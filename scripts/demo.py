@@ -25,7 +25,6 @@ def _demo(hours, start, out_dir):
     logger.set_level("WARNING")  # one line per deploy step is ours; Ape's per-transaction lines are noise here
 
     from macrostrike.demo import run_demo
-    from macrostrike.market.data import DataError
     from macrostrike.report import print_summary
 
     if chain.provider.chain_id not in (31337, 1337):
@@ -33,7 +32,7 @@ def _demo(hours, start, out_dir):
                         "(the default, ethereum:local:foundry)")
     try:
         run = run_demo(hours=hours, start=start, out_dir=out_dir, log=click.echo)
-    except DataError as err:
+    except ValueError as err:  # DataError (data file), invalid keeper settings, an empty window
         raise UserError(str(err)) from None
     print_summary(run.summary)
     click.echo(f"wrote {out_dir / 'summary.json'}, {out_dir / 'chart.png'}, {out_dir / 'journal.sqlite'}")

@@ -7,6 +7,7 @@ import pytest
 from ape.exceptions import ContractLogicError
 
 from macrostrike.amm.v2math import best_arbitrage
+from market_helpers import push_price_up, reserves
 from macrostrike.deploy.system import ARBITRAGE_STRATEGY, CHILD_FACETS, DeployConfig, deploy_system
 from macrostrike.deploy.cuts import facet_cut
 
@@ -136,30 +137,10 @@ def test_register_child_rules(project, system, h, accounts):
         h.registry.registerChild(ninth.address, 2, sender=owner)
 
 
-def _opportunity(system, owner):
-    """Push DEX A's price up 2% with a direct pair trade so buying on B and selling on A pays."""
-    c = system.contracts
-    pair = c["dex_a_pair"]
-    q_is_0 = pair.token0() == c["usdc"].address
-    r0, r1, _ = pair.getReserves()
-    q, b = (r0, r1) if q_is_0 else (r1, r0)
-    amount_in = q // 100
-    out = amount_in * 997 * b // (q * 1000 + amount_in * 997)
-    c["usdc"].mint(pair.address, amount_in, sender=owner)
-    pair.swap(0 if q_is_0 else out, out if q_is_0 else 0, owner.address, b"", sender=owner)
-
-
-def _reserves(system, role):
-    c = system.contracts
-    pair = c[role]
-    r0, r1, _ = pair.getReserves()
-    return (r0, r1) if pair.token0() == c["usdc"].address else (r1, r0)
-
-
 def test_arbitrage_uses_only_its_bot_and_records(system, h, accounts):
     owner, keeper = accounts[0], accounts[1]
-    _opportunity(system, owner)
-    buy_on_a, amount, profit = best_arbitrage(_reserves(system, "dex_a_pair"), _reserves(system, "dex_b_pair"))
+    push_price_up(system, owner)
+    buy_on_a, amount, profit = best_arbitrage(reserves(system, "dex_a_pair"), reserves(system, "dex_b_pair"))
     assert not buy_on_a and amount > 0 and profit > 0
     amount = min(amount, CAPITAL)
     _base, out = h.arb.quoteArbitrage(buy_on_a, amount)
@@ -177,7 +158,7 @@ def test_arbitrage_uses_only_its_bot_and_records(system, h, accounts):
 
 def test_arbitrage_guards(system, h, accounts):
     owner, keeper = accounts[0], accounts[1]
-    _opportunity(system, owner)
+    push_price_up(system, owner)
     _base, out = h.arb.quoteArbitrage(False, CAPITAL)
     with ape.reverts(h.arb.InsufficientProfit):
         h.arb.executeArbitrage(1, False, CAPITAL, out - CAPITAL + 1, sender=keeper)

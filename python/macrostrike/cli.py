@@ -99,20 +99,17 @@ def run(cli_ctx: Any, network: Any, account: Any, blocks: int | None, dry_run: b
 
 def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_url: str | None) -> None:
     from ape import chain
-    from pydantic import ValidationError
 
     from macrostrike.keeper.arbitrage import ArbitrageJob
     from macrostrike.keeper.context import AmmContext
     from macrostrike.keeper.journal import Journal
-    from macrostrike.keeper.settings import KeeperSettings
+    from macrostrike.keeper.settings import load_settings
     from macrostrike.keeper.txsender import TxSender
 
     try:
-        settings = KeeperSettings()
-    except ValidationError as err:
-        first = err.errors()[0]
-        raise UserError(f"invalid keeper setting MACROSTRIKE_KEEPER_{str(first['loc'][0]).upper()}: "
-                        f"{first['msg']}") from None
+        settings = load_settings()
+    except ValueError as err:
+        raise UserError(str(err)) from None
     logging.getLogger("macrostrike.keeper").setLevel(logging.INFO)
     manifest = load_manifest()
     keeper = resolve_account(account, 1)
@@ -129,7 +126,7 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
         cli_ctx.logger.info(f"reconciled pending transactions from the last run: {settled}")
     sender = TxSender(keeper, priority_fee_wei=settings.priority_fee_wei,
                       base_fee_multiplier=settings.max_fee_base_multiplier, error_table=ctx.errors,
-                      journal=journal)
+                      journal=journal, max_fee_cap_wei=settings.fee_cap_wei())
     job = ArbitrageJob(ctx, sender, settings, journal, send=not dry_run)
     cli_ctx.logger.info(f"keeper {keeper.address} on chain {chain.provider.chain_id}, "
                         f"{len(job.bots)} bots, {'dry run' if dry_run else 'sending'}; journal {journal_url}")

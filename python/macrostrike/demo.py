@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from macrostrike.deploy.system import DeployConfig, System, deploy_system
 from macrostrike.keeper.journal import Journal
-from macrostrike.keeper.settings import KeeperSettings
+from macrostrike.keeper.settings import KeeperSettings, load_settings
 from macrostrike.market import data
 from macrostrike.market.replay import Replay, ReplayConfig, ReplayResult, summarize
 
@@ -48,7 +48,7 @@ def run_demo(hours: int = 500, start: int = 0, *, out_dir: Path | None = None,
                                            keepers=tuple(str(test[i].address) for i in KEEPERS))
     system = deploy_system(test[OWNER], config, log=log)
     log(f"deployed: {system.transactions} transactions; manifest {system.manifest.chain_id}.json")
-    settings = settings or KeeperSettings()
+    settings = settings or load_settings()
     replay_config = replay_config or ReplayConfig()
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -126,6 +126,11 @@ class ArbitrageJob:
                 break
             if round_no == 0:
                 self.stats.opportunities += 1
+            cap = self.settings.fee_cap_wei()
+            if cap is not None and gas_price > cap:
+                note("skip", "fee_above_cap", base_fee_wei=base_fee, gas_price_wei=gas_price, cap_wei=cap,
+                     gross_profit=gross)
+                break
             gas = self.expected_gas()
             gas_cost = gas_cost_usdc(gas, gas_price, self.settings.eth_usd_price)
             if gross <= gas_cost:

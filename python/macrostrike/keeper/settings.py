@@ -1,13 +1,16 @@
-"""Keeper settings (pydantic-settings): environment variables ``MACROSTRIKE_KEEPER_<FIELD>``.
+"""Keeper settings (pydantic-settings): the ``keeper:`` section of ``ape-config.yaml``, overridden
+by environment variables ``MACROSTRIKE_KEEPER_<FIELD>``.
 
-Invalid values fail at start with the field named (pydantic's validation error, shown as one line
-by the CLI).
+Invalid values fail at start with the field named (:func:`load_settings` raises ``ValueError``
+with one line naming the setting and the problem).
 """
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Any
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class KeeperSettings(BaseSettings):
@@ -30,3 +33,37 @@ class KeeperSettings(BaseSettings):
     max_trades_per_block: int = Field(5, ge=1, le=100)
     #: Seconds between polls for a new block in `ape keeper run`.
     poll_interval_s: float = Field(1.0, gt=0)
+    #: Cap on maxFeePerGas (gwei). Work whose base fee + tip is above it is skipped (reason
+    #: ``fee_above_cap``); None: no cap.
+    max_fee_cap_gwei: float | None = Field(None, gt=0)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[Any, ...]:
+        # environment first, then the values passed in (the ape-config section)
+        return (env_settings, init_settings)
+
+    def fee_cap_wei(self) -> int | None:
+        """:attr:`max_fee_cap_gwei` in wei, or None."""
+        return None if self.max_fee_cap_gwei is None else int(self.max_fee_cap_gwei * 10**9)
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> KeeperSettings:
+    """Settings from ``ape-config.yaml`` (``keeper:``), the environment and ``overrides``.
+
+    Raises ``ValueError`` with one line naming the setting, e.g. ``invalid keeper setting
+    'eth_usd_price' (ape-config.yaml keeper.eth_usd_price or MACROSTRIKE_KEEPER_ETH_USD_PRICE):
+    Input should be greater than 0``.
+    """
+    from ape import project
+
+    values = dict((project.config.model_extra or {}).get("keeper") or {})
+    values.update(overrides or {})
+    try:
+        return KeeperSettings(**values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "?"
+        raise ValueError(f"invalid keeper setting '{name}' (ape-config.yaml keeper.{name} or "
+                         f"MACROSTRIKE_KEEPER_{name.upper()}): {first['msg']}") from None

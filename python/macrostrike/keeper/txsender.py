@@ -56,10 +56,12 @@ class TxSender:
     :param base_fee_multiplier: headroom on the base fee for ``maxFeePerGas``.
     :param error_table: selector table from :func:`macrostrike.keeper.errors.error_table`.
     :param journal: where each transaction is recorded as pending before broadcast, then settled.
+    :param max_fee_cap_wei: upper bound on maxFeePerGas (wei); None for none.
     """
 
     def __init__(self, account: Any, *, priority_fee_wei: int, base_fee_multiplier: int = 2,
-                 error_table: dict | None = None, journal: Journal | None = None) -> None:
+                 error_table: dict | None = None, journal: Journal | None = None,
+                 max_fee_cap_wei: int | None = None) -> None:
         from ape import chain, networks
 
         self.account = account
@@ -71,6 +73,7 @@ class TxSender:
         self.base_fee_multiplier = base_fee_multiplier
         self.error_table = error_table or {}
         self.journal = journal
+        self.max_fee_cap_wei = max_fee_cap_wei
         self.nonce = self.web3.eth.get_transaction_count(self.address, "pending")
 
     def _decode(self, err: Exception) -> str:
@@ -100,10 +103,13 @@ class TxSender:
         The local nonce advances once the node accepted the transaction.
         """
         started = time.perf_counter()
+        max_fee = base_fee_wei * self.base_fee_multiplier + self.priority_fee_wei
+        if self.max_fee_cap_wei is not None:
+            max_fee = min(max_fee, self.max_fee_cap_wei)
         txn = self.ecosystem.create_transaction(
             chain_id=self.chain_id, to=to, data=data, value=value, gas_limit=gas_limit,
             nonce=self.nonce, type=2, max_priority_fee=self.priority_fee_wei,
-            max_fee=base_fee_wei * self.base_fee_multiplier + self.priority_fee_wei,
+            max_fee=max_fee,
             sender=self.address,
         )
         raw = self.account.sign_transaction(txn).serialize_transaction()

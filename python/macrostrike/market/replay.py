@@ -92,7 +92,7 @@ class Replay:
                 rng=random.Random(config.seed + i), noise_bps=config.noise_bps))
         sender = TxSender(keeper, priority_fee_wei=settings.priority_fee_wei,
                           base_fee_multiplier=settings.max_fee_base_multiplier, error_table=ctx.errors,
-                          journal=journal)
+                          journal=journal, max_fee_cap_wei=settings.fee_cap_wei())
         job = ArbitrageJob(ctx, sender, settings, journal)
         return cls(ctx, job, traders, config)
 
