@@ -50,11 +50,24 @@ def test_missing_manifest(anvil_node, deployments):
     assert_one_line_error(proc, "no deployment manifest", "ape run deploy")
 
 
-def test_deploy_status_and_unknown_bot(anvil_node, deployments):
+@pytest.fixture(scope="module")
+def deployed(anvil_node, deployments):
     env = {"MACROSTRIKE_DEPLOYMENTS": str(deployments)}
     first = ape("run", "deploy", "--network", anvil_node, "--bots", "3", env=env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert (deployments / "31337.json").is_file()
+    return env
+
+
+def test_child_roles_match_the_deploy():
+    from macrostrike.cli import ROLES
+    from macrostrike.deploy.system import CHILDREN
+
+    assert ROLES == tuple(CHILDREN)
+
+
+def test_deploy_status_and_unknown_bot(anvil_node, deployments, deployed):
+    env = deployed
     again = ape("run", "deploy", "--network", anvil_node, "--bots", "3", env=env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "0 transaction(s) sent" in again.stdout
@@ -80,3 +93,16 @@ def test_corrupt_data_file(anvil_node, tmp_path):
                env={"MACROSTRIKE_CACHE": str(cache), "MACROSTRIKE_OFFLINE": "1",
                     "MACROSTRIKE_DEPLOYMENTS": str(tmp_path)})
     assert_one_line_error(proc, "Coinbase_BTCUSD_1h.csv")
+
+
+def test_emergency_stop_and_resume(anvil_node, deployed):
+    stop = ape("keeper", "emergency-stop", "--network", anvil_node, env=deployed)
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    status = ape("keeper", "status", "--network", anvil_node, "--bot", "1", env=deployed)
+    assert status.stdout.count("True") == 3, status.stdout  # the paused column of the three children
+    resume = ape("keeper", "resume", "--network", anvil_node, "--child", "amm", env=deployed)
+    assert resume.returncode == 0, resume.stdout + resume.stderr
+    status = ape("keeper", "status", "--network", anvil_node, "--bot", "1", env=deployed)
+    assert status.stdout.count("True") == 2, status.stdout
+    bad = ape("keeper", "pause", "--network", anvil_node, "--child", "nope", env=deployed)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr

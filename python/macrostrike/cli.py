@@ -156,36 +156,106 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
 @cli.command()
 @network_option()
 @click.option("--bot", "bot_id", type=int, default=None, help="Show one AMM bot.")
-def status(network: Any, bot_id: int | None) -> None:
+@click.option("--watch", is_flag=True, help="Refresh the tables on every new block (Ctrl-C to stop).")
+def status(network: Any, bot_id: int | None, watch: bool) -> None:
     """Diamonds, bots, trades, wins/losses and realised PnL, read from the chain."""
+    from rich.console import Console, Group
+    from rich.live import Live
+
     with connected(network):
-        _status(bot_id)
+        if not watch:
+            Console().print(*_status(bot_id))
+            return
+        from ape import chain
+
+        last = None
+        with Live(Group(*_status(bot_id)), refresh_per_second=4) as live:
+            try:
+                while True:
+                    number = chain.provider.web3.eth.block_number
+                    if number != last:
+                        last = number
+                        live.update(Group(*_status(bot_id)))
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
 
 
-def _status(bot_id: int | None) -> None:
+ROLES = ("long", "short", "amm")  # the child roles of macrostrike.deploy.system.CHILDREN (checked in tests)
+
+
+def _owner_call(network: Any, account: Any, what: str, call: Any) -> None:
+    """Connect, resolve the owner account (test account 0 on a local chain), send ``call(master, sender)``."""
     from ape import project
-    from rich.console import Console
+    from ape.exceptions import ContractLogicError
+
+    with connected(network):
+        manifest = load_manifest()
+        owner = resolve_account(account, 0)
+        master = manifest.address("master")
+        try:
+            receipt = call(project, master, manifest, owner)
+        except ContractLogicError as err:
+            raise UserError(f"{what} reverted: {type(err).__name__} {err}") from None
+        click.echo(f"{what}: tx {receipt.txn_hash} in block {receipt.block_number}")
+
+
+@cli.command()
+@network_option()
+@account_option(prompt=False)
+@click.option("--child", type=click.Choice(ROLES), required=True, help="Child diamond to pause.")
+def pause(network: Any, account: Any, child: str) -> None:
+    """Pause one child diamond (its bots stop trading) through the master."""
+    _owner_call(network, account, f"pause {child}", lambda project, master, manifest, owner:
+                project.TreasuryFacet.at(master).pauseChild(manifest.address(child), sender=owner))
+
+
+@cli.command()
+@network_option()
+@account_option(prompt=False)
+@click.option("--child", type=click.Choice(ROLES), default=None, help="Child to resume (default: all).")
+def resume(network: Any, account: Any, child: str | None) -> None:
+    """Resume one child, or every child, through the master."""
+    if child is None:
+        _owner_call(network, account, "resume all", lambda project, master, manifest, owner:
+                    project.EmergencyFacet.at(master).resumeAll(sender=owner))
+    else:
+        _owner_call(network, account, f"resume {child}", lambda project, master, manifest, owner:
+                    project.TreasuryFacet.at(master).unpauseChild(manifest.address(child), sender=owner))
+
+
+@cli.command("emergency-stop")
+@network_option()
+@account_option(prompt=False)
+def emergency_stop(network: Any, account: Any) -> None:
+    """Pause every child diamond at once (master.emergencyStop)."""
+    _owner_call(network, account, "emergency stop", lambda project, master, manifest, owner:
+                project.EmergencyFacet.at(master).emergencyStop(sender=owner))
+
+
+def _status(bot_id: int | None) -> list[Any]:
+    """Renderables for `status`: the master line, the diamonds table, the bots table."""
+    from ape import chain, project
     from rich.table import Table
 
     from macrostrike.report import usd
 
     manifest = load_manifest()
-    console = Console()
     master = manifest.address("master")
     treasury, in_children, trades, wins, losses, pnl = project.MasterStatsFacet.at(master).systemStats()
-    console.print(f"[bold]master[/bold] {master}: treasury {usd(treasury)}, capital in children "
-                  f"{usd(in_children)}, trades {trades} (wins {wins}, losses {losses}), realised PnL {usd(pnl)}")
+    head = (f"[bold]block {chain.provider.web3.eth.block_number}[/bold] — master {master}: treasury "
+            f"{usd(treasury)}, capital in children {usd(in_children)}, trades {trades} (wins {wins}, "
+            f"losses {losses}), realised PnL {usd(pnl)}")
     diamonds = Table(title="diamonds")
     for col in ("diamond", "address", "facets", "bots", "paused", "capital", "trades", "wins", "losses", "PnL"):
         diamonds.add_column(col)
-    for role in ("long", "short", "amm"):
+    for role in ROLES:
         address = manifest.address(role)
         coord = project.ChildCoordinationFacet.at(address)
         t, w, lo, p, cap = project.PerformanceFacet.at(address).aggregateStats()
         diamonds.add_row(role, address, str(len(manifest.diamonds[role]["facets"])),
                          str(project.BotRegistryFacet.at(address).botCount()), str(coord.paused()),
                          usd(cap), str(t), str(w), str(lo), usd(p))
-    console.print(diamonds)
     amm = manifest.address("amm")
     registry = project.BotRegistryFacet.at(amm)
     perf = project.PerformanceFacet.at(amm)
@@ -201,4 +271,4 @@ def _status(bot_id: int | None) -> None:
         st, cap, _strategy, _params = registry.bot(i)
         t, w, lo, p, _last = perf.botStats(i)
         bots.add_row(str(i), names.get(int(st), str(st)), usd(cap), str(t), str(w), str(lo), usd(p))
-    console.print(bots)
+    return [head, diamonds, bots]

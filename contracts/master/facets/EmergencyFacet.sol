@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {LibDiamond} from "../../diamond/libraries/LibDiamond.sol";
+import {IChild} from "../../bots/interfaces/IChild.sol";
+import {LibMaster} from "../libraries/LibMaster.sol";
+
+/// @title EmergencyFacet
+/// @notice System-wide stop and resume: pauses or unpauses every registered child (at most
+///         LibMaster.MAX_CHILDREN, so the loop is bounded).
+contract EmergencyFacet {
+    /// @notice Every child was paused by `by`.
+    event EmergencyStop(address indexed by, uint256 children);
+    /// @notice Every child was unpaused by `by`.
+    event SystemResumed(address indexed by, uint256 children);
+
+    /// @notice Pauses every child: no bot trades until resumeAll. Owner only.
+    function emergencyStop() external {
+        LibDiamond.enforceIsContractOwner();
+        address[] storage children = LibMaster.masterStorage().children;
+        emit EmergencyStop(msg.sender, children.length);
+        for (uint256 i; i < children.length; ++i) {
+            IChild(children[i]).pause();
+        }
+    }
+
+    /// @notice Unpauses every child. Owner only.
+    function resumeAll() external {
+        LibDiamond.enforceIsContractOwner();
+        address[] storage children = LibMaster.masterStorage().children;
+        emit SystemResumed(msg.sender, children.length);
+        for (uint256 i; i < children.length; ++i) {
+            IChild(children[i]).unpause();
+        }
+    }
+}
