@@ -8,6 +8,7 @@ exit code 1 (no traceback).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,21 +91,48 @@ def cli() -> None:
 @click.option("--dry-run", is_flag=True, help="Decide and simulate, never send.")
 @click.option("--journal", "journal_url", default=None, metavar="URL",
               help="SQLAlchemy URL of the journal (default: sqlite:///out/keeper-<chain-id>.sqlite).")
+@click.option("--signer", "signer_aliases", multiple=True, metavar="ALIAS",
+              help="Keeper account alias for the signer pool (repeatable; bots are sharded over them). "
+                   "Keyfile accounts unlock from APE_ACCOUNTS_<alias>_PASSPHRASE.")
 def run(cli_ctx: Any, network: Any, account: Any, blocks: int | None, dry_run: bool,
-        journal_url: str | None) -> None:
+        journal_url: str | None, signer_aliases: tuple[str, ...]) -> None:
     """Run the arbitrage job on every new block."""
     with connected(network):
-        _run(cli_ctx, account, blocks, dry_run, journal_url)
+        _run(cli_ctx, account, blocks, dry_run, journal_url, signer_aliases)
 
 
-def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_url: str | None) -> None:
+def resolve_signers(account: Any, aliases: tuple[str, ...]) -> list[Any]:
+    """``--signer`` aliases, else ``--account``, else (local chain) Anvil test accounts 1-3."""
+    from ape import accounts, chain
+
+    if aliases:
+        loaded = []
+        for alias in aliases:
+            try:
+                signer = accounts.load(alias)
+            except Exception:  # noqa: BLE001 - Ape raises its own error types for unknown aliases
+                raise UserError(f"unknown account alias '{alias}': see `ape accounts list`") from None
+            passphrase_env = f"APE_ACCOUNTS_{alias}_PASSPHRASE"
+            if hasattr(signer, "set_autosign") and passphrase_env in os.environ:
+                signer.set_autosign(True, passphrase=os.environ[passphrase_env])
+            loaded.append(signer)
+        return loaded
+    if account is not None:
+        return [account]
+    if chain.provider.chain_id in LOCAL_CHAIN_IDS:
+        return [accounts.test_accounts[i] for i in (1, 2, 3)]
+    raise UserError("no --account or --signer given: pass --signer <alias> (see `ape accounts list`)")
+
+
+def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_url: str | None,
+         signer_aliases: tuple[str, ...] = ()) -> None:
     from ape import chain
 
     from macrostrike.keeper.arbitrage import ArbitrageJob
     from macrostrike.keeper.context import AmmContext
     from macrostrike.keeper.journal import Journal
     from macrostrike.keeper.settings import load_settings
-    from macrostrike.keeper.txsender import TxSender
+    from macrostrike.keeper.signers import signer_pool
 
     try:
         settings = load_settings()
@@ -112,7 +140,7 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
         raise UserError(str(err)) from None
     logging.getLogger("macrostrike.keeper").setLevel(logging.INFO)
     manifest = load_manifest()
-    keeper = resolve_account(account, 1)
+    signers = resolve_signers(account, signer_aliases)
     ctx = AmmContext(manifest)
     if journal_url is None:
         Path("out").mkdir(exist_ok=True)
@@ -124,11 +152,11 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
     settled = journal.reconcile(chain.provider.web3)
     if settled:
         cli_ctx.logger.info(f"reconciled pending transactions from the last run: {settled}")
-    sender = TxSender(keeper, priority_fee_wei=settings.priority_fee_wei,
-                      base_fee_multiplier=settings.max_fee_base_multiplier, error_table=ctx.errors,
-                      journal=journal, max_fee_cap_wei=settings.fee_cap_wei())
-    job = ArbitrageJob(ctx, sender, settings, journal, send=not dry_run)
-    cli_ctx.logger.info(f"keeper {keeper.address} on chain {chain.provider.chain_id}, "
+    pool = signer_pool(signers, settings, error_table=ctx.errors, journal=journal)
+    job = ArbitrageJob(ctx, pool, settings, journal, send=not dry_run)
+    for address, balance in pool.low_balances(chain.provider.web3):
+        cli_ctx.logger.warning(f"signer {address} is low on gas: {balance / 1e18:.4f} ETH")
+    cli_ctx.logger.info(f"keeper signers {', '.join(str(a.address) for a in signers)} on chain {chain.provider.chain_id}, "
                         f"{len(job.bots)} bots, {'dry run' if dry_run else 'sending'}; journal {journal_url}")
     seen, last = 0, None
     try:

@@ -54,7 +54,7 @@ def run_demo(hours: int = 500, start: int = 0, *, out_dir: Path | None = None,
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "journal.sqlite").unlink(missing_ok=True)
     journal = Journal(f"sqlite:///{out_dir / 'journal.sqlite'}" if out_dir else None)
-    replay = Replay.build(system, test[KEEPERS[0]], [test[i] for i in TRADERS], test[OWNER],
+    replay = Replay.build(system, [test[i] for i in KEEPERS], [test[i] for i in TRADERS], test[OWNER],
                           replay_config, settings, journal)
     step = max(1, len(candles) // 10)
     result = replay.run(candles, progress=lambda i: log(f"hour {i + 1}/{len(candles)}") if (i + 1) % step == 0 else None)

@@ -20,6 +20,7 @@ from macrostrike.amm.v2math import arbitrage_profit, best_arbitrage
 from macrostrike.keeper.context import AmmContext
 from macrostrike.keeper.journal import Decision, Journal
 from macrostrike.keeper.settings import KeeperSettings
+from macrostrike.keeper.signers import SignerPool
 from macrostrike.keeper.txsender import SimulationReverted, TxSender
 
 EXECUTE = function_signature_to_4byte_selector("executeArbitrage(uint256,bool,uint256,uint256)")
@@ -65,10 +66,10 @@ class ArbitrageJob:
 
     name = "arbitrage"
 
-    def __init__(self, ctx: AmmContext, sender: TxSender, settings: KeeperSettings,
+    def __init__(self, ctx: AmmContext, signers: SignerPool | TxSender, settings: KeeperSettings,
                  journal: Journal, *, send: bool = True) -> None:
         self.ctx = ctx
-        self.sender = sender
+        self.signers = signers if isinstance(signers, SignerPool) else SignerPool([signers], max_ops=None)
         self.settings = settings
         self.journal = journal
         self.send_enabled = send
@@ -109,6 +110,7 @@ class ArbitrageJob:
         """Run the decision rounds for the latest block; returns this block's decisions."""
         block = self.ctx.web3.eth.get_block("latest")
         number, base_fee = int(block["number"]), int(block.get("baseFeePerGas") or 0)
+        now = int(block["timestamp"])
         gas_price = base_fee + self.settings.priority_fee_wei
         self.stats.blocks += 1
         decisions: list[Decision] = []
@@ -142,6 +144,10 @@ class ArbitrageJob:
                 note("skip", "no_bot_available", amount_in=optimum, gross_profit=gross)
                 break
             tried.add(bot.bot_id)
+            sender = self.signers.pick(bot.bot_id, now)
+            if sender is None:
+                note("skip", "no_signer_available", bot.bot_id, amount_in=optimum, gross_profit=gross)
+                break
             buy, sell = (reserves_a, reserves_b) if buy_on_a else (reserves_b, reserves_a)
             amount = min(optimum, bot.capital)
             expected = arbitrage_profit(amount, buy, sell)
@@ -153,8 +159,8 @@ class ArbitrageJob:
             data = EXECUTE + encode(["uint256", "bool", "uint256", "uint256"],
                                     [bot.bot_id, buy_on_a, amount, min_profit])
             try:
-                simulated = decode(["uint256"], self.sender.call(self.ctx.amm_address, data))[0]
-                estimate = self.sender.estimate_gas(self.ctx.amm_address, data)
+                simulated = decode(["uint256"], sender.call(self.ctx.amm_address, data))[0]
+                estimate = sender.estimate_gas(self.ctx.amm_address, data)
             except SimulationReverted as err:
                 note("skip", "simulation_reverted", bot.bot_id, error=err.reason, amount_in=amount)
                 bot.last_block = number
@@ -163,7 +169,8 @@ class ArbitrageJob:
                 note("skip", "dry_run", bot.bot_id, amount_in=amount, simulated_profit=simulated, gas=estimate)
                 break
             gas_limit = estimate * (10_000 + self.settings.gas_limit_margin_bps) // 10_000
-            sent = self.sender.send(self.ctx.amm_address, data, gas_limit, base_fee, job=self.name, bot_id=bot.bot_id)
+            sent = sender.send(self.ctx.amm_address, data, gas_limit, base_fee, job=self.name, bot_id=bot.bot_id)
+            self.signers.record(sender, now)
             self.stats.sent += 1
             self.stats.latency_s.append(sent.latency_s)
             bot.last_block = number
@@ -176,7 +183,7 @@ class ArbitrageJob:
                 events = self.ctx.decode_event("ArbitrageExecuted", sent.logs)
                 realised = int(events[0]["profit"]) if events else simulated
                 bot.capital += realised
-                note("send", "mined", bot.bot_id, tx=sent.tx_hash, amount_in=amount, buy_on_a=buy_on_a,
+                note("send", "mined", bot.bot_id, tx=sent.tx_hash, signer=sender.address, amount_in=amount, buy_on_a=buy_on_a,
                      expected_profit=expected, simulated_profit=simulated, realised_profit=realised,
                      min_profit=min_profit, gas_used=sent.gas_used, gas_price_wei=sent.effective_gas_price)
             else:

@@ -36,6 +36,12 @@ class KeeperSettings(BaseSettings):
     #: Cap on maxFeePerGas (gwei). Work whose base fee + tip is above it is skipped (reason
     #: ``fee_above_cap``); None: no cap.
     max_fee_cap_gwei: float | None = Field(None, gt=0)
+    #: Rotation rule: operations per signer per window (None: off), window and rest (seconds of chain time).
+    signer_max_ops: int | None = Field(3, ge=1)
+    signer_window_s: int = Field(1800, ge=1)
+    signer_cooldown_s: int = Field(1800, ge=0)
+    #: A signer below this balance (ETH) is reported.
+    signer_low_balance_eth: float = Field(0.05, ge=0)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -19,6 +19,7 @@ from macrostrike.keeper.arbitrage import ArbitrageJob
 from macrostrike.keeper.context import AmmContext
 from macrostrike.keeper.journal import Journal
 from macrostrike.keeper.settings import KeeperSettings
+from macrostrike.keeper.signers import signer_pool
 from macrostrike.keeper.txsender import TxSender
 from macrostrike.market.data import Candle
 from macrostrike.market.noise import NoiseTrader, fund_trader
@@ -74,7 +75,7 @@ class Replay:
         self.web3 = chain.provider.web3
 
     @classmethod
-    def build(cls, system: Any, keeper: Any, trader_accounts: list[Any], owner: Any,
+    def build(cls, system: Any, keepers: list[Any], trader_accounts: list[Any], owner: Any,
               config: ReplayConfig, settings: KeeperSettings, journal: Journal) -> "Replay":
         """Wire a replay from a deployed ``system`` (:class:`macrostrike.deploy.system.System`)."""
         ctx = AmmContext(system.manifest)
@@ -90,10 +91,8 @@ class Replay:
                 name=f"noise-{'ab'[i % 2]}", sender=sender, router=routers[i % 2], pool=ctx.pools[i % 2],
                 usdc=str(c["usdc"].address), wbtc=str(c["wbtc"].address),
                 rng=random.Random(config.seed + i), noise_bps=config.noise_bps))
-        sender = TxSender(keeper, priority_fee_wei=settings.priority_fee_wei,
-                          base_fee_multiplier=settings.max_fee_base_multiplier, error_table=ctx.errors,
-                          journal=journal, max_fee_cap_wei=settings.fee_cap_wei())
-        job = ArbitrageJob(ctx, sender, settings, journal)
+        pool = signer_pool(keepers, settings, error_table=ctx.errors, journal=journal)
+        job = ArbitrageJob(ctx, pool, settings, journal)
         return cls(ctx, job, traders, config)
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
