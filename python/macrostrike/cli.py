@@ -131,6 +131,7 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
     from macrostrike.keeper.arbitrage import ArbitrageJob
     from macrostrike.keeper.context import AmmContext
     from macrostrike.keeper.journal import Journal
+    from macrostrike.keeper.runner import KeeperHalted, Runner
     from macrostrike.keeper.settings import load_settings
     from macrostrike.keeper.signers import signer_pool
 
@@ -156,26 +157,29 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
     job = ArbitrageJob(ctx, pool, settings, journal, send=not dry_run)
     for address, balance in pool.low_balances(chain.provider.web3):
         cli_ctx.logger.warning(f"signer {address} is low on gas: {balance / 1e18:.4f} ETH")
-    cli_ctx.logger.info(f"keeper signers {', '.join(str(a.address) for a in signers)} on chain {chain.provider.chain_id}, "
-                        f"{len(job.bots)} bots, {'dry run' if dry_run else 'sending'}; journal {journal_url}")
-    seen, last = 0, None
+    cli_ctx.logger.info(f"keeper signers {', '.join(str(a.address) for a in signers)} on chain "
+                        f"{chain.provider.chain_id}, {len(job.bots)} bots, "
+                        f"{'dry run' if dry_run else 'sending'}; journal {journal_url}")
+
+    def on_block(number: int, decisions: list[Any]) -> None:
+        for d in decisions:
+            if d.action == "send" or d.reason != "no_opportunity":
+                click.echo(f"block {d.block} bot={d.bot_id} {d.action} {d.reason} "
+                           f"{ {k: v for k, v in d.detail.items() if k != 'tx'} }")
+        journal.set_last_block(job.name, number)
+
+    runner = Runner(chain.provider.web3, job, poll_interval_s=settings.poll_interval_s,
+                    max_consecutive_errors=settings.max_consecutive_errors,
+                    backoff_base_s=settings.backoff_base_s, backoff_max_s=settings.backoff_max_s,
+                    on_block=on_block)
     try:
-        while blocks is None or seen < blocks:
-            number = chain.provider.web3.eth.block_number
-            if number != last:
-                last = number
-                seen += 1
-                for d in job.tick():
-                    if d.action == "send" or d.reason not in ("no_opportunity",):
-                        click.echo(f"block {d.block} bot={d.bot_id} {d.action} {d.reason} "
-                                   f"{ {k: v for k, v in d.detail.items() if k != 'tx'} }")
-                journal.set_last_block(job.name, number)
-            else:
-                time.sleep(settings.poll_interval_s)
-    except KeyboardInterrupt:
-        pass
+        result = runner.run(blocks)
+    except KeeperHalted as err:
+        raise UserError(f"keeper halted: {err}") from None
     finally:
         journal.close()
+    if result.stopped_by_signal:
+        click.echo("stopped by signal after finishing the current block")
     s = job.stats
     click.echo(f"blocks={s.blocks} opportunities={s.opportunities} sent={s.sent} "
                f"succeeded={s.succeeded} reverted={s.reverted}")

@@ -40,6 +40,10 @@ class KeeperSettings(BaseSettings):
     signer_max_ops: int | None = Field(3, ge=1)
     signer_window_s: int = Field(1800, ge=1)
     signer_cooldown_s: int = Field(1800, ge=0)
+    #: The run loop halts after this many errors in a row; retries back off exponentially.
+    max_consecutive_errors: int = Field(10, ge=1)
+    backoff_base_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(30.0, gt=0)
     #: A signer below this balance (ETH) is reported.
     signer_low_balance_eth: float = Field(0.05, ge=0)
 
