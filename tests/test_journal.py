@@ -2,6 +2,8 @@
 
 from types import SimpleNamespace
 
+import pytest
+
 from macrostrike.keeper.journal import Decision, Journal
 
 
@@ -40,11 +42,40 @@ def test_reconcile_pending(tmp_path):
     signer = "0x" + "1" * 40
     for i, h in enumerate(("0xaa", "0xbb", "0xcc", "0xdd")):
         j.tx_pending(h, signer, i, "arbitrage", 1)
+    j.tx_pending("0xa0", signer, 0, "arbitrage", 1)  # an earlier version of nonce 0, superseded by 0xaa
     web3 = SimpleNamespace(eth=FakeEth(
-        receipts={"0xaa": {"status": 1, "gasUsed": 100, "effectiveGasPrice": 5, "blockNumber": 10},
-                  "0xbb": {"status": 0, "gasUsed": 50, "effectiveGasPrice": 5, "blockNumber": 11}},
-        nonces={signer: 3}))  # nonce 2 used up without a receipt: replaced or dropped; nonce 3 still open
-    assert j.reconcile(web3) == {"mined": 1, "reverted": 1, "dropped": 1, "pending": 1}
+        receipts={"0xaa": receipt(1, 10), "0xbb": receipt(0, 11)},
+        nonces={signer: 3}))  # nonce 2 used up without a receipt: dropped; nonce 3 still open
+    assert j.reconcile(web3) == {"mined": 1, "reverted": 1, "dropped": 1, "pending": 1, "replaced": 1}
     status = {t["tx_hash"]: t["status"] for t in j.transactions()}
-    assert status == {"0xaa": "mined", "0xbb": "reverted", "0xcc": "dropped", "0xdd": "pending"}
+    assert status == {"0xaa": "mined", "0xbb": "reverted", "0xcc": "dropped", "0xdd": "pending",
+                      "0xa0": "replaced"}
     assert j.transactions("mined")[0]["gas_used"] == 100
+    assert j.transactions("mined")[0]["block_hash"] == "0x" + "0a" * 32
+
+
+def receipt(status, block, block_hash=None):
+    return {"status": status, "gasUsed": 100 if status else 50, "effectiveGasPrice": 5, "blockNumber": block,
+            "blockHash": block_hash or bytes([block]) * 32, "transactionHash": b""}
+
+
+def test_undo_reorged(tmp_path):
+    """A reorg: a vanished transaction is marked reorged (its outcome undone); a moved one follows."""
+    j = Journal(f"sqlite:///{tmp_path / 'j.sqlite'}")
+    signer = "0x" + "2" * 40
+    for i, (h, block) in enumerate((("0x01", 5), ("0x02", 9), ("0x03", 10))):
+        j.tx_pending(h, signer, i, "arbitrage", 1)
+        j.tx_final(h, "mined", 100, 5, block, "0x" + bytes([block]).hex() * 32)
+    moved = receipt(1, 11, b"\x77" * 32)
+    web3 = SimpleNamespace(eth=FakeEth(receipts={"0x01": receipt(1, 5), "0x03": moved}, nonces={}))
+    assert j.undo_reorged(web3, since_block=8) == ["0x02"]
+    rows = {t["tx_hash"]: t for t in j.transactions()}
+    assert rows["0x02"]["status"] == "reorged" and rows["0x02"]["gas_used"] is None
+    assert rows["0x03"]["block"] == 11 and rows["0x03"]["block_hash"] == "0x" + "77" * 32
+    assert rows["0x01"]["status"] == "mined"  # below since_block: not re-checked
+
+
+def test_unknown_status_is_refused(tmp_path):
+    j = Journal()
+    with pytest.raises(ValueError, match="unknown transaction status"):
+        j.tx_final("0x00", "lost")

@@ -105,6 +105,27 @@ class ArbitrageJob:
         ready = [b for b in self.bots.values() if b.status == ACTIVE and b.capital > 0 and b.bot_id not in exclude]
         return min(ready, key=lambda b: (b.last_block, b.bot_id)) if ready else None
 
+    def backfill(self, from_block: int, to_block: int) -> list[Decision]:
+        """Catch up on blocks missed while the keeper was down (``[from_block, to_block]``).
+
+        Every ``ArbitrageExecuted`` in the range whose transaction the journal does not hold as
+        ``mined`` (another keeper's, or ours mined while the journal could not record it) is
+        recorded as an ``observe``/``backfilled_trade`` decision; bots are re-read from the chain.
+        Nothing is sent for past blocks: an opportunity of the past is gone.
+        """
+        known = {t["tx_hash"].lower() for t in self.journal.transactions("mined")}
+        decisions = []
+        logs = self.ctx.logs("ArbitrageExecuted", from_block, to_block)
+        for log, event in zip(logs, self.ctx.decode_event("ArbitrageExecuted", logs)):
+            tx_hash = "0x" + bytes(log["transactionHash"]).hex()
+            if tx_hash.lower() in known:
+                continue
+            decisions.append(self.journal.record(Decision(
+                int(log["blockNumber"]), self.name, "observe", "backfilled_trade", int(event["botId"]),
+                {"tx": tx_hash, "realised_profit": int(event["profit"])})))
+        self.refresh_bots()
+        return decisions
+
     # -- one round -------------------------------------------------------------------------------
     def tick(self) -> list[Decision]:
         """Run the decision rounds for the latest block; returns this block's decisions."""

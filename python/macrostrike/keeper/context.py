@@ -75,6 +75,12 @@ class AmmContext:
         """``((quote_a, base_a), (quote_b, base_b))`` of DEX A and DEX B, base units."""
         return self.pools[0].reserves(self.web3), self.pools[1].reserves(self.web3)
 
+    def logs(self, name: str, from_block: int, to_block: int) -> list[Any]:
+        """Raw logs of event ``name`` from the AMM diamond in ``[from_block, to_block]``."""
+        topic = event_abi_to_log_topic(self._events[name])
+        return list(self.web3.eth.get_logs({"address": self.amm_address, "fromBlock": from_block,
+                                            "toBlock": to_block, "topics": ["0x" + topic.hex()]}))
+
     def decode_event(self, name: str, logs: list[Any]) -> list[dict[str, Any]]:
         """Decode every log of event ``name`` emitted by the AMM diamond in ``logs``."""
         abi = self._events[name]

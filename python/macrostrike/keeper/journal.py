@@ -44,10 +44,12 @@ transactions_table = Table(
     Column("nonce", BigInteger, nullable=False),
     Column("job", String(64), nullable=False),
     Column("bot_id", Integer, nullable=True),
-    Column("status", String(16), nullable=False, index=True),  # pending | mined | reverted | dropped
+    # pending | mined | reverted | replaced | rejected | dropped | reorged (see TX_STATUSES)
+    Column("status", String(16), nullable=False, index=True),
     Column("gas_used", BigInteger, nullable=True),
     Column("effective_gas_price", BigInteger, nullable=True),
     Column("block", BigInteger, nullable=True),
+    Column("block_hash", String(66), nullable=True),
     Column("sent_at", BigInteger, nullable=False),
 )
 
@@ -55,7 +57,19 @@ cursors_table = Table(
     "cursors", metadata,
     Column("job", String(64), primary_key=True),
     Column("last_block", BigInteger, nullable=False),
+    Column("last_hash", String(66), nullable=True),
 )
+
+#: What a transaction row's ``status`` means.
+TX_STATUSES = {
+    "pending": "signed and journalled; broadcast or about to be; no final receipt yet",
+    "mined": "included with status 1 (after the configured confirmations)",
+    "reverted": "included with status 0",
+    "replaced": "superseded by a fee-bumped version with the same nonce, which was mined",
+    "rejected": "the node refused it (nonce too low, underpriced, …); never in the pool",
+    "dropped": "its nonce was used by another transaction and it has no receipt",
+    "reorged": "was mined, then its block left the canonical chain; its outcome is undone",
+}
 
 
 @dataclass
@@ -130,11 +144,15 @@ class Journal:
                 sent_at=int(time.time())))
 
     def tx_final(self, tx_hash: str, status: str, gas_used: int | None = None,
-                 effective_gas_price: int | None = None, block: int | None = None) -> None:
-        """Mark a transaction mined, reverted or dropped."""
+                 effective_gas_price: int | None = None, block: int | None = None,
+                 block_hash: str | None = None) -> None:
+        """Set a transaction's outcome (one of :data:`TX_STATUSES`) and, if mined, where."""
+        if status not in TX_STATUSES:
+            raise ValueError(f"unknown transaction status {status!r}; one of {sorted(TX_STATUSES)}")
         with self.engine.begin() as conn:
             conn.execute(transactions_table.update().where(transactions_table.c.tx_hash == tx_hash).values(
-                status=status, gas_used=gas_used, effective_gas_price=effective_gas_price, block=block))
+                status=status, gas_used=gas_used, effective_gas_price=effective_gas_price, block=block,
+                block_hash=block_hash))
 
     def transactions(self, status: str | None = None) -> list[dict[str, Any]]:
         """Stored transactions (optionally of one status), by signer then nonce."""
@@ -148,7 +166,8 @@ class Journal:
         """Settle every ``pending`` transaction against the chain (after a restart).
 
         Mined ones get their receipt's status; one whose nonce the signer has used up without a
-        receipt was replaced or dropped (``dropped``); the rest stay pending. Returns counts.
+        receipt is ``replaced`` if another journalled version of that nonce was mined, else
+        ``dropped``; the rest stay pending. Returns counts by status.
         """
         settled: Counter[str] = Counter()
         for tx in self.transactions("pending"):
@@ -159,27 +178,71 @@ class Journal:
             if receipt is not None:
                 status = "mined" if receipt["status"] == 1 else "reverted"
                 self.tx_final(tx["tx_hash"], status, int(receipt["gasUsed"]),
-                              int(receipt.get("effectiveGasPrice", 0)), int(receipt["blockNumber"]))
+                              int(receipt.get("effectiveGasPrice", 0)), int(receipt["blockNumber"]),
+                              "0x" + bytes(receipt["blockHash"]).hex())
             elif web3.eth.get_transaction_count(tx["signer"], "latest") > tx["nonce"]:
-                status = "dropped"
+                status = "replaced" if self._nonce_mined(tx["signer"], tx["nonce"]) else "dropped"
                 self.tx_final(tx["tx_hash"], status)
             else:
                 status = "pending"
             settled[status] += 1
         return dict(settled)
 
+    def _nonce_mined(self, signer: str, nonce: int) -> bool:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(transactions_table.c.tx_hash).where(
+                transactions_table.c.signer == signer, transactions_table.c.nonce == nonce,
+                transactions_table.c.status.in_(("mined", "reverted")))).first()
+        return row is not None
+
+    def undo_reorged(self, web3: Any, since_block: int) -> list[str]:
+        """Re-check transactions recorded as included at or after ``since_block`` (reorg handling).
+
+        A transaction whose receipt is gone is marked ``reorged`` (gas, block cleared): what it
+        recorded is undone, and it is no longer counted as a trade. One that moved to another
+        block gets its new block. Returns the hashes marked ``reorged``.
+        """
+        undone = []
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(transactions_table).where(
+                transactions_table.c.block >= since_block,
+                transactions_table.c.status.in_(("mined", "reverted")))).mappings().all()
+        for tx in rows:
+            try:
+                receipt = web3.eth.get_transaction_receipt(tx["tx_hash"])
+            except Exception:  # noqa: BLE001 - TransactionNotFound
+                receipt = None
+            if receipt is None:
+                self.tx_final(tx["tx_hash"], "reorged")
+                undone.append(tx["tx_hash"])
+            elif "0x" + bytes(receipt["blockHash"]).hex() != tx["block_hash"]:
+                self.tx_final(tx["tx_hash"], "mined" if receipt["status"] == 1 else "reverted",
+                              int(receipt["gasUsed"]), int(receipt.get("effectiveGasPrice", 0)),
+                              int(receipt["blockNumber"]), "0x" + bytes(receipt["blockHash"]).hex())
+        if undone:
+            logger.warning("reorg: %d transaction(s) no longer in the chain: %s", len(undone), undone)
+        return undone
+
     # -- cursors -------------------------------------------------------------------------------
     def last_block(self, job: str) -> int | None:
         """The last block ``job`` finished, or None if it never ran on this database."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(cursors_table.c.last_block).where(cursors_table.c.job == job)).first()
-        return None if row is None else int(row[0])
+        cursor = self.cursor(job)
+        return None if cursor is None else cursor[0]
 
-    def set_last_block(self, job: str, block: int) -> None:
+    def cursor(self, job: str) -> tuple[int, str | None] | None:
+        """``(last block, its hash)`` that ``job`` finished, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(cursors_table.c.last_block, cursors_table.c.last_hash)
+                               .where(cursors_table.c.job == job)).first()
+        return None if row is None else (int(row[0]), row[1])
+
+    def set_last_block(self, job: str, block: int, block_hash: str | None = None) -> None:
+        """Move ``job``'s cursor to ``block`` (and remember its hash to notice reorgs)."""
         with self.engine.begin() as conn:
-            updated = conn.execute(cursors_table.update().where(cursors_table.c.job == job).values(last_block=block))
+            updated = conn.execute(cursors_table.update().where(cursors_table.c.job == job)
+                                   .values(last_block=block, last_hash=block_hash))
             if updated.rowcount == 0:
-                conn.execute(cursors_table.insert().values(job=job, last_block=block))
+                conn.execute(cursors_table.insert().values(job=job, last_block=block, last_hash=block_hash))
 
     def close(self) -> None:
         self.engine.dispose()

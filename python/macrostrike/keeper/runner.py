@@ -6,6 +6,11 @@
   instead of hammering a dead node.
 * SIGTERM and SIGINT ask the loop to stop after the current block's work: a transaction being
   sent finishes and is journalled; nothing is left half-done.
+* With a journal, the job's cursor (last block and its hash) moves after every tick. A cursor
+  whose block hash is no longer canonical means a reorg: transactions recorded in the last
+  ``reorg_depth`` blocks are re-checked (:meth:`Journal.undo_reorged` marks vanished ones
+  ``reorged``) and the job re-reads its bots from the chain. Blocks missed while the keeper was
+  down are handed to the job's ``backfill(from_block, to_block)`` once, at start.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ class RunResult:
     blocks: int = 0
     errors: int = 0
     stopped_by_signal: bool = False
+    reorgs: int = 0
+    backfilled_blocks: int = 0
 
 
 class Runner:
@@ -41,8 +48,9 @@ class Runner:
     def __init__(self, web3: Any, job: Any, *, poll_interval_s: float = 1.0, max_consecutive_errors: int = 10,
                  backoff_base_s: float = 0.5, backoff_max_s: float = 30.0,
                  on_block: Callable[[int, list[Any]], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, journal: Any = None, reorg_depth: int = 64) -> None:
         self.web3, self.job = web3, job
+        self.journal, self.reorg_depth = journal, reorg_depth
         self.poll_interval_s = poll_interval_s
         self.max_consecutive_errors = max_consecutive_errors
         self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
@@ -58,13 +66,41 @@ class Runner:
         """Seconds to wait after the ``consecutive``-th error in a row."""
         return min(self.backoff_max_s, self.backoff_base_s * 2 ** (consecutive - 1))
 
+    def _hash(self, number: int) -> str | None:
+        try:
+            block = self.web3.eth.get_block(number)
+        except Exception:  # noqa: BLE001 - BlockNotFound: the chain is shorter now
+            return None
+        return "0x" + bytes(block["hash"]).hex()
+
+    def check_reorg(self) -> bool:
+        """True (and the journal and job repaired) if the cursor's block left the canonical chain."""
+        cursor = self.journal.cursor(self.job.name) if self.journal is not None else None
+        if cursor is None or cursor[1] is None or self._hash(cursor[0]) == cursor[1]:
+            return False
+        since = max(0, cursor[0] - self.reorg_depth)
+        undone = self.journal.undo_reorged(self.web3, since)
+        logger.warning("reorg below block %d: %d recorded transaction(s) undone", cursor[0], len(undone))
+        if hasattr(self.job, "refresh_bots"):
+            self.job.refresh_bots()
+        self.journal.set_last_block(self.job.name, since, self._hash(since))
+        return True
+
+    def backfill(self, head: int) -> int:
+        """Give the job the blocks missed since the journal's cursor; returns how many."""
+        cursor = self.journal.cursor(self.job.name) if self.journal is not None else None
+        if cursor is None or cursor[0] >= head or not hasattr(self.job, "backfill"):
+            return 0
+        self.job.backfill(cursor[0] + 1, head)
+        return head - cursor[0]
+
     def run(self, max_blocks: int | None = None, *, install_signals: bool = True) -> RunResult:
         result = RunResult()
         previous = {}
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 previous[sig] = signal.signal(sig, self.request_stop)
-        last, consecutive = None, 0
+        last, consecutive, started = None, 0, False
         try:
             while not self.stop_requested and (max_blocks is None or result.blocks < max_blocks):
                 try:
@@ -72,9 +108,16 @@ class Runner:
                     if number == last:
                         self.sleep(self.poll_interval_s)
                         continue
+                    if self.check_reorg():
+                        result.reorgs += 1
+                    if not started:
+                        result.backfilled_blocks = self.backfill(number)
+                        started = True
                     decisions = self.job.tick()
                     last, consecutive = number, 0
                     result.blocks += 1
+                    if self.journal is not None:
+                        self.journal.set_last_block(self.job.name, number, self._hash(number))
                     if self.on_block is not None:
                         self.on_block(number, decisions)
                 except Exception as err:  # noqa: BLE001 - any RPC/transport failure is retried

@@ -40,12 +40,34 @@ class KeeperSettings(BaseSettings):
     signer_max_ops: int | None = Field(3, ge=1)
     signer_window_s: int = Field(1800, ge=1)
     signer_cooldown_s: int = Field(1800, ge=0)
+    #: Prometheus metrics for `ape keeper run` (macrostrike.keeper.metrics): port (None: off;
+    #: --metrics-port overrides) and listen address ("0.0.0.0" to let a scraper on another host in).
+    metrics_port: int | None = Field(None, ge=0, le=65_535)
+    metrics_addr: str = "127.0.0.1"
+    #: `ape keeper health` thresholds (macrostrike.keeper.health): keeper cursor lag (blocks), age of
+    #: the head block (seconds; None: off, e.g. for an automining dev chain that is idle), age of a
+    #: pending transaction (seconds).
+    health_max_lag_blocks: int = Field(10, ge=0)
+    health_max_block_age_s: float | None = Field(300.0, gt=0)
+    health_max_pending_age_s: float = Field(120.0, gt=0)
     #: The run loop halts after this many errors in a row; retries back off exponentially.
     max_consecutive_errors: int = Field(10, ge=1)
     backoff_base_s: float = Field(0.5, gt=0)
     backoff_max_s: float = Field(30.0, gt=0)
     #: A signer below this balance (ETH) is reported.
     signer_low_balance_eth: float = Field(0.05, ge=0)
+    #: Blocks (the including one counted) before a transaction's outcome is final; 1 = mined.
+    confirmations: int = Field(1, ge=1, le=64)
+    #: Seconds without a receipt before a transaction is replaced (same nonce, higher fees).
+    stuck_after_s: float = Field(30.0, gt=0)
+    #: Fee increase per replacement, bps of both fee fields (nodes require >= 1000, i.e. +10%).
+    fee_bump_bps: int = Field(1250, ge=1000, le=10_000)
+    #: Replacements per transaction before the keeper gives up on it (it stays journalled).
+    max_replacements: int = Field(5, ge=0, le=50)
+    #: Overall seconds to wait for a transaction's outcome.
+    tx_timeout_s: float = Field(300.0, gt=0)
+    #: How far back (blocks) a reorg is looked for when the last processed block's hash changed.
+    reorg_depth: int = Field(64, ge=1)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

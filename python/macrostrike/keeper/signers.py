@@ -88,7 +88,10 @@ def signer_pool(accounts: list[Any], settings: KeeperSettings, *, error_table: d
     """A :class:`SignerPool` of ``accounts`` (Ape accounts) configured from ``settings``."""
     senders = [TxSender(a, priority_fee_wei=settings.priority_fee_wei,
                         base_fee_multiplier=settings.max_fee_base_multiplier, error_table=error_table,
-                        journal=journal, max_fee_cap_wei=settings.fee_cap_wei()) for a in accounts]
+                        journal=journal, max_fee_cap_wei=settings.fee_cap_wei(),
+                        confirmations=settings.confirmations, stuck_after_s=settings.stuck_after_s,
+                        fee_bump_bps=settings.fee_bump_bps, max_replacements=settings.max_replacements,
+                        timeout_s=settings.tx_timeout_s) for a in accounts]
     return SignerPool(senders, max_ops=settings.signer_max_ops, window_s=settings.signer_window_s,
                       cooldown_s=settings.signer_cooldown_s,
                       low_balance_wei=int(settings.signer_low_balance_eth * 10**18))
