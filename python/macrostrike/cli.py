@@ -166,12 +166,11 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
             if d.action == "send" or d.reason != "no_opportunity":
                 click.echo(f"block {d.block} bot={d.bot_id} {d.action} {d.reason} "
                            f"{ {k: v for k, v in d.detail.items() if k != 'tx'} }")
-        journal.set_last_block(job.name, number)
 
     runner = Runner(chain.provider.web3, job, poll_interval_s=settings.poll_interval_s,
                     max_consecutive_errors=settings.max_consecutive_errors,
                     backoff_base_s=settings.backoff_base_s, backoff_max_s=settings.backoff_max_s,
-                    on_block=on_block)
+                    on_block=on_block, journal=journal, reorg_depth=settings.reorg_depth)
     try:
         result = runner.run(blocks)
     except KeeperHalted as err:
@@ -182,7 +181,8 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
         click.echo("stopped by signal after finishing the current block")
     s = job.stats
     click.echo(f"blocks={s.blocks} opportunities={s.opportunities} sent={s.sent} "
-               f"succeeded={s.succeeded} reverted={s.reverted}")
+               f"succeeded={s.succeeded} reverted={s.reverted} reorgs={result.reorgs} "
+               f"backfilled_blocks={result.backfilled_blocks}")
 
 
 @cli.command()
