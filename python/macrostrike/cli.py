@@ -94,11 +94,13 @@ def cli() -> None:
 @click.option("--signer", "signer_aliases", multiple=True, metavar="ALIAS",
               help="Keeper account alias for the signer pool (repeatable; bots are sharded over them). "
                    "Keyfile accounts unlock from APE_ACCOUNTS_<alias>_PASSPHRASE.")
+@click.option("--metrics-port", type=click.IntRange(0, 65_535), default=None, metavar="PORT",
+              help="Serve Prometheus metrics on this port (default: keeper.metrics_port, off when unset).")
 def run(cli_ctx: Any, network: Any, account: Any, blocks: int | None, dry_run: bool,
-        journal_url: str | None, signer_aliases: tuple[str, ...]) -> None:
+        journal_url: str | None, signer_aliases: tuple[str, ...], metrics_port: int | None) -> None:
     """Run the arbitrage job on every new block."""
     with connected(network):
-        _run(cli_ctx, account, blocks, dry_run, journal_url, signer_aliases)
+        _run(cli_ctx, account, blocks, dry_run, journal_url, signer_aliases, metrics_port=metrics_port)
 
 
 def resolve_signers(account: Any, aliases: tuple[str, ...]) -> list[Any]:
@@ -125,7 +127,7 @@ def resolve_signers(account: Any, aliases: tuple[str, ...]) -> list[Any]:
 
 
 def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_url: str | None,
-         signer_aliases: tuple[str, ...] = ()) -> None:
+         signer_aliases: tuple[str, ...] = (), metrics_port: int | None = None) -> None:
     from ape import chain
 
     from macrostrike.keeper.arbitrage import ArbitrageJob
@@ -160,12 +162,15 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
     cli_ctx.logger.info(f"keeper signers {', '.join(str(a.address) for a in signers)} on chain "
                         f"{chain.provider.chain_id}, {len(job.bots)} bots, "
                         f"{'dry run' if dry_run else 'sending'}; journal {journal_url}")
+    observer = _start_metrics(cli_ctx, settings, metrics_port, job, pool)  # None unless a port is set
 
     def on_block(number: int, decisions: list[Any]) -> None:
         for d in decisions:
             if d.action == "send" or d.reason != "no_opportunity":
                 click.echo(f"block {d.block} bot={d.bot_id} {d.action} {d.reason} "
                            f"{ {k: v for k, v in d.detail.items() if k != 'tx'} }")
+        if observer is not None:
+            observer(number, decisions)
 
     runner = Runner(chain.provider.web3, job, poll_interval_s=settings.poll_interval_s,
                     max_consecutive_errors=settings.max_consecutive_errors,
@@ -177,6 +182,8 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
         raise UserError(f"keeper halted: {err}") from None
     finally:
         journal.close()
+        if observer is not None:
+            observer.close()
     if result.stopped_by_signal:
         click.echo("stopped by signal after finishing the current block")
     s = job.stats
@@ -304,3 +311,130 @@ def _status(bot_id: int | None) -> list[Any]:
         t, w, lo, p, _last = perf.botStats(i)
         bots.add_row(str(i), names.get(int(st), str(st)), usd(cap), str(t), str(w), str(lo), usd(p))
     return [head, diamonds, bots]
+
+
+# -- metrics, export, health (macrostrike.keeper.metrics / export / health) ---------------------------
+@contextmanager
+def _machine_output() -> Iterator[None]:
+    """Ape logs INFO lines ("Connecting to a 'anvil' node.") on stdout: keep them out of output meant
+    for programs (CSV/JSON on stdout); warnings and errors still reach stderr."""
+    from ape.logging import logger as ape_logger
+
+    initial = ape_logger.level
+    ape_logger.set_level("WARNING")
+    try:
+        yield
+    finally:
+        ape_logger.set_level(initial)
+
+
+def _start_metrics(cli_ctx: Any, settings: Any, port: int | None, job: Any, pool: Any) -> Any:
+    """Serve Prometheus metrics for `run` when ``--metrics-port`` or ``keeper.metrics_port`` is set."""
+    from ape import chain
+
+    from macrostrike.keeper.metrics import start_keeper_metrics
+
+    port = settings.metrics_port if port is None else port
+    if port is None:
+        return None
+    try:
+        observer = start_keeper_metrics(port, settings.metrics_addr, job, pool, chain.provider.web3)
+    except OSError as err:
+        raise UserError(f"cannot serve metrics on {settings.metrics_addr}:{port} ({err.strerror or err}): "
+                        "pick another --metrics-port") from None
+    cli_ctx.logger.info(f"Prometheus metrics on http://{settings.metrics_addr}:{observer.metrics.port}/metrics")
+    return observer
+
+
+@cli.command("export")
+@network_option()
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"], case_sensitive=False), default="csv",
+              show_default=True, help="csv: one row per event, args JSON-encoded; json: one document.")
+@click.option("--from-block", type=click.IntRange(min=0), default=None, metavar="N",
+              help="First block (default: the block the first diamond was deployed in).")
+@click.option("--to-block", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Last block (default: the latest).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+              help="Write to FILE (atomically) instead of stdout.")
+def export_events(network: Any, fmt: str, from_block: int | None, to_block: int | None,
+                  output: Path | None) -> None:
+    """The audit trail: every event of the deployed diamonds (deposits, funding, trades, pauses,
+    cuts, …) rebuilt from the chain, ordered by (block, log index)."""
+    import io
+
+    from ape import chain
+
+    from macrostrike.keeper.export import ExportError, export
+
+    with _machine_output(), connected(network):
+        manifest = load_manifest()
+        buffer = io.StringIO()
+        try:
+            events = export(chain.provider.web3, manifest, fmt, buffer, from_block, to_block)
+        except ExportError as err:
+            raise UserError(str(err)) from None
+    if output is None:
+        click.echo(buffer.getvalue(), nl=False)
+    else:
+        tmp = output.with_name(output.name + ".tmp")
+        try:
+            tmp.write_text(buffer.getvalue())
+            os.replace(tmp, output)
+        except OSError as err:
+            raise UserError(f"cannot write --output {output}: {err.strerror or err} — check the folder exists "
+                            "and is writable") from None
+        click.echo(f"{len(events)} events written to {output}", err=True)
+
+
+@cli.command()
+@network_option()
+@account_option(prompt=False)
+@click.option("--signer", "signer_aliases", multiple=True, metavar="ALIAS",
+              help="Keeper signer alias to check (repeatable; default as for `run`).")
+@click.option("--journal", "journal_url", default=None, metavar="URL",
+              help="SQLAlchemy URL of the keeper's journal (default: sqlite:///out/keeper-<chain-id>.sqlite).")
+def health(network: Any, account: Any, signer_aliases: tuple[str, ...], journal_url: str | None) -> None:
+    """One JSON object for a liveness probe; exit 0 only when status is ok (see keeper.health_* settings)."""
+    import json
+
+    from macrostrike.keeper.health import down_report
+
+    quiet, conn = _machine_output(), connected(network)
+    quiet.__enter__()
+    try:
+        conn.__enter__()
+    except UserError as err:
+        click.echo(json.dumps(down_report(err.message)))
+        click.get_current_context().exit(1)
+    try:
+        report = _health(account, signer_aliases, journal_url)
+    except OSError as err:  # the node went away mid-check (requests' ConnectionError is an OSError)
+        report = down_report(f"node error: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
+    finally:
+        conn.__exit__(None, None, None)
+    click.echo(json.dumps(report, indent=2))
+    click.get_current_context().exit(0 if report["status"] == "ok" else 1)
+
+
+def _health(account: Any, signer_aliases: tuple[str, ...], journal_url: str | None) -> dict[str, Any]:
+    from ape import chain
+
+    from macrostrike.keeper.health import check_health, open_journal
+    from macrostrike.keeper.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    manifest = load_manifest()
+    signers = [str(a.address) for a in resolve_signers(account, signer_aliases)]
+    url = journal_url or f"sqlite:///out/keeper-{chain.provider.chain_id}.sqlite"
+    try:
+        journal = open_journal(url)
+    except Exception as err:  # noqa: BLE001 - SQLAlchemy raises many kinds for a bad URL
+        raise UserError(f"cannot open the journal {url!r}: {str(err).splitlines()[0]}") from None
+    try:
+        return check_health(chain.provider.web3, manifest, journal, signers, settings)
+    finally:
+        if journal is not None:
+            journal.close()
