@@ -105,6 +105,12 @@ class ArbitrageJob:
         ready = [b for b in self.bots.values() if b.status == ACTIVE and b.capital > 0 and b.bot_id not in exclude]
         return min(ready, key=lambda b: (b.last_block, b.bot_id)) if ready else None
 
+    def recover(self) -> None:
+        """Re-sync every signer's nonce and every bot from the chain (after RPC errors)."""
+        for sender in self.signers.senders:
+            sender.resync_nonce()
+        self.refresh_bots()
+
     def backfill(self, from_block: int, to_block: int) -> list[Decision]:
         """Catch up on blocks missed while the keeper was down (``[from_block, to_block]``).
 

@@ -11,6 +11,8 @@
   ``reorg_depth`` blocks are re-checked (:meth:`Journal.undo_reorged` marks vanished ones
   ``reorged``) and the job re-reads its bots from the chain. Blocks missed while the keeper was
   down are handed to the job's ``backfill(from_block, to_block)`` once, at start.
+* The first tick after errors is preceded by :meth:`Runner.recover`: pending transactions are
+  reconciled and the job re-syncs its nonces and bots.
 """
 
 from __future__ import annotations
@@ -86,6 +88,16 @@ class Runner:
         self.journal.set_last_block(self.job.name, since, self._hash(since))
         return True
 
+    def recover(self) -> None:
+        """After errors (a node restart, a lost connection): settle journalled pending transactions
+        against the chain and let the job re-sync (nonces, bots) before it decides again."""
+        if self.journal is not None:
+            settled = self.journal.reconcile(self.web3)
+            if settled:
+                logger.info("recovered: journal reconciled %s", settled)
+        if hasattr(self.job, "recover"):
+            self.job.recover()
+
     def backfill(self, head: int) -> int:
         """Give the job the blocks missed since the journal's cursor; returns how many."""
         cursor = self.journal.cursor(self.job.name) if self.journal is not None else None
@@ -108,6 +120,8 @@ class Runner:
                     if number == last:
                         self.sleep(self.poll_interval_s)
                         continue
+                    if consecutive:
+                        self.recover()
                     if self.check_reorg():
                         result.reorgs += 1
                     if not started:
