@@ -84,3 +84,58 @@ def test_settings_env_overrides_config(monkeypatch):
     monkeypatch.setenv("MACROSTRIKE_KEEPER_MAX_TRADES_PER_BLOCK", "0")
     with pytest.raises(ValueError, match="max_trades_per_block"):
         load_settings()
+
+
+def test_on_chain_revert_is_recorded_and_the_bot_rests(system, accounts, chain):
+    """Simulation passes, then a transaction ahead of the keeper's in the same block closes the gap:
+    the keeper's transaction reverts on chain. The revert is journalled with its decoded reason, the
+    job stops for the block, and the bot rests for ``revert_rest_blocks`` blocks."""
+    import threading
+    import time
+
+    from web3 import Web3
+
+    push_price_up(system, accounts[0])
+    settings = KeeperSettings(revert_rest_blocks=5)
+    job, journal = make_job(system, accounts[1], settings)
+    owner, keeper = accounts[0], str(accounts[1].address)
+    w3 = Web3(Web3.HTTPProvider(chain.provider.uri))
+    c = system.contracts
+    pair = c["dex_b_pair"]  # raise DEX B's price as much as A's: the gap is gone
+    q_is_0 = pair.token0() == c["usdc"].address
+    r0, r1, _ = pair.getReserves()
+    donation = (r0 if q_is_0 else r1) // 100 * 2
+    fee = int(chain.provider.web3.eth.get_block("latest")["baseFeePerGas"])
+    calls = [(c["usdc"].address, c["usdc"].mint.encode_input(pair.address, donation)),
+             (pair.address, pair.sync.encode_input())]
+
+    def front_run():
+        start = w3.eth.get_transaction_count(keeper, "latest")
+        while w3.eth.get_transaction_count(keeper, "pending") == start:  # the keeper's tx is in the pool
+            time.sleep(0.01)
+        nonce = w3.eth.get_transaction_count(str(owner.address))
+        for i, (to, data) in enumerate(calls):  # a higher tip: ordered ahead of the keeper's transaction
+            txn = chain.provider.network.ecosystem.create_transaction(
+                chain_id=chain.chain_id, to=to, data=data, gas_limit=200_000, nonce=nonce + i, type=2,
+                max_priority_fee=50 * 10**9, max_fee=2 * fee + 50 * 10**9, sender=str(owner.address))
+            w3.eth.send_raw_transaction(bytes(owner.sign_transaction(txn).serialize_transaction()))
+        w3.provider.make_request("evm_mine", [])
+
+    w3.provider.make_request("evm_setAutomine", [False])
+    thread = threading.Thread(target=front_run, daemon=True)
+    try:
+        thread.start()
+        decisions = job.tick()
+    finally:
+        thread.join(timeout=30)
+        w3.provider.make_request("evm_setAutomine", [True])
+    assert [d.reason for d in decisions] == ["reverted"], decisions
+    reverted = decisions[0]
+    assert reverted.detail["error"].startswith("InsufficientProfit("), reverted.detail["error"]
+    assert [t["status"] for t in journal.transactions()] == ["reverted"]
+    bot = job.bots[reverted.bot_id]
+    assert bot.resting_until == reverted.block + 5
+    # a new opportunity: the resting bot is skipped, the others trade
+    push_price_up(system, owner)
+    later = job.tick()
+    assert later and reverted.bot_id not in {d.bot_id for d in later if d.action == "send"}

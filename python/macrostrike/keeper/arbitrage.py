@@ -38,6 +38,8 @@ class BotState:
     capital: int
     min_profit: int
     last_block: int = -1
+    #: After an on-chain revert the bot rests until this block (no hot-loop retries).
+    resting_until: int = -1
     trades: int = 0
     gas_used: int = 0
     gas_cost_wei: int = 0
@@ -91,7 +93,7 @@ class ArbitrageJob:
             old = self.bots.get(bot_id)
             state = BotState(bot_id, status, capital, min_profit)
             if old is not None:
-                state.last_block, state.trades = old.last_block, old.trades
+                state.last_block, state.trades, state.resting_until = old.last_block, old.trades, old.resting_until
                 state.gas_used, state.gas_cost_wei = old.gas_used, old.gas_cost_wei
             self.bots[bot_id] = state
 
@@ -100,9 +102,10 @@ class ArbitrageJob:
         measured = self.stats.gas_per_trade[-50:]
         return int(statistics.median(measured)) if measured else self.settings.default_arbitrage_gas
 
-    def pick_bot(self, exclude: set[int]) -> BotState | None:
-        """The least recently used active bot with capital (ties: lowest id)."""
-        ready = [b for b in self.bots.values() if b.status == ACTIVE and b.capital > 0 and b.bot_id not in exclude]
+    def pick_bot(self, exclude: set[int], block: int = -1) -> BotState | None:
+        """The least recently used active bot with capital that is not resting (ties: lowest id)."""
+        ready = [b for b in self.bots.values() if b.status == ACTIVE and b.capital > 0 and b.bot_id not in exclude
+                 and b.resting_until < block]
         return min(ready, key=lambda b: (b.last_block, b.bot_id)) if ready else None
 
     def recover(self) -> None:
@@ -166,7 +169,7 @@ class ArbitrageJob:
                 note("skip", "unprofitable_after_gas", gross_profit=gross, gas_cost_usdc=gas_cost,
                      base_fee_wei=base_fee, amount_in=optimum)
                 break
-            bot = self.pick_bot(tried)
+            bot = self.pick_bot(tried, number)
             if bot is None:
                 note("skip", "no_bot_available", amount_in=optimum, gross_profit=gross)
                 break
@@ -214,6 +217,16 @@ class ArbitrageJob:
                      expected_profit=expected, simulated_profit=simulated, realised_profit=realised,
                      min_profit=min_profit, gas_used=sent.gas_used, gas_price_wei=sent.effective_gas_price)
             else:
+                # Why: replay the call on the state the block left behind (the usual culprit, e.g. a
+                # pool moved by an earlier transaction in the block, is still there).
+                try:
+                    sender.call(self.ctx.amm_address, data, sent.block_number)
+                    error = "reverted on chain; the call succeeds on the block's post-state"
+                except SimulationReverted as err:
+                    error = err.reason
                 self.stats.reverted += 1
-                note("send", "reverted", bot.bot_id, tx=sent.tx_hash, amount_in=amount, gas_used=sent.gas_used)
+                bot.resting_until = number + self.settings.revert_rest_blocks
+                note("send", "reverted", bot.bot_id, tx=sent.tx_hash, error=error, amount_in=amount,
+                     gas_used=sent.gas_used, resting_until=bot.resting_until)
+                break  # the market moved under us: decide again on the next block, not in a hot loop
         return decisions

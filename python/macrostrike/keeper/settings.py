@@ -66,6 +66,8 @@ class KeeperSettings(BaseSettings):
     max_replacements: int = Field(5, ge=0, le=50)
     #: Overall seconds to wait for a transaction's outcome.
     tx_timeout_s: float = Field(300.0, gt=0)
+    #: A bot whose transaction reverted on chain is not used again for this many blocks.
+    revert_rest_blocks: int = Field(10, ge=0)
     #: How far back (blocks) a reorg is looked for when the last processed block's hash changed.
     reorg_depth: int = Field(64, ge=1)
 
