@@ -16,7 +16,8 @@ metric                                 type       meaning
 ``keeper_tx_latency_seconds``          histogram  seconds from signing a decided transaction to its receipt
 ``keeper_errors_total{kind}``          counter    run-loop errors by exception type (retried with backoff),
                                                   and ``tx_reverted`` for mined-but-reverted transactions
-``keeper_signer_balance_wei{signer}``  gauge      ETH balance of each keeper signer, wei
+``keeper_signer_balance_wei{signer}``  gauge      ETH balance of each keeper signer, wei (a float64 sample:
+                                                  ~16 significant digits, ample for alerting)
 ``keeper_last_block``                  gauge      the last block the keeper finished
 ``keeper_up``                          gauge      1 while the run loop is running, 0 after it stopped
 =====================================  =========  ==========================================================
