@@ -19,7 +19,7 @@ setup: $(VENV)/.installed node_modules/.installed .cache/data/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,postgres]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -1,10 +1,28 @@
-"""The journal: decisions and transactions survive a restart; pending transactions reconcile."""
+"""The journal: decisions and transactions survive a restart; pending transactions reconcile;
+reorged transactions are undone. Every test runs on SQLite (the embedded default) and on a real
+PostgreSQL server when one can be started here (see ``postgres_server`` in ``journal_helpers``)."""
 
 from types import SimpleNamespace
 
 import pytest
 
-from macrostrike.keeper.journal import Decision, Journal
+from journal_helpers import postgres_server  # noqa: F401 - fixture
+from macrostrike.keeper.journal import Decision, Journal, metadata
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    """A fresh, empty journal database URL of each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'j.sqlite'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    yield server
+    from sqlalchemy import create_engine
+
+    engine = create_engine(server)
+    metadata.drop_all(engine)
+    engine.dispose()
 
 
 class FakeEth:
@@ -22,8 +40,7 @@ class FakeEth:
         return self.nonces[signer]
 
 
-def test_survives_reopen(tmp_path):
-    url = f"sqlite:///{tmp_path / 'j.sqlite'}"
+def test_survives_reopen(url):
     j = Journal(url)
     j.record(Decision(7, "arbitrage", "skip", "no_opportunity", None, {"reserves_a": [1, 2]}))
     j.record(Decision(8, "arbitrage", "send", "mined", 3, {"tx": "0xab"}))
@@ -37,8 +54,8 @@ def test_survives_reopen(tmp_path):
     assert again.last_block("arbitrage") == 9 and again.last_block("other") is None
 
 
-def test_reconcile_pending(tmp_path):
-    j = Journal(f"sqlite:///{tmp_path / 'j.sqlite'}")
+def test_reconcile_pending(url):
+    j = Journal(url)
     signer = "0x" + "1" * 40
     for i, h in enumerate(("0xaa", "0xbb", "0xcc", "0xdd")):
         j.tx_pending(h, signer, i, "arbitrage", 1)
@@ -59,9 +76,9 @@ def receipt(status, block, block_hash=None):
             "blockHash": block_hash or bytes([block]) * 32, "transactionHash": b""}
 
 
-def test_undo_reorged(tmp_path):
+def test_undo_reorged(url):
     """A reorg: a vanished transaction is marked reorged (its outcome undone); a moved one follows."""
-    j = Journal(f"sqlite:///{tmp_path / 'j.sqlite'}")
+    j = Journal(url)
     signer = "0x" + "2" * 40
     for i, (h, block) in enumerate((("0x01", 5), ("0x02", 9), ("0x03", 10))):
         j.tx_pending(h, signer, i, "arbitrage", 1)
@@ -75,7 +92,7 @@ def test_undo_reorged(tmp_path):
     assert rows["0x01"]["status"] == "mined"  # below since_block: not re-checked
 
 
-def test_unknown_status_is_refused(tmp_path):
+def test_unknown_status_is_refused():
     j = Journal()
     with pytest.raises(ValueError, match="unknown transaction status"):
         j.tx_final("0x00", "lost")
