@@ -43,3 +43,9 @@ test-fast: setup
 
 clean:
 	rm -rf .build contracts/.cache out
+
+# Keeper throughput benchmark (issue 4 §7): keeper vs raw-send limit vs plain web3.py, tick cost
+# with 100 and 1,000 bots; writes bench/results/<date>-<sha>.json and bench/results/latest.md.
+.PHONY: bench
+bench: setup
+	$(BIN)/python bench/run.py

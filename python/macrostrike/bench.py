@@ -1,0 +1,790 @@
+"""Throughput benchmark of the keeper against the raw-send limit and a plain web3.py loop (issue 4 §7).
+
+One run, one Anvil (the local chain ape-foundry starts):
+
+1. **Tick cost**: one keeper decision pass (:meth:`ArbitrageJob.tick`) with 100 and with 1,000
+   registered, funded AMM bots — on balanced pools (no opportunity: the per-block check) and with a
+   price gap, in dry-run mode (the full decide-and-simulate path: ``pick_bot`` over every bot, then
+   ``eth_call`` and ``eth_estimateGas``). Also the cost of :meth:`ArbitrageJob.refresh_bots`, which
+   reads every bot. Done inside a snapshot that is reverted afterwards.
+2. **Keeper path**: the BTC/USD replay (noise traders on both pools each hour, the real
+   ``ArbitrageJob`` pipeline: decide, simulate, sign through Ape, journal, broadcast, receipt) until
+   ``trades`` arbitrages are mined. Per trade: the start of its decision round and the moment its
+   receipt is back. Every raw transaction the run broadcasts (noise trades, arbitrages) and the chain
+   clock/base-fee calls are recorded in order.
+3. **Raw limit**: the chain is reverted to the snapshot taken before (2) and the recorded sequence
+   is replayed; every transaction is re-signed with ``eth_account`` *before* timing starts and sent
+   with ``eth_sendRawTransaction`` one by one, each followed by ``eth_getTransactionReceipt`` polls.
+4. **web3.py loop**: reverted again; each arbitrage is built with web3.py
+   (``nonce = eth.get_transaction_count``, ``contract.functions.executeArbitrage(...).build_transaction``),
+   signed (``w3.eth.account.sign_transaction``), sent and waited for
+   (``wait_for_transaction_receipt``), one after the other.
+
+Paths 3 and 4 send byte-identical transactions to path 2 (their hashes are checked) on an identical
+chain state, so every arbitrage succeeds in all three. Only arbitrage transactions are timed in 3
+and 4; the noise trades between them are replayed untimed. In path 2 the keeper's time is the time
+spent inside ``tick()`` (all blocks, including those without an opportunity); the noise traders'
+time is reported separately as the replay's wall time.
+
+Figures are only comparable within one run (the same Anvil, the same machine load).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from eth_abi import decode, encode
+
+HOUR = 3600
+EXECUTE_ARGS = ["uint256", "bool", "uint256", "uint256"]
+
+
+@dataclass
+class BenchConfig:
+    """What the benchmark runs. Money in whole USD; the market assumptions are repeated in the results."""
+
+    #: Arbitrage trades the keeper path runs to (the system specification's validation run).
+    trades: int = 1_500
+    #: Bots registered at deploy (DeployConfig allows 1..100) and bots added for the tick-cost test.
+    bots: int = 100
+    tick_bots: int = 1_000
+    #: Noise traders' error around each hour's close (bps). The demo uses 60; 150 gives ~2.4 trades per
+    #: replayed hour with $2,000 bots, so 1,500 trades need ~620 hours instead of thousands.
+    noise_bps: float = 150.0
+    capital_per_bot_usd: int = 2_000
+    pool_usd: int = 2_000_000
+    max_trades_per_block: int = 20
+    #: First candle (ascending index) and the most hours replayed before giving up.
+    start: int = 0
+    max_hours: int = 5_000
+    #: Repetitions per tick-cost measurement.
+    tick_samples: int = 200
+    #: Iterations of the signing micro-benchmark (Ape vs eth_account on the same transaction).
+    sign_samples: int = 300
+
+
+# -- timing helpers ----------------------------------------------------------------------------------
+class Clock:
+    """Accumulates wall time per label while :attr:`on` is set."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.total: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+
+    def add(self, label: str, seconds: float) -> None:
+        if self.on:
+            self.total[label] += seconds
+            self.calls[label] += 1
+
+
+class Timed:
+    """Transparent proxy: every method called through it is timed into ``clock`` as ``label.name``.
+
+    ``children`` replaces attributes by other proxies (``web3.eth``); ``after`` maps a method name to
+    a callback ``(args, result)`` run after a successful call (used to record broadcast bytes).
+    """
+
+    def __init__(self, target: Any, clock: Clock | None, label: str, *, children: dict[str, Any] | None = None,
+                 after: dict[str, Callable[[tuple, Any], None]] | None = None) -> None:
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_clock", clock)
+        object.__setattr__(self, "_label", label)
+        object.__setattr__(self, "_children", children or {})
+        object.__setattr__(self, "_after", after or {})
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._children:
+            return self._children[name]
+        attr = getattr(self._target, name)
+        if not callable(attr) or isinstance(attr, type):
+            return attr
+        clock, label, after = self._clock, f"{self._label}.{name}", self._after.get(name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                result = attr(*args, **kwargs)
+            finally:
+                if clock is not None:
+                    clock.add(label, time.perf_counter() - started)
+            if after is not None:
+                after(args, result)
+            return result
+
+        return timed
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._target, name, value)
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100); 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
+    return float(ordered[rank - 1])
+
+
+def ms_stats(seconds: list[float]) -> dict[str, float]:
+    """p50/p99/mean/max of durations, in milliseconds."""
+    if not seconds:
+        return {"n": 0, "p50": 0.0, "p99": 0.0, "mean": 0.0, "max": 0.0}
+    return {"n": len(seconds), "p50": round(pct(seconds, 50) * 1e3, 2), "p99": round(pct(seconds, 99) * 1e3, 2),
+            "mean": round(statistics.fmean(seconds) * 1e3, 2), "max": round(max(seconds) * 1e3, 2)}
+
+
+# -- recorded sequence -------------------------------------------------------------------------------
+@dataclass
+class Step:
+    """One recorded step of the keeper run: a chain RPC (clock/base fee) or a broadcast transaction."""
+
+    kind: str  # "rpc" | "noise" | "arb"
+    method: str = ""
+    params: list[Any] = field(default_factory=list)
+    sender: str = ""
+    raw: bytes = b""
+    tx_hash: str = ""
+
+
+def _hash(raw: bytes) -> str:
+    from eth_utils import keccak
+
+    return "0x" + keccak(raw).hex()
+
+
+class Rpc:
+    """Bare JSON-RPC over the provider's HTTP session (no web3 formatters or middleware)."""
+
+    def __init__(self, web3: Any) -> None:
+        self.provider = web3.provider
+
+    def __call__(self, method: str, params: list[Any]) -> Any:
+        response = self.provider.make_request(method, params)
+        if "error" in response:
+            raise RuntimeError(f"{method} failed: {response['error']}")
+        return response.get("result")
+
+    def send_and_wait(self, raw: bytes) -> dict[str, Any]:
+        tx_hash = self("eth_sendRawTransaction", ["0x" + raw.hex()])
+        receipt = self("eth_getTransactionReceipt", [tx_hash])
+        while receipt is None:
+            time.sleep(0.001)
+            receipt = self("eth_getTransactionReceipt", [tx_hash])
+        return receipt
+
+
+# -- the benchmark -----------------------------------------------------------------------------------
+class Bench:
+    """Holds the deployed system and runs the measurements; :meth:`run` returns the results dict."""
+
+    def __init__(self, config: BenchConfig, log: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.log = log
+        self.results: dict[str, Any] = {}
+
+    # ---- set-up --------------------------------------------------------------------------------
+    def deploy(self) -> None:
+        from ape import accounts, chain
+
+        from macrostrike.demo import KEEPERS, OWNER, TRADERS
+        from macrostrike.deploy.system import DeployConfig, deploy_system
+        from macrostrike.keeper.settings import load_settings
+        from macrostrike.market import data
+
+        cfg = self.config
+        test = accounts.test_accounts
+        self.owner = test[OWNER]
+        self.keepers = [test[i] for i in KEEPERS]
+        self.traders = [test[i] for i in TRADERS]
+        self.keys = {str(a.address): a.private_key for a in self.keepers + self.traders}
+        self.candles = data.load(start=cfg.start, hours=cfg.max_hours)
+        self.deploy_config = DeployConfig(amm_bots=cfg.bots, capital_per_bot_usd=cfg.capital_per_bot_usd,
+                                          pool_usd=cfg.pool_usd, initial_price_usd=self.candles[0].close,
+                                          keepers=tuple(str(k.address) for k in self.keepers))
+        started = time.perf_counter()
+        self.system = deploy_system(self.owner, self.deploy_config)
+        self.log(f"deployed {self.system.transactions} transactions in {time.perf_counter() - started:.1f} s")
+        # Rotation off: the bench measures the pipeline, not the 3-ops-per-30-min signer rule.
+        self.settings = load_settings({"signer_max_ops": None, "max_trades_per_block": cfg.max_trades_per_block})
+        self.web3 = chain.provider.web3
+        self.chain = chain
+        self.uri = chain.provider.uri if hasattr(chain.provider, "uri") else chain.provider.http_uri
+
+    def _journal(self, name: str) -> Any:
+        from macrostrike.keeper.journal import Journal
+
+        self.tmp = getattr(self, "tmp", None) or Path(tempfile.mkdtemp(prefix="macrostrike-bench-"))
+        return Journal(f"sqlite:///{self.tmp / name}")  # a file, as a deployed keeper would use
+
+    # ---- 1. tick cost --------------------------------------------------------------------------
+    def _job(self, name: str) -> tuple[Any, Any, float]:
+        """A dry-run ArbitrageJob (its own journal file); returns it, its journal and its refresh_bots time."""
+        from macrostrike.keeper.arbitrage import ArbitrageJob
+        from macrostrike.keeper.context import AmmContext
+        from macrostrike.keeper.signers import signer_pool
+
+        ctx = AmmContext(self.system.manifest)
+        journal = self._journal(f"ticks-{name}.sqlite")
+        pool = signer_pool(self.keepers, self.settings, error_table=ctx.errors, journal=journal)
+        started = time.perf_counter()
+        job = ArbitrageJob(ctx, pool, self.settings, journal, send=False)  # reads every bot once
+        return job, journal, time.perf_counter() - started
+
+    @staticmethod
+    def _interleaved(jobs: list[Any], n: int) -> list[list[float]]:
+        """``n`` ticks of each job, alternating, so machine-load drift hits all of them alike."""
+        out: list[list[float]] = [[] for _ in jobs]
+        for _ in range(n):
+            for i, job in enumerate(jobs):
+                started = time.perf_counter()
+                job.tick()
+                out[i].append(time.perf_counter() - started)
+        return out
+
+    def _add_bots(self, count: int) -> None:
+        from ape import project
+
+        from macrostrike.deploy.system import ARBITRAGE_STRATEGY, usdc
+
+        c = self.system.contracts
+        registry = project.BotRegistryFacet.at(c["amm"].address)
+        treasury = project.TreasuryFacet.at(c["master"].address)
+        first = registry.botCount() + 1
+        params = encode(["uint256"], [usdc(1.0)])
+        batch = registry.MAX_BOTS_PER_CALL()
+        left = count
+        while left > 0:
+            registry.registerBots(min(batch, left), ARBITRAGE_STRATEGY, params, sender=self.owner)
+            left -= min(batch, left)
+        ids = list(range(first, first + count))
+        need = usdc(self.config.capital_per_bot_usd) * count
+        c["usdc"].mint(self.owner.address, need, sender=self.owner)
+        c["usdc"].approve(c["master"].address, need, sender=self.owner)
+        treasury.deposit(need, sender=self.owner)
+        fund_batch = treasury.MAX_FUND_BATCH()
+        for i in range(0, count, fund_batch):
+            treasury.fundBots(c["amm"].address, ids[i:i + fund_batch], usdc(self.config.capital_per_bot_usd),
+                              sender=self.owner)
+
+    def tick_cost(self) -> None:
+        """Tick cost with ``bots`` and ``tick_bots`` registered bots, measured interleaved.
+
+        The small job is started while only ``bots`` exist (it reads them at start, as a keeper
+        would); then the rest are registered and funded and the large job is started. Both then
+        tick in alternation on the same chain state: balanced pools (no opportunity), then with a 2%
+        gap on pool A (dry run: pick a bot, eth_call, eth_estimateGas, decision row).
+        """
+        cfg = self.config
+        n = cfg.tick_samples
+        snap = self.chain.snapshot()
+        small, small_journal, small_refresh = self._job("small")
+        started = time.perf_counter()
+        self._add_bots(cfg.tick_bots - cfg.bots)
+        self.log(f"registered and funded {cfg.tick_bots - cfg.bots} more bots in {time.perf_counter() - started:.1f} s")
+        large, large_journal, large_refresh = self._job("large")
+        assert (len(small.bots), len(large.bots)) == (cfg.bots, cfg.tick_bots), (len(small.bots), len(large.bots))
+        quiet = self._interleaved([small, large], n)
+        for journal in (small_journal, large_journal):
+            assert {d.reason for d in journal.decisions} == {"no_opportunity"}, "pools should be balanced"
+            journal.decisions.clear()
+        c = self.system.contracts
+        pair = c["dex_a_pair"]
+        quote = small.ctx.pools[0].reserves(self.web3)[0]
+        c["usdc"].mint(pair.address, quote // 50, sender=self.owner)  # pool A's price +2%
+        pair.sync(sender=self.owner)
+        gap = self._interleaved([small, large], n)
+        for journal in (small_journal, large_journal):
+            assert {d.reason for d in journal.decisions} == {"dry_run"}, {d.reason for d in journal.decisions}
+            journal.close()
+        self.chain.restore(snap)
+
+        def side(bots: int, refresh: float, q: list[float], g: list[float]) -> dict[str, Any]:
+            return {"bots": bots, "refresh_bots_ms": round(refresh * 1e3, 1), "tick_no_opportunity_ms": ms_stats(q),
+                    "tick_opportunity_dry_run_ms": ms_stats(g)}
+
+        lo = side(cfg.bots, small_refresh, quiet[0], gap[0])
+        hi = side(cfg.tick_bots, large_refresh, quiet[1], gap[1])
+
+        def ratio(key: str) -> float:
+            a, b = lo[key]["p50"], hi[key]["p50"]
+            return round(b / a, 2) if a else 0.0
+
+        self.results["tick_cost"] = {
+            "small": lo, "large": hi,
+            "ratio_p50_no_opportunity": ratio("tick_no_opportunity_ms"),
+            "ratio_p50_opportunity_dry_run": ratio("tick_opportunity_dry_run_ms"),
+            "ratio_refresh_bots": round(hi["refresh_bots_ms"] / lo["refresh_bots_ms"], 2),
+        }
+        self.log(f"tick cost: {self.results['tick_cost']}")
+
+    # ---- 2. keeper path ------------------------------------------------------------------------
+    def keeper_path(self, name: str = "keeper", *, tuned: bool = False) -> None:
+        """Replay until ``trades`` arbitrages are mined through the real keeper pipeline.
+
+        ``tuned``: the same keeper code with two transport settings changed on its own objects —
+        a web3 HTTP provider that caches ``eth_chainId`` (web3.py's validation middleware otherwise
+        asks for it twice per eth_call/eth_estimateGas) and ``TxSender.poll_s`` = 1 ms instead of 10 ms.
+        """
+        from web3 import Web3
+
+        from macrostrike.market.replay import Replay, ReplayConfig
+
+        cfg = self.config
+        self.replay_config = ReplayConfig(noise_bps=cfg.noise_bps)
+        if tuned:
+            self._restart()
+        journal = self._journal(f"{name}.sqlite")
+        replay = Replay.build(self.system, self.keepers, self.traders, self.owner, self.replay_config,
+                              self.settings, journal)
+        job, ctx = replay.job, replay.ctx
+        self.ctx = ctx
+        if tuned:
+            cached = Web3(Web3.HTTPProvider(self.uri, cache_allowed_requests=True, cacheable_requests={"eth_chainId"}))
+            ctx.web3 = cached
+            for sender in job.signers.senders:
+                sender.web3 = cached
+                sender.poll_s = 0.001
+        clock = Clock()
+        steps: list[Step] = []
+        trades: list[dict[str, float]] = []
+        round_start = [0.0]
+
+        def recorder(kind: str, sender: str) -> Callable[[tuple, Any], None]:
+            def record(args: tuple, _result: Any) -> None:
+                raw = bytes(args[0])
+                steps.append(Step(kind, sender=sender, raw=raw, tx_hash=_hash(raw)))
+            return record
+
+        def eth_proxy(web3: Any, label: str, after: dict | None = None) -> Timed:
+            return Timed(web3, clock, label, children={"eth": Timed(web3.eth, clock, f"{label}.eth", after=after)})
+
+        # instrument (proxies on this run's own objects; nothing in the keeper modules changes)
+        timed_journal = Timed(journal, clock, "journal")
+        job.journal = timed_journal
+        for sender in job.signers.senders:
+            sender.web3 = eth_proxy(sender.web3, "signer",
+                                    {"send_raw_transaction": recorder("arb", sender.address)})
+            sender.account = Timed(sender.account, clock, "ape.account")
+            sender.ecosystem = Timed(sender.ecosystem, clock, "ape.ecosystem")
+            sender.journal = timed_journal
+            original_send = sender.send
+
+            def send(*args: Any, _send: Callable = original_send, **kwargs: Any) -> Any:
+                sent_at = time.perf_counter()
+                result = _send(*args, **kwargs)
+                trades.append({"decided": round_start[0], "sent": sent_at, "mined": time.perf_counter()})
+                return result
+
+            sender.send = send
+        for trader in replay.traders:
+            trader.sender.web3 = eth_proxy(trader.sender.web3, "noise",
+                                           {"send_raw_transaction": recorder("noise", trader.sender.address)})
+        ctx.web3 = eth_proxy(ctx.web3, "ctx")
+        original_reserves, original_decode = ctx.reserves, ctx.decode_event
+
+        def reserves() -> Any:
+            round_start[0] = time.perf_counter()  # each decision round starts by reading both pools
+            return original_reserves()
+
+        def decode_event(*args: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original_decode(*args)
+            finally:
+                clock.add("ctx.decode_event", time.perf_counter() - started)
+
+        ctx.reserves, ctx.decode_event = reserves, decode_event
+
+        if not tuned:
+            self.snapshot = self.chain.snapshot()
+        rpc = Rpc(self.web3)
+        t0 = int(self.web3.eth.get_block("latest")["timestamp"]) + HOUR
+        base_fee = int(self.replay_config.base_fee_gwei * 10**9)
+        tick_times: list[float] = []
+        trades_per_tick: list[int] = []
+        mined = reverted = noise = 0
+        hours = 0
+        started = time.perf_counter()
+        for i, candle in enumerate(self.candles):
+            timestamp = t0 + i * HOUR
+            for method, params in (("evm_setNextBlockTimestamp", [timestamp]),
+                                   ("anvil_setNextBlockBaseFeePerGas", [hex(base_fee)])):
+                rpc(method, params)
+                steps.append(Step("rpc", method=method, params=params))
+            for trader in replay.traders:
+                if trader.trade_toward(candle.close, timestamp + HOUR, base_fee) is not None:
+                    noise += 1
+            clock.on = True
+            tick_started = time.perf_counter()
+            decisions = job.tick()
+            tick_times.append(time.perf_counter() - tick_started)
+            clock.on = False
+            n = sum(1 for d in decisions if d.reason == "mined")
+            mined += n
+            reverted += sum(1 for d in decisions if d.reason == "reverted")
+            trades_per_tick.append(n)
+            hours = i + 1
+            if hours % 100 == 0:
+                self.log(f"{name}: hour {hours}, {mined} trades")
+            if mined >= cfg.trades:
+                break
+        wall = time.perf_counter() - started
+        journal.close()
+        if mined < cfg.trades:
+            raise RuntimeError(f"only {mined} trades in {hours} hours: raise noise_bps or max_hours")
+        keeper_s = sum(tick_times)
+        decide_to_mined = [t["mined"] - t["decided"] for t in trades]
+        send_to_mined = [t["mined"] - t["sent"] for t in trades]
+        arb_steps = [s for s in steps if s.kind == "arb"]
+        assert len(arb_steps) == len(trades) == mined + reverted, (len(arb_steps), len(trades), mined, reverted)
+        if tuned:  # the same work: identical transactions in the same order
+            same = [s.tx_hash for s in arb_steps] == [s.tx_hash for s in self.steps if s.kind == "arb"]
+        else:
+            self.steps = steps
+            same = True
+        traded_ticks = [k for k in trades_per_tick if k]
+        send_s = sum(t["mined"] - t["sent"] for t in trades)
+        self.results[name] = {
+            "same_transactions_as_keeper": same,
+            "hours": hours, "noise_trades": noise, "trades": mined, "reverted": reverted,
+            "keeper_time_s": round(keeper_s, 3),
+            "trades_per_s": round(mined / keeper_s, 1),
+            "replay_wall_s": round(wall, 2),
+            "trades_per_s_incl_market": round(mined / wall, 1),
+            "decision_to_mined_ms": ms_stats(decide_to_mined),
+            "send_to_mined_ms": ms_stats(send_to_mined),
+            "tick_ms": ms_stats(tick_times),
+            "trades_per_traded_block": round(statistics.fmean(traded_ticks), 2) if traded_ticks else 0,
+            "blocks_with_trades": len(traded_ticks),
+        }
+        self.results[f"profile_{name}"] = self._profile(clock, keeper_s, send_s, mined)
+        self.log(f"{name}: {mined} trades in {keeper_s:.2f} s keeper time ({wall:.1f} s with the market)")
+
+    @staticmethod
+    def _profile(clock: Clock, keeper_s: float, send_s: float, trades: int) -> dict[str, Any]:
+        """Where the keeper's time went: leaf calls, plus the rest (Python: maths, encoding, web3 overhead)."""
+        names = {
+            "ctx.eth.call": "pool reserves (eth_call getReserves x2 per round)",
+            "ctx.eth.get_block": "latest block (eth_getBlockByNumber)",
+            "signer.eth.call": "simulate (eth_call executeArbitrage)",
+            "signer.eth.estimate_gas": "eth_estimateGas",
+            "ape.ecosystem.create_transaction": "Ape create_transaction",
+            "ape.account.sign_transaction": "Ape sign_transaction",
+            "signer.eth.send_raw_transaction": "eth_sendRawTransaction (anvil mines here)",
+            "signer.eth.wait_for_transaction_receipt": "receipt (wait_for_transaction_receipt)",
+            "signer.eth.get_transaction_receipt": "receipt (eth_getTransactionReceipt)",
+            "journal.record": "journal: decision rows (SQLite)",
+            "journal.tx_pending": "journal: tx pending (SQLite)",
+            "journal.tx_final": "journal: tx final (SQLite)",
+            "ctx.decode_event": "decode ArbitrageExecuted log",
+        }
+        in_send = ("ape.", "signer.eth.send_raw_transaction", "signer.eth.wait_for_transaction_receipt",
+                   "signer.eth.get_transaction_receipt", "signer.eth.block_number", "signer.eth.get_block",
+                   "journal.tx_")
+        totals = dict(clock.total)
+        calls = dict(clock.calls)
+        send_leaves = sum(v for k, v in totals.items() if k.startswith(in_send))
+        totals["send_other"] = send_s - send_leaves
+        calls["send_other"] = trades
+        names["send_other"] = "TxSender other: receipt poll sleeps (poll_s), Python"
+        totals["rest"] = keeper_s - sum(totals.values())
+        calls["rest"] = 0
+        names["rest"] = "decision Python: v2 maths, pick_bot, ABI encode, decision bookkeeping"
+        rows = []
+        for label in sorted(totals, key=totals.get, reverse=True):
+            total = totals[label]
+            rows.append({"step": names.get(label, label), "label": label, "calls": calls[label],
+                         "total_s": round(total, 3), "ms_per_trade": round(total * 1e3 / trades, 2),
+                         "share": round(total / keeper_s, 3)})
+        return {"keeper_time_s": round(keeper_s, 3), "steps": rows}
+
+    # ---- 3. raw limit and 4. web3.py loop ------------------------------------------------------
+    def _restart(self) -> None:
+        self.chain.restore(self.snapshot)
+        self.snapshot = self.chain.snapshot()
+
+    def _resign(self, step: Step) -> tuple[dict[str, Any], bytes]:
+        from eth_account import Account
+        from eth_account.typed_transactions import TypedTransaction
+        from hexbytes import HexBytes
+
+        fields = TypedTransaction.from_bytes(HexBytes(step.raw)).as_dict()
+        for key in ("v", "r", "s"):
+            fields.pop(key, None)
+        raw = bytes(Account.sign_transaction(fields, self.keys[step.sender]).raw_transaction)
+        return fields, raw
+
+    def raw_path(self) -> None:
+        from web3 import Web3
+
+        self._restart()
+        rpc = Rpc(Web3(Web3.HTTPProvider(self.uri)))
+        signed = []
+        for step in self.steps:  # pre-sign everything before the clock starts
+            if step.kind == "rpc":
+                signed.append((step, b""))
+                continue
+            _fields, raw = self._resign(step)
+            if raw != step.raw:
+                raise RuntimeError(f"re-signed transaction differs from the keeper's {step.tx_hash}")
+            signed.append((step, raw))
+        times, ok = [], 0
+        started = time.perf_counter()
+        for step, raw in signed:
+            if step.kind == "rpc":
+                rpc(step.method, step.params)
+                continue
+            sent = time.perf_counter()
+            receipt = rpc.send_and_wait(raw)
+            if step.kind == "arb":
+                times.append(time.perf_counter() - sent)
+                ok += int(receipt["status"], 16) == 1 and receipt["transactionHash"] == step.tx_hash
+        wall = time.perf_counter() - started
+        total = sum(times)
+        self.results["raw"] = {"trades": len(times), "succeeded_same_hash": ok, "time_s": round(total, 3),
+                               "trades_per_s": round(len(times) / total, 1), "send_to_mined_ms": ms_stats(times),
+                               "replay_wall_s": round(wall, 2)}
+        self.log(f"raw limit: {len(times)} arbitrages in {total:.2f} s ({ok} mined ok with the keeper's hashes)")
+
+    def web3_path(self) -> None:
+        from web3 import Web3
+
+        self._restart()
+        w3 = Web3(Web3.HTTPProvider(self.uri))
+        rpc = Rpc(w3)
+        amm = w3.eth.contract(address=self.ctx.amm_address, abi=self.ctx.abi)
+        chain_id = w3.eth.chain_id
+        prepared = [(s, self._resign(s)[0] if s.kind == "arb" else None) for s in self.steps]
+        times, ok = [], 0
+        started = time.perf_counter()
+        for step, fields in prepared:
+            if step.kind == "rpc":
+                rpc(step.method, step.params)
+                continue
+            if step.kind == "noise":
+                rpc.send_and_wait(step.raw)
+                continue
+            assert fields is not None
+            sent = time.perf_counter()
+            sender = Web3.to_checksum_address(step.sender)
+            args = decode(EXECUTE_ARGS, bytes(fields["data"])[4:])
+            nonce = w3.eth.get_transaction_count(sender)
+            txn = amm.functions.executeArbitrage(*args).build_transaction({
+                "from": sender, "nonce": nonce, "gas": fields["gas"], "chainId": chain_id,
+                "maxFeePerGas": fields["maxFeePerGas"], "maxPriorityFeePerGas": fields["maxPriorityFeePerGas"]})
+            signed = w3.eth.account.sign_transaction(txn, self.keys[step.sender])
+            tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+            receipt = w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.01)
+            times.append(time.perf_counter() - sent)
+            ok += receipt["status"] == 1 and "0x" + bytes(tx_hash).hex() == step.tx_hash
+        wall = time.perf_counter() - started
+        total = sum(times)
+        self.results["web3"] = {"trades": len(times), "succeeded_same_hash": ok, "time_s": round(total, 3),
+                                "trades_per_s": round(len(times) / total, 1), "send_to_mined_ms": ms_stats(times),
+                                "replay_wall_s": round(wall, 2)}
+        self.log(f"web3.py loop: {len(times)} arbitrages in {total:.2f} s ({ok} mined ok with the keeper's hashes)")
+
+    # ---- signing micro-benchmark (where a speed-up would come from) ----------------------------
+    def sign_micro(self) -> None:
+        """Cost of turning one recorded arbitrage into raw bytes: Ape create+sign vs eth_account."""
+        from ape import networks
+        from eth_account import Account
+        from eth_utils import to_checksum_address
+
+        step = next(s for s in self.steps if s.kind == "arb")
+        fields, _raw = self._resign(step)
+        account = next(a for a in self.keepers if str(a.address) == step.sender)
+        ecosystem = networks.provider.network.ecosystem
+        key = self.keys[step.sender]
+        n = self.config.sign_samples
+
+        def ape_sign() -> bytes:
+            txn = ecosystem.create_transaction(
+                chain_id=fields["chainId"], to=to_checksum_address(bytes(fields["to"])),
+                data=bytes(fields["data"]), value=0, gas_limit=fields["gas"], nonce=fields["nonce"], type=2,
+                max_priority_fee=fields["maxPriorityFeePerGas"], max_fee=fields["maxFeePerGas"], sender=step.sender)
+            return bytes(account.sign_transaction(txn).serialize_transaction())
+
+        def eth_account_sign() -> bytes:
+            return bytes(Account.sign_transaction(fields, key).raw_transaction)
+
+        assert ape_sign() == eth_account_sign() == step.raw
+        out = {}
+        for name, fn in (("ape_create_and_sign_ms", ape_sign), ("eth_account_sign_ms", eth_account_sign)):
+            samples = []
+            for _ in range(n):
+                started = time.perf_counter()
+                fn()
+                samples.append(time.perf_counter() - started)
+            out[name] = ms_stats(samples)
+        self.results["signing"] = out
+
+    # ---- all -----------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        self.deploy()
+        self.tick_cost()
+        self.keeper_path()
+        self.raw_path()
+        self.web3_path()
+        self.keeper_path("keeper_tuned", tuned=True)
+        self.sign_micro()
+        self.results["wall_time_s"] = round(time.perf_counter() - started, 1)
+        self.results.update(self._summary())
+        return self.results
+
+    def _summary(self) -> dict[str, Any]:
+        k, r, w, t = self.results["keeper"], self.results["raw"], self.results["web3"], self.results["tick_cost"]
+        cfg = self.config
+        kt = self.results["keeper_tuned"]
+        ratios = {"keeper_over_raw": round(k["trades_per_s"] / r["trades_per_s"], 3),
+                  "keeper_over_web3": round(k["trades_per_s"] / w["trades_per_s"], 3),
+                  "keeper_tuned_over_raw": round(kt["trades_per_s"] / r["trades_per_s"], 3),
+                  "keeper_tuned_over_keeper": round(kt["trades_per_s"] / k["trades_per_s"], 3)}
+        targets = [
+            {"what": "keeper trades/s", "target": ">= 100", "measured": k["trades_per_s"],
+             "met": k["trades_per_s"] >= 100},
+            {"what": "keeper / raw-send limit", "target": ">= 0.5", "measured": ratios["keeper_over_raw"],
+             "met": ratios["keeper_over_raw"] >= 0.5},
+            {"what": f"decision-to-mined p50 ({cfg.bots} bots)", "target": "< 50 ms",
+             "measured": k["decision_to_mined_ms"]["p50"], "met": k["decision_to_mined_ms"]["p50"] < 50},
+            {"what": f"decision-to-mined p99 ({cfg.bots} bots)", "target": "< 200 ms",
+             "measured": k["decision_to_mined_ms"]["p99"], "met": k["decision_to_mined_ms"]["p99"] < 200},
+            {"what": f"tick cost {cfg.tick_bots} / {cfg.bots} bots (no opportunity, p50)", "target": "<= 3",
+             "measured": t["ratio_p50_no_opportunity"], "met": t["ratio_p50_no_opportunity"] <= 3},
+            {"what": f"tick cost {cfg.tick_bots} / {cfg.bots} bots (opportunity, dry run, p50)", "target": "<= 3",
+             "measured": t["ratio_p50_opportunity_dry_run"], "met": t["ratio_p50_opportunity_dry_run"] <= 3},
+            {"what": "spec: 1,500 trades in 45 s (33 trades/s, keeper time)", "target": "<= 45 s",
+             "measured": k["keeper_time_s"], "met": k["keeper_time_s"] <= 45},
+        ]
+        return {"config": asdict(cfg), "ratios": ratios, "targets": targets, "meta": _meta(self.uri),
+                "assumptions": {
+                    "market": (f"BTC/USD hourly closes from candle {cfg.start}; two noise traders, one per DEX, "
+                               f"trade each pool toward the close with independent N(0, {cfg.noise_bps:g} bps) "
+                               f"errors (seed {self.replay_config.seed}); the demo uses 60 bps"),
+                    "pools": f"two Uniswap V2 USDC/WBTC pools, ${cfg.pool_usd:,} a side at the first close",
+                    "bots": f"{cfg.bots} bots x ${cfg.capital_per_bot_usd:,}; up to {cfg.max_trades_per_block} "
+                            f"trades per block; {len(self.keepers)} keeper signers, rotation rule off",
+                    "chain": "Anvil (npm @foundry-rs/anvil) started by ape-foundry (automine, --steps-tracing), "
+                             "HTTP JSON-RPC on localhost; one transaction per block",
+                    "timing": ("keeper: time inside ArbitrageJob.tick() over every replayed block; raw and web3: "
+                               "send-to-receipt of each arbitrage; noise trades untimed in all paths"),
+                    "journal": "SQLite file (WAL, synchronous=NORMAL), as the keeper's default",
+                }}
+
+
+def _meta(uri: str) -> dict[str, Any]:
+    from importlib.metadata import version
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    try:
+        anvil = subprocess.run(["anvil", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        anvil = ""
+    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "git": git("rev-parse", "--short", "HEAD"),
+            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+            "python": platform.python_version(), "eth-ape": version("eth-ape"), "web3": version("web3"),
+            "eth-account": version("eth-account"), "anvil": anvil, "cpus": os.cpu_count(),
+            "machine": platform.machine(), "node": uri.split("//")[0] + "//localhost"}
+
+
+# -- outputs -----------------------------------------------------------------------------------------
+COMMAND = "make bench"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results table (the README copy)."""
+    k, r, w, t = results["keeper"], results["raw"], results["web3"], results["tick_cost"]
+    kt = results["keeper_tuned"]
+    meta, cfg = results["meta"], results["config"]
+    lines = [
+        f"Measured {meta['date']} at {meta['git']}{' (dirty tree)' if meta['git_dirty'] else ''}, "
+        f"{meta['cpus']} CPUs, {meta['anvil']}, eth-ape {meta['eth-ape']}, web3 {meta['web3']}. "
+        f"Reproduce: `{COMMAND}` (full run {results['wall_time_s']:.0f} s). "
+        "Compare ratios within one run, not absolute figures across runs.",
+        "",
+        f"{k['trades']:,} arbitrage trades over {k['hours']} replayed BTC/USD hours "
+        f"({k['noise_trades']:,} noise trades, noise {cfg['noise_bps']:g} bps, {cfg['bots']} bots x "
+        f"${cfg['capital_per_bot_usd']:,}), the same transactions in each path:",
+        "",
+        "| path | trades | time (s) | trades/s | latency p50 (ms) | latency p99 (ms) |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| keeper (ArbitrageJob: decide, simulate, Ape sign, journal, send, receipt) | {k['trades']:,} | "
+        f"{k['keeper_time_s']:.2f} | {k['trades_per_s']:.1f} | {k['decision_to_mined_ms']['p50']:.1f} | "
+        f"{k['decision_to_mined_ms']['p99']:.1f} |",
+        f"| keeper, tuned transport (proposal: cached eth_chainId, 1 ms receipt poll) | {kt['trades']:,} | "
+        f"{kt['keeper_time_s']:.2f} | {kt['trades_per_s']:.1f} | {kt['decision_to_mined_ms']['p50']:.1f} | "
+        f"{kt['decision_to_mined_ms']['p99']:.1f} |",
+        f"| raw limit (pre-signed, eth_sendRawTransaction + receipt) | {r['trades']:,} | {r['time_s']:.2f} | "
+        f"{r['trades_per_s']:.1f} | {r['send_to_mined_ms']['p50']:.1f} | {r['send_to_mined_ms']['p99']:.1f} |",
+        f"| plain web3.py loop (build, sign, send, wait) | {w['trades']:,} | {w['time_s']:.2f} | "
+        f"{w['trades_per_s']:.1f} | {w['send_to_mined_ms']['p50']:.1f} | {w['send_to_mined_ms']['p99']:.1f} |",
+        "",
+        f"Keeper latency is decision-to-mined (start of the decision round to receipt); its send-to-mined "
+        f"part alone: p50 {k['send_to_mined_ms']['p50']:.1f} ms, p99 {k['send_to_mined_ms']['p99']:.1f} ms. "
+        f"Keeper/raw = {results['ratios']['keeper_over_raw']:.2f}, keeper/web3.py = "
+        f"{results['ratios']['keeper_over_web3']:.2f}; tuned keeper/raw = "
+        f"{results['ratios']['keeper_tuned_over_raw']:.2f}. With the noise traders' time the replay took "
+        f"{k['replay_wall_s']:.1f} s ({k['trades_per_s_incl_market']:.1f} trades/s).",
+        "",
+        "| keeper tick (one block's decision pass) | "
+        f"{t['small']['bots']} bots p50 / p99 (ms) | {t['large']['bots']} bots p50 / p99 (ms) | ratio (p50) |",
+        "|---|---:|---:|---:|",
+        f"| no opportunity (the per-block check) | {t['small']['tick_no_opportunity_ms']['p50']:.2f} / "
+        f"{t['small']['tick_no_opportunity_ms']['p99']:.2f} | {t['large']['tick_no_opportunity_ms']['p50']:.2f} / "
+        f"{t['large']['tick_no_opportunity_ms']['p99']:.2f} | {t['ratio_p50_no_opportunity']:.2f} |",
+        f"| opportunity, dry run (pick bot, eth_call, estimateGas) | "
+        f"{t['small']['tick_opportunity_dry_run_ms']['p50']:.2f} / {t['small']['tick_opportunity_dry_run_ms']['p99']:.2f} | "
+        f"{t['large']['tick_opportunity_dry_run_ms']['p50']:.2f} / {t['large']['tick_opportunity_dry_run_ms']['p99']:.2f} | "
+        f"{t['ratio_p50_opportunity_dry_run']:.2f} |",
+        f"| refresh_bots (start-up: reads every bot) | {t['small']['refresh_bots_ms']:.0f} | "
+        f"{t['large']['refresh_bots_ms']:.0f} | {t['ratio_refresh_bots']:.2f} |",
+        "",
+        "| target | measured | met |",
+        "|---|---:|:---:|",
+    ]
+    for tg in results["targets"]:
+        lines.append(f"| {tg['what']} {tg['target']} | {tg['measured']} | {'yes' if tg['met'] else 'no'} |")
+    lines += ["", "Where the keeper's time goes (per mined trade, all blocks' ticks included):", "",
+              "| step | calls | ms per trade | share | tuned: ms per trade |", "|---|---:|---:|---:|---:|"]
+    tuned = {row["label"]: row for row in results["profile_keeper_tuned"]["steps"]}
+    for row in results["profile_keeper"]["steps"]:
+        other = tuned.get(row["label"], {}).get("ms_per_trade", 0.0)
+        lines.append(f"| {row['step']} | {row['calls']:,} | {row['ms_per_trade']:.2f} | {row['share'] * 100:.1f}% "
+                     f"| {other:.2f} |")
+    s = results.get("signing")
+    if s:
+        lines += ["", f"Signing one arbitrage: Ape create_transaction + sign_transaction p50 "
+                      f"{s['ape_create_and_sign_ms']['p50']:.2f} ms vs eth_account.sign_transaction p50 "
+                      f"{s['eth_account_sign_ms']['p50']:.2f} ms (identical bytes)."]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    """``<out_dir>/<date>-<sha>.json`` and ``<out_dir>/latest.md``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    date = results["meta"]["date"][:10]
+    path = out_dir / f"{date}-{results['meta']['git'] or 'nogit'}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    md = out_dir / "latest.md"
+    md.write_text(markdown(results))
+    return path, md
