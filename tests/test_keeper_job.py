@@ -139,3 +139,19 @@ def test_on_chain_revert_is_recorded_and_the_bot_rests(system, accounts, chain):
     push_price_up(system, owner)
     later = job.tick()
     assert later and reverted.bot_id not in {d.bot_id for d in later if d.action == "send"}
+
+
+def test_batched_bot_reads_match_single_reads(system, accounts, project):
+    """The keeper reads bots with one botsPage call per page; it must agree with bot(id), and pages
+    clip at both ends."""
+    amm = project.BotRegistryFacet.at(system.contracts["amm"].address)
+    job, _ = make_job(system, accounts[1])
+    rows = job.read_bots()
+    count = amm.botCount()
+    assert [r[0] for r in rows] == list(range(1, count + 1))
+    for bot_id, status, capital, params in rows:
+        single = amm.bot(bot_id)
+        assert (status, capital, params) == (int(single.status), single.capital, bytes(single.params))
+    assert len(amm.botsPage(2, 10)) == count - 1
+    assert amm.botsPage(0, 5) == [] and amm.botsPage(count + 1, 5) == [] and amm.botsPage(1, 0) == []
+    assert [b.id for b in amm.botsPage(2, 1)] == [2]

@@ -69,6 +69,30 @@ contract BotRegistryFacet {
         return (b.status, b.capital, b.strategy, b.params);
     }
 
+    /// @notice One bot as returned by {botsPage}.
+    struct BotView {
+        uint256 id;
+        LibBots.BotStatus status;
+        uint256 capital;
+        bytes32 strategy;
+        bytes params;
+    }
+
+    /// @notice Bots `firstId` .. `firstId + count - 1`, clipped to {botCount}, in one call: keepers
+    /// check many bots per block with one `eth_call` instead of one per bot. A view for off-chain
+    /// callers; the page size is the caller's (keep it to a few hundred under node gas caps).
+    function botsPage(uint256 firstId, uint256 count) external view returns (BotView[] memory page) {
+        LibBots.BotStorage storage s = LibBots.botStorage();
+        if (count == 0 || firstId == 0 || firstId > s.botCount) return page;
+        uint256 available = s.botCount - firstId + 1;
+        uint256 n = count < available ? count : available;
+        page = new BotView[](n);
+        for (uint256 i; i < n; ++i) {
+            LibBots.Bot storage b = s.bots[firstId + i];
+            page[i] = BotView(firstId + i, b.status, b.capital, b.strategy, b.params);
+        }
+    }
+
     /// @notice Number of registered bots (the highest id).
     function botCount() external view returns (uint256) {
         return LibBots.botStorage().botCount;

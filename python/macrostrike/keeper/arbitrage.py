@@ -24,7 +24,10 @@ from macrostrike.keeper.signers import SignerPool
 from macrostrike.keeper.txsender import SimulationReverted, TxSender
 
 EXECUTE = function_signature_to_4byte_selector("executeArbitrage(uint256,bool,uint256,uint256)")
-BOT = function_signature_to_4byte_selector("bot(uint256)")
+BOTS_PAGE = function_signature_to_4byte_selector("botsPage(uint256,uint256)")
+BOT_VIEW = "(uint256,uint8,uint256,bytes32,bytes)[]"
+#: Bots read per eth_call by :meth:`ArbitrageJob.read_bots`.
+PAGE = 250
 BOT_COUNT = function_signature_to_4byte_selector("botCount()")
 ACTIVE = 1  # LibBots.BotStatus.Active
 
@@ -83,12 +86,18 @@ class ArbitrageJob:
     def _view(self, data: bytes) -> bytes:
         return bytes(self.ctx.web3.eth.call({"to": self.ctx.amm_address, "data": data}))
 
-    def refresh_bots(self) -> None:
-        """Read every bot's status, capital and min-profit parameter from the AMM diamond."""
+    def read_bots(self) -> list[tuple[int, int, int, bytes]]:
+        """``(id, status, capital, params)`` of every bot, in pages of :data:`PAGE` (one eth_call each)."""
         (count,) = decode(["uint256"], self._view(BOT_COUNT))
-        for bot_id in range(1, count + 1):
-            status, capital, _strategy, params = decode(
-                ["uint8", "uint256", "bytes32", "bytes"], self._view(BOT + encode(["uint256"], [bot_id])))
+        rows = []
+        for first in range(1, count + 1, PAGE):
+            (page,) = decode([BOT_VIEW], self._view(BOTS_PAGE + encode(["uint256", "uint256"], [first, PAGE])))
+            rows += [(int(b[0]), int(b[1]), int(b[2]), bytes(b[4])) for b in page]
+        return rows
+
+    def refresh_bots(self) -> None:
+        """Read every bot's status, capital and min-profit parameter from the AMM diamond (batched)."""
+        for bot_id, status, capital, params in self.read_bots():
             min_profit = decode(["uint256"], params)[0] if len(params) >= 32 else 0
             old = self.bots.get(bot_id)
             state = BotState(bot_id, status, capital, min_profit)
