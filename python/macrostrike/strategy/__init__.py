@@ -1,0 +1,1 @@
+"""Off-chain trading signals for the strike bots (momentum, mean reversion, volatility breakout)."""
