@@ -399,19 +399,19 @@ def health(network: Any, account: Any, signer_aliases: tuple[str, ...], journal_
 
     from macrostrike.keeper.health import down_report
 
-    quiet, conn = _machine_output(), connected(network)
-    quiet.__enter__()
-    try:
-        conn.__enter__()
-    except UserError as err:
-        click.echo(json.dumps(down_report(err.message)))
-        click.get_current_context().exit(1)
-    try:
-        report = _health(account, signer_aliases, journal_url)
-    except OSError as err:  # the node went away mid-check (requests' ConnectionError is an OSError)
-        report = down_report(f"node error: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
-    finally:
-        conn.__exit__(None, None, None)
+    with _machine_output():
+        conn = connected(network)
+        try:
+            conn.__enter__()
+        except UserError as err:  # the node is unreachable: that is a health state, not a usage error
+            report = down_report(err.message)
+        else:
+            try:
+                report = _health(account, signer_aliases, journal_url)
+            except OSError as err:  # the node went away mid-check (requests' ConnectionError is an OSError)
+                report = down_report(f"node error: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
+            finally:
+                conn.__exit__(None, None, None)
     click.echo(json.dumps(report, indent=2))
     click.get_current_context().exit(0 if report["status"] == "ok" else 1)
 
@@ -438,3 +438,17 @@ def _health(account: Any, signer_aliases: tuple[str, ...], journal_url: str | No
     finally:
         if journal is not None:
             journal.close()
+
+
+@cli.command()
+@network_option()
+@click.argument("diamond", metavar="DIAMOND")
+@click.option("--from-block", type=click.IntRange(min=0), default=None,
+              help="First block searched for DiamondCut events (default: the manifest's deploy block, else 0).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def inspect(network: Any, diamond: str, from_block: int | None, as_json: bool) -> None:
+    """Facets, selectors (with signatures) and cut history of any EIP-2535 diamond (role or address)."""
+    from macrostrike.upgrade.command import run_inspect
+
+    with connected(network):
+        run_inspect(diamond, from_block, as_json)

@@ -60,9 +60,9 @@ def breaker_state(web3: Any, manifest: Manifest) -> dict[str, Any]:
     raw = bytes(web3.eth.call({"to": manifest.address("master"), "data": CHILDREN}))
     addresses, _kinds = decode(["address[]", "uint8[]"], raw)
     children: dict[str, bool] = {}
-    for address in addresses:
+    for address in map(to_checksum_address, addresses):
         (paused,) = decode(["bool"], bytes(web3.eth.call({"to": address, "data": PAUSED})))
-        children[roles.get(address.lower(), to_checksum_address(address))] = bool(paused)
+        children[roles.get(address.lower(), address)] = bool(paused)
     paused_roles = [role for role, p in children.items() if p]
     return {"children": children, "paused": paused_roles,
             "emergency": bool(children) and len(paused_roles) == len(children)}

@@ -1,0 +1,162 @@
+"""`ape keeper health`: ok on a fresh deployment whose keeper is caught up; lag, stale head, stale
+pending transactions, low signers and paused children make it not ok; the CLI prints JSON and exits
+0 only when ok."""
+
+import json
+import time
+
+import pytest
+from eth_utils import to_checksum_address
+
+from conftest import free_port
+from macrostrike.deploy.system import DeployConfig, deploy_system
+from macrostrike.keeper.health import check_health, open_journal
+from macrostrike.keeper.journal import Journal
+from macrostrike.keeper.settings import KeeperSettings
+from ops_helpers import ape, assert_one_line_error
+
+
+@pytest.fixture(scope="module")
+def system(accounts):
+    return deploy_system(accounts[0], DeployConfig(amm_bots=2, pool_usd=1_000_000, capital_per_bot_usd=5_000,
+                                                   initial_price_usd=20_000, keepers=(str(accounts[1].address),)))
+
+
+@pytest.fixture
+def signers(accounts):
+    return [str(accounts[i].address) for i in (1, 2, 3)]
+
+
+def caught_up(web3):
+    journal = Journal()
+    journal.set_last_block("arbitrage", web3.eth.block_number)
+    return journal
+
+
+def test_ok_on_a_fresh_deployment(system, chain, signers):
+    web3 = chain.provider.web3
+    report = check_health(web3, system.manifest, caught_up(web3), signers, KeeperSettings())
+    assert report["status"] == "ok" and report["problems"] == []
+    assert report["chain_id"] == chain.chain_id and report["block"] == web3.eth.block_number
+    assert report["last_processed_block"] == report["block"] and report["lag_blocks"] == 0
+    assert 0 <= report["block_age_s"] < 300
+    assert report["pending_txs"] == 0
+    assert [s["address"] for s in report["signers"]] == signers
+    assert all(s["balance_wei"] == web3.eth.get_balance(s["address"]) and not s["low"] for s in report["signers"])
+    assert report["breaker"] == {"children": {"long": False, "short": False, "amm": False}, "paused": [],
+                                 "emergency": False}
+    json.dumps(report)  # serialisable as is
+
+
+def test_lag_beyond_the_threshold_is_down(system, chain, signers):
+    web3 = chain.provider.web3
+    journal = caught_up(web3)
+    settings = KeeperSettings(health_max_lag_blocks=3)
+    chain.mine(3)
+    at_threshold = check_health(web3, system.manifest, journal, signers, settings)
+    assert at_threshold["status"] == "ok" and at_threshold["lag_blocks"] == 3
+    chain.mine(1)
+    behind = check_health(web3, system.manifest, journal, signers, settings)
+    assert behind["status"] == "down" and behind["lag_blocks"] == 4
+    assert behind["last_processed_block"] == behind["block"] - 4
+    assert behind["problems"] == ["keeper is 4 blocks behind the head (> health_max_lag_blocks=3)"]
+
+
+def test_no_cursor_is_down(system, chain, signers):
+    report = check_health(chain.provider.web3, system.manifest, None, signers, KeeperSettings())
+    assert report["status"] == "down" and report["last_processed_block"] is None and report["lag_blocks"] is None
+    assert "has not processed a block yet" in report["problems"][0]
+
+
+def test_stale_head_block(system, chain, signers):
+    web3 = chain.provider.web3
+    journal = caught_up(web3)
+    late = web3.eth.get_block("latest")["timestamp"] + 301
+    report = check_health(web3, system.manifest, journal, signers, KeeperSettings(), now=late)
+    assert report["status"] == "down" and "health_max_block_age_s=300" in report["problems"][0]
+    off = check_health(web3, system.manifest, journal, signers, KeeperSettings(health_max_block_age_s=None), now=late)
+    assert off["status"] == "ok"
+
+
+def test_stale_pending_tx_and_low_signer_are_degraded(system, chain, signers):
+    web3 = chain.provider.web3
+    journal = caught_up(web3)
+    journal.tx_pending("0x" + "ab" * 32, signers[0], 0, "arbitrage", 1)
+    fresh = check_health(web3, system.manifest, journal, signers, KeeperSettings())
+    assert fresh["status"] == "ok" and fresh["pending_txs"] == 1 and fresh["stale_pending_txs"] == 0
+    stale = check_health(web3, system.manifest, journal, signers, KeeperSettings(health_max_block_age_s=None),
+                         now=time.time() + 121)
+    assert stale["status"] == "degraded" and stale["stale_pending_txs"] == 1
+    empty = to_checksum_address("0x" + "77" * 20)  # never funded
+    low = check_health(web3, system.manifest, caught_up(web3), [*signers, empty], KeeperSettings())
+    assert low["status"] == "degraded"
+    assert low["signers"][-1] == {"address": empty, "balance_wei": 0, "low": True}
+    assert low["problems"] == [f"signer(s) below 0.05 ETH (signer_low_balance_eth): {empty}"]
+
+
+def test_paused_child_and_emergency_stop(system, chain, project, accounts, signers):
+    web3, m = chain.provider.web3, system.manifest
+    master = m.address("master")
+    project.TreasuryFacet.at(master).pauseChild(m.address("amm"), sender=accounts[0])
+    one = check_health(web3, m, caught_up(web3), signers, KeeperSettings())
+    assert one["status"] == "degraded" and one["breaker"]["paused"] == ["amm"] and not one["breaker"]["emergency"]
+    project.EmergencyFacet.at(master).emergencyStop(sender=accounts[0])
+    stop = check_health(web3, m, caught_up(web3), signers, KeeperSettings())
+    assert stop["breaker"]["emergency"] and sorted(stop["breaker"]["paused"]) == ["amm", "long", "short"]
+    assert stop["status"] == "degraded" and stop["problems"][0].startswith("emergency stop")
+
+
+def test_open_journal_never_creates_a_file(tmp_path):
+    assert open_journal(f"sqlite:///{tmp_path / 'none.sqlite'}") is None
+    assert not (tmp_path / "none.sqlite").exists()
+    assert open_journal("sqlite://") is not None  # in memory
+
+
+# -- the command line ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def deployed(anvil_node, tmp_path_factory):
+    env = {"MACROSTRIKE_DEPLOYMENTS": str(tmp_path_factory.mktemp("health-deployments"))}
+    deploy = ape("run", "deploy", "--network", anvil_node, "--bots", "2", env=env)
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    return env
+
+
+def health(anvil_node, env, *args):
+    proc = ape("keeper", "health", "--network", anvil_node, *args, env=env)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc, json.loads(proc.stdout)
+
+
+@pytest.mark.slow
+def test_cli_health(anvil_node, deployed, tmp_path):
+    journal = f"sqlite:///{tmp_path / 'keeper.sqlite'}"
+    before, report = health(anvil_node, deployed, "--journal", journal)
+    assert before.returncode == 1 and report["status"] == "down" and report["last_processed_block"] is None
+    run = ape("keeper", "run", "--network", anvil_node, "--blocks", "1", "--dry-run", "--journal", journal,
+              env=deployed)
+    assert run.returncode == 0, run.stdout + run.stderr
+    ok, report = health(anvil_node, deployed, "--journal", journal)
+    assert ok.returncode == 0 and report["status"] == "ok", report
+    assert report["lag_blocks"] == 0 and len(report["signers"]) == 3
+    assert report["breaker"]["paused"] == []
+    ape_mine = ape("keeper", "pause", "--network", anvil_node, "--child", "long", env=deployed)  # one block
+    assert ape_mine.returncode == 0, ape_mine.stderr
+    env_lag0 = {**deployed, "MACROSTRIKE_KEEPER_HEALTH_MAX_LAG_BLOCKS": "0"}
+    lagging, report = health(anvil_node, env_lag0, "--journal", journal)
+    assert lagging.returncode == 1 and report["status"] == "down" and report["lag_blocks"] == 1
+    assert report["breaker"]["paused"] == ["long"]
+    assert "keeper is 1 blocks behind the head (> health_max_lag_blocks=0)" in report["problems"]
+    degraded, report = health(anvil_node, deployed, "--journal", journal)  # default threshold: 10 blocks
+    assert degraded.returncode == 1 and report["status"] == "degraded"
+    assert report["problems"] == ["paused child diamond(s): long"]
+
+
+@pytest.mark.slow
+def test_cli_health_errors(anvil_node, deployed, tmp_path):
+    no_manifest = ape("keeper", "health", "--network", anvil_node, env={"MACROSTRIKE_DEPLOYMENTS": str(tmp_path)})
+    assert_one_line_error(no_manifest, "no deployment manifest", "ape run deploy")
+    down, report = health(f"http://127.0.0.1:{free_port()}", deployed)
+    assert down.returncode == 1 and report["status"] == "down"
+    assert "cannot connect to network" in report["problems"][0]
+    bad = ape("keeper", "health", "--network", anvil_node, env={**deployed, "MACROSTRIKE_KEEPER_HEALTH_MAX_LAG_BLOCKS": "-1"})
+    assert_one_line_error(bad, "health_max_lag_blocks")
