@@ -19,8 +19,8 @@ COUNTER_NS = "macrostrike.test.counter"
 SLOT = erc7201_slot(COUNTER_NS)
 
 
-def counter_source(fields: str, extra: str = "", functions: str = "") -> str:
-    """A library + facet using namespace macrostrike.test.counter with struct body ``fields``."""
+def counter_source(fields: str, extra: str = "", functions: str = "", facet: str = "CounterVariantFacet") -> str:
+    """A library + facet ``facet`` (+ UnrelatedFacet) using namespace macrostrike.test.counter with struct body ``fields``."""
     return f"""// SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 {extra}
@@ -40,7 +40,7 @@ library LibCounterVariant {{
     }}
 }}
 
-contract CounterVariantFacet {{
+contract {facet} {{
     function count() external view returns (uint256) {{
         return uint256(LibCounterVariant.layout().count);
     }}
@@ -51,7 +51,7 @@ contract CounterVariantFacet {{
 {functions}
 }}
 
-contract UnrelatedFacet {{
+contract Unrelated{facet} {{
     function ping() external pure returns (uint256) {{
         return 7;
     }}

@@ -18,13 +18,8 @@ abstract contract VersionedInit {
 
     /// @notice `namespace` is already at `current` >= `version`: this init ran (or a later one did).
     error AlreadyInitialized(bytes32 namespace, uint64 version, uint64 current);
-    /// @notice Called directly instead of through a diamond's delegatecall.
-    error NotDelegateCall();
-
     /// @notice Emitted when `namespace` moves to `version`.
     event Initialized(bytes32 indexed namespace, uint64 version);
-
-    address private immutable self = address(this);
 
     function _initStorage() private pure returns (InitStorage storage s) {
         bytes32 slot = INIT_STORAGE_SLOT;
@@ -39,9 +34,9 @@ abstract contract VersionedInit {
     }
 
     /// @dev Runs the body once: reverts AlreadyInitialized when `namespace` is at `version` or later,
-    ///      NotDelegateCall when not delegatecalled. Records the version before the body (CEI).
+    ///      Records the version before the body (CEI). No immutables, so a deployed copy's runtime
+    ///      code equals the compiled one and the upgrade planner can find and reuse it.
     modifier initializer(bytes32 namespace, uint64 version) {
-        if (address(this) == self) revert NotDelegateCall();
         InitStorage storage s = _initStorage();
         uint64 current = s.versions[namespace];
         if (current >= version) revert AlreadyInitialized(namespace, version, current);

@@ -56,14 +56,9 @@ def default_facets(role: str | None) -> list[str] | None:
 
 
 def _book() -> Any:
-    from macrostrike.upgrade.signatures import SignatureBook
+    from macrostrike.upgrade.signatures import default_book
 
-    book = SignatureBook()
-    try:
-        book.add_project()
-    except Exception:  # noqa: BLE001 - no compiled project: standard signatures only
-        pass
-    return book
+    return default_book()
 
 
 def run_upgrade(account: Any, diamond: str, facet_names: Sequence[str], init_name: str | None,

@@ -37,7 +37,7 @@ from macrostrike.upgrade.layout import (
     check_layouts,
     diamond_storage_record,
 )
-from macrostrike.upgrade.signatures import SignatureBook, selector_hex, to_hex
+from macrostrike.upgrade.signatures import SignatureBook, default_book, selector_hex, to_hex
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 ADD, REPLACE, REMOVE = 0, 1, 2
@@ -259,12 +259,13 @@ def plan_upgrade(web3: Any, diamond: str, facets: Sequence[Facet], *, init: Init
                  book: SignatureBook | None = None, known_addresses: Iterable[str] = ()) -> UpgradePlan:
     """Compare the live routing of ``diamond`` with ``facets`` and return the plan (nothing is sent).
 
-    ``recorded`` is the manifest's namespace layouts for the diamond (None: not checked).
+    ``recorded`` is the manifest's namespace layouts for the diamond (None: not checked); ``book``
+    defaults to the standard signatures plus the project's artifacts.
     ``known_addresses`` are deployed contracts (e.g. from the manifest) a wanted facet or init may be
     reused from when their runtime code is identical. Raises :class:`UpgradeRefused`.
     """
     diamond = to_checksum_address(diamond)
-    book = book or SignatureBook()
+    book = book or default_book()
     for f in facets:
         book.add_contract_type(f.contract_type)
     by_name = {f.name: f for f in facets}
@@ -301,10 +302,10 @@ def plan_upgrade(web3: Any, diamond: str, facets: Sequence[Facet], *, init: Init
                 adds.append(Change(sel, None, f.name))
             elif f.address is None or old != to_checksum_address(f.address):
                 replaces.append(Change(sel, old, f.name))
-    for c in removes:
-        if c.selector in PROTECTED:
-            raise UpgradeRefused(f"refusing to remove {book.describe(c.selector)}: {PROTECTED[c.selector]} — "
-                                 "keep its facet in the upgrade")
+    protected = [c.selector for c in removes if c.selector in PROTECTED]
+    if protected:
+        raise UpgradeRefused(f"refusing to remove {', '.join(book.describe(s) for s in protected)}: "
+                             f"{PROTECTED[protected[0]]} — keep the facet providing them in the upgrade")
     report = LayoutReport()
     new_layouts: dict[str, NamespaceLayout] = {}
     for part in list(facets) + ([init] if init else []):

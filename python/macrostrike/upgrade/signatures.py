@@ -54,11 +54,8 @@ class SignatureBook:
         """Add every contract of the Ape project (its compiled artifacts)."""
         from ape import project
 
-        for name in project.contracts:
-            try:
-                self.add_contract_type(project.contracts[name])
-            except Exception:  # noqa: BLE001 - a broken artifact only loses its names
-                continue
+        for container in project.load_contracts().values():
+            self.add_contract_type(getattr(container, "contract_type", container))
 
     def get(self, sel: bytes | str) -> str | None:
         return self._by_selector.get(to_hex(sel))
@@ -68,3 +65,13 @@ class SignatureBook:
         h = to_hex(sel)
         sig = self._by_selector.get(h)
         return f"{sig} {h}" if sig else f"unknown {h}"
+
+
+def default_book() -> SignatureBook:
+    """Standard signatures plus every contract of the Ape project when one is loaded."""
+    book = SignatureBook()
+    try:
+        book.add_project()
+    except Exception:  # noqa: BLE001 - no compiled project: standard signatures only
+        pass
+    return book
