@@ -115,6 +115,30 @@ def test_block_range_filters(audit):
         collect_events(web3, m, 0, web3.eth.block_number + 5)
 
 
+class RangeLimitedNode:
+    """The real node behind a provider-style limit: eth_getLogs over more than ``limit`` blocks fails."""
+
+    def __init__(self, web3, limit):
+        self.real, self.limit, self.refused = web3, limit, 0
+        self.eth = self
+
+    def __getattr__(self, name):
+        return getattr(self.real.eth, name)
+
+    def get_logs(self, params):
+        if params["toBlock"] - params["fromBlock"] + 1 > self.limit:
+            self.refused += 1
+            raise ValueError({"code": -32005, "message": f"query exceeds max block range {self.limit}"})
+        return self.real.eth.get_logs(params)
+
+
+def test_refused_ranges_are_split(audit):
+    web3, m = audit["web3"], audit["system"].manifest
+    node = RangeLimitedNode(web3, limit=2)
+    assert collect_events(node, m, audit["start"]) == collect_events(web3, m, audit["start"])
+    assert node.refused > 0
+
+
 def test_full_history_decodes_every_log(audit):
     """From the deployment on: each diamond's constructor cut and initialiser event, the registry
     wiring, bots, keepers — every log decodes against the manifest's ABIs (no ``unknown``)."""

@@ -1,10 +1,11 @@
 """The audit trail of a deployed system, rebuilt from contract events (``ape keeper export``).
 
 Which events: every ``event`` in the ABIs of the manifest's diamonds — the diamond contract itself,
-each facet recorded under ``diamonds.<role>.facets`` and the initialiser contracts (manifest roles
-``init:*``, whose events are emitted from the diamond through ``delegatecall``). Facets added by a
-later cut (strike positions, liquidations, risk trips) are therefore covered as soon as the
-manifest lists them. A log whose topic matches none of those ABIs is still exported, as event
+each facet recorded under ``diamonds.<role>.facets``, every facet the manifest records as deployed
+(roles ``facet:*``, so logs of a facet a later cut removed still decode) and the initialiser
+contracts (roles ``init:*``, whose events are emitted from the diamond through ``delegatecall``).
+Facets added by a later cut (strike positions, liquidations, risk trips) are therefore covered as
+soon as the manifest lists them. A log whose topic matches none of those ABIs is still exported, as event
 ``unknown`` with its raw topics and data, so the trail never silently drops an entry.
 
 How: ``eth_getLogs`` filtered by the diamonds' addresses over block ranges of ``chunk_blocks``
@@ -148,11 +149,13 @@ def diamond_sources(manifest: Manifest) -> dict[str, tuple[str, EventDecoder]]:
     """
     from ape import project
 
-    inits = [entry["contract"] for role, entry in manifest.contracts.items()
-             if role.startswith("init:") and entry.get("contract")]
+    # initialisers run inside every diamond (delegatecall); every facet ever deployed is included so
+    # that logs of a facet a later cut removed still decode
+    shared = [entry["contract"] for role, entry in manifest.contracts.items()
+              if role.startswith(("init:", "facet:")) and entry.get("contract")]
     sources: dict[str, tuple[str, EventDecoder]] = {}
     for role, entry in manifest.diamonds.items():
-        names = [entry.get("contract", ""), *entry.get("facets", {}), *inits]
+        names = [entry.get("contract", ""), *entry.get("facets", {}), *shared]
         types = []
         for name in dict.fromkeys(n for n in names if n):
             try:
@@ -168,7 +171,7 @@ def _get_logs(web3: Any, addresses: list[str], start: int, end: int) -> list[Any
     """``eth_getLogs`` over ``[start, end]``, halving the range when the node refuses it."""
     try:
         return list(web3.eth.get_logs({"address": addresses, "fromBlock": start, "toBlock": end}))
-    except (ConnectionError, TimeoutError):
+    except OSError:  # transport failure (requests' errors are OSErrors): splitting would not help
         raise
     except Exception:  # noqa: BLE001 - result/range limits surface as RPC errors of various types
         if start == end:
