@@ -54,9 +54,7 @@ class Inspection:
     names: dict[str, str] = field(default_factory=dict)
 
     def label(self, address: str) -> str:
-        name = self.names.get(address)
-        if address == self.diamond:
-            name = "the diamond itself (immutable)"
+        name = "the diamond itself: immutable" if address == self.diamond else self.names.get(address)
         return f"{address} ({name})" if name else address
 
     def render(self) -> str:
