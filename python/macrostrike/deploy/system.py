@@ -20,6 +20,7 @@ from eth_utils import keccak, to_checksum_address
 from macrostrike.deploy import cuts as cutlib
 from macrostrike.deploy import venues
 from macrostrike.deploy.manifest import Manifest, ManifestError, load_for_chain, manifest_path
+from macrostrike.upgrade.layout import record_storage_layouts
 
 USDC_DECIMALS = 6
 WBTC_DECIMALS = 8
@@ -185,6 +186,7 @@ class Deployer:
             name: {"address": str(f.address), "selectors": _hexsel(cutlib.selectors_of(f.contract_type))}
             for name, f in facets.items()
         }
+        record_storage_layouts(entry, facets, self.log)  # ERC-7201 layouts for the upgrade planner
         self.manifest.diamonds[role] = entry
         self.save()
         return diamond
