@@ -636,7 +636,10 @@ class Bench:
     # ---- all -----------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         started = time.perf_counter()
+        meta = _meta()  # the code measured is the tree at the start (other work may commit meanwhile)
         self.deploy()
+        meta["node"] = self.uri.split("//")[0] + "//localhost"
+        self.results["meta"] = meta
         self.tick_cost()
         self.keeper_path()
         self.raw_path()
@@ -671,7 +674,7 @@ class Bench:
             {"what": "spec: 1,500 trades in 45 s (33 trades/s, keeper time)", "target": "<= 45 s",
              "measured": k["keeper_time_s"], "met": k["keeper_time_s"] <= 45},
         ]
-        return {"config": asdict(cfg), "ratios": ratios, "targets": targets, "meta": _meta(self.uri),
+        return {"config": asdict(cfg), "ratios": ratios, "targets": targets,
                 "assumptions": {
                     "market": (f"BTC/USD hourly closes from candle {cfg.start}; two noise traders, one per DEX, "
                                f"trade each pool toward the close with independent N(0, {cfg.noise_bps:g} bps) "
@@ -687,7 +690,7 @@ class Bench:
                 }}
 
 
-def _meta(uri: str) -> dict[str, Any]:
+def _meta() -> dict[str, Any]:
     from importlib.metadata import version
 
     def git(*args: str) -> str:
@@ -704,7 +707,7 @@ def _meta(uri: str) -> dict[str, Any]:
             "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
             "python": platform.python_version(), "eth-ape": version("eth-ape"), "web3": version("web3"),
             "eth-account": version("eth-account"), "anvil": anvil, "cpus": os.cpu_count(),
-            "machine": platform.machine(), "node": uri.split("//")[0] + "//localhost"}
+            "machine": platform.machine()}
 
 
 # -- outputs -----------------------------------------------------------------------------------------
