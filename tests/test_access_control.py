@@ -9,7 +9,7 @@ from ape.exceptions import ContractLogicError
 
 from macrostrike.deploy.system import CHILD_FACETS, CORE_FACETS, MASTER_FACETS, DeployConfig, deploy_system
 
-AUTH_ERRORS = {"NotContractOwner", "NotMasterOrOwner", "NotKeeper", "NotPendingOwner"}
+AUTH_ERRORS = {"NotContractOwner", "NotMasterOrOwner", "NotKeeper", "NotPendingOwner", "NotRiskKeeper"}
 FACETS = sorted(set(MASTER_FACETS) | set(CHILD_FACETS) | {"ArbitrageFacet"})
 
 
@@ -50,7 +50,8 @@ def mutating_functions(contract_type):
 def test_table_covers_every_facet(project):
     # every facet that has state-changing functions takes part
     assert {"DiamondCutFacet", "OwnershipFacet", "TreasuryFacet", "ChildRegistryFacet", "BotRegistryFacet",
-            "ChildCoordinationFacet", "ArbitrageFacet"} <= {
+            "ChildCoordinationFacet", "ArbitrageFacet", "EmergencyFacet", "AllocationFacet", "RiskFacet",
+            "RiskLimitsFacet"} <= {
         f for f in FACETS if any(True for _ in mutating_functions(getattr(project, f).contract_type))}
 
 

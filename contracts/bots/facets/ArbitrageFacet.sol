@@ -9,6 +9,7 @@ import {IUniswapV2PairMinimal} from "../interfaces/IUniswapV2PairMinimal.sol";
 import {LibArbitrage} from "../libraries/LibArbitrage.sol";
 import {LibBots} from "../libraries/LibBots.sol";
 import {LibPerformance} from "../libraries/LibPerformance.sol";
+import {LibRiskLimits} from "../libraries/LibRiskLimits.sol";
 
 /// @title ArbitrageFacet
 /// @notice Cross-DEX arbitrage between two Uniswap V2 pairs of the same (quote, base) tokens: buy
@@ -18,6 +19,9 @@ import {LibPerformance} from "../libraries/LibPerformance.sol";
 /// @dev Output amounts follow UniswapV2Library.getAmountOut (0.3% fee; Uniswap V2 whitepaper §3.2.1).
 contract ArbitrageFacet is ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+
+    /// @notice Most bots exitAll walks in one call (the system specification has 50 AMM bots).
+    uint256 public constant MAX_EXIT_BOTS = 200;
 
     /// @notice `pair` does not hold exactly the quote token and `baseToken`.
     error InvalidPair(address pair);
@@ -34,6 +38,13 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
     /// @notice Fewer quote tokens arrived than the pair maths promised (e.g. a fee-on-transfer token).
     error UnexpectedOutput(uint256 expected, uint256 received);
 
+    /// @notice The child has more bots than one exitAll may walk.
+    error TooManyBotsToExit(uint256 botCount, uint256 maxBots);
+
+    /// @notice exitAll zeroed `botId`'s capital of `amount`.
+    event BotCapitalExited(uint256 indexed botId, uint256 amount);
+    /// @notice exitAll sent `amount` to the master.
+    event ExitedAll(address indexed by, uint256 amount);
     event ArbitragePairsSet(address pairA, address pairB, address baseToken);
     event ArbitrageExecuted(
         uint256 indexed botId,
@@ -81,9 +92,10 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
         returns (uint256 profit)
     {
         LibBots.enforceKeeperOrOwner();
-        LibBots.enforceNotPaused();
+        LibRiskLimits.enforceOpeningAllowed(); // not paused, master breaker not tripped
         LibBots.Bot storage bot = LibBots.enforceActiveBot(botId);
         if (amountIn == 0) revert ZeroAmount();
+        LibRiskLimits.checkTrade(botId); // loss-streak cooldown, daily trade limit (counts this trade)
         if (amountIn > bot.capital) revert LibBots.InsufficientBotCapital(botId, bot.capital, amountIn);
         (address buyPair, address sellPair) = _pairs(buyOnA);
         (uint256 baseAmount, uint256 amountOut) = _quote(buyPair, sellPair, amountIn);
@@ -97,6 +109,7 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
         bot.capital += profit;
         bs.totalCapital += profit;
         LibPerformance.recordTrade(botId, int256(profit));
+        LibRiskLimits.recordResult(botId, int256(profit)); // never a loss here: ends any loss streak
         emit ArbitrageExecuted(botId, buyPair, sellPair, amountIn, baseAmount, amountOut, profit);
 
         // interactions: quote -> buy pair; base straight to the sell pair; quote back here
@@ -107,6 +120,32 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
         _swapOut(sellPair, address(quote), amountOut, address(this));
         uint256 received = quote.balanceOf(address(this)) + amountIn - before;
         if (received < amountOut) revert UnexpectedOutput(amountOut, received);
+    }
+
+    /// @notice Sends every bot's capital, and any other quote token this child holds, to the master;
+    ///         every bot's capital becomes 0. The master's emergencyExit/withdrawAll call it; the owner
+    ///         may too. Arbitrage bots hold no position between transactions, so nothing is closed and
+    ///         `maxSlippageBps` (<= 10,000) only keeps the interface of the strike children.
+    /// @return returned Quote base units sent to the master.
+    function exitAll(uint256 maxSlippageBps) external nonReentrant returns (uint256 returned) {
+        LibBots.enforceMasterOrOwner();
+        if (maxSlippageBps > 10_000) revert LibRiskLimits.ParameterOutOfRange("maxSlippageBps", maxSlippageBps, 0, 10_000);
+        LibBots.BotStorage storage bs = LibBots.botStorage();
+        uint256 count = bs.botCount;
+        if (count > MAX_EXIT_BOTS) revert TooManyBotsToExit(count, MAX_EXIT_BOTS);
+        for (uint256 id = 1; id <= count; ++id) {
+            LibBots.Bot storage b = bs.bots[id];
+            uint256 capital = b.capital;
+            if (capital != 0) {
+                b.capital = 0;
+                emit BotCapitalExited(id, capital);
+            }
+        }
+        bs.totalCapital = 0;
+        IERC20 quote = bs.quoteToken;
+        returned = quote.balanceOf(address(this));
+        emit ExitedAll(msg.sender, returned);
+        if (returned != 0) quote.safeTransfer(bs.master, returned);
     }
 
     function _checkPair(address pair, address quote, address base) private view {

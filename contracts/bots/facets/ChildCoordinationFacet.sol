@@ -4,6 +4,8 @@ pragma solidity ^0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {LibBots} from "../libraries/LibBots.sol";
+import {LibEquity} from "../libraries/LibEquity.sol";
+import {LibRiskLimits} from "../libraries/LibRiskLimits.sol";
 
 /// @title ChildCoordinationFacet
 /// @notice Calls a child accepts from its master (or owner): fund a bot, recall capital, pause.
@@ -77,5 +79,17 @@ contract ChildCoordinationFacet {
     /// @notice Sum of all bots' capital (quote base units).
     function totalCapital() external view returns (uint256) {
         return LibBots.botStorage().totalCapital;
+    }
+
+    /// @notice Bot capital plus the marked value of open positions (LibEquity), quote base units.
+    ///         The master sums it into total equity for its drawdown and daily-loss checks.
+    function equity() external view returns (uint256) {
+        return LibEquity.equity();
+    }
+
+    /// @notice True when bots may open positions: the child is not paused and the master's circuit
+    ///         breaker is not tripped. Reducing and closing stay allowed either way.
+    function openingAllowed() external view returns (bool) {
+        return LibRiskLimits.openingAllowed();
     }
 }

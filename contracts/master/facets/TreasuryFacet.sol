@@ -5,11 +5,16 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {LibDiamond} from "../../diamond/libraries/LibDiamond.sol";
 import {IChild} from "../../bots/interfaces/IChild.sol";
+import {LibAllocation} from "../libraries/LibAllocation.sol";
 import {LibMaster} from "../libraries/LibMaster.sol";
+import {LibRisk} from "../libraries/LibRisk.sol";
 
 /// @title TreasuryFacet
 /// @notice The master's treasury: the owner deposits the quote stablecoin; the master funds bots
 ///         through their child, recalls capital, pauses children. Amounts: quote base units (USDC, 6 decimals).
+///         The reserve fund (AllocationFacet) is part of the master's balance but not of the free
+///         treasury: withdraw and funding take only balance − reserve fund. Deposits and
+///         withdrawals rescale the risk references (LibRisk.scaleForFlow): they are not performance.
 contract TreasuryFacet {
     using SafeERC20 for IERC20;
 
@@ -36,19 +41,27 @@ contract TreasuryFacet {
         LibDiamond.enforceIsContractOwner();
         if (amount == 0) revert ZeroAmount();
         LibMaster.MasterStorage storage ms = LibMaster.masterStorage();
+        if (LibRisk.riskStorage().started) {
+            uint256 equityBefore = LibRisk.totalEquity();
+            LibRisk.scaleForFlow(equityBefore, equityBefore + amount);
+        }
         ms.totalDeposited += amount;
         emit Deposited(msg.sender, amount);
         ms.quoteToken.safeTransferFrom(msg.sender, address(this), amount);
     }
 
-    /// @notice Sends `amount` of the treasury to `to`. Owner only.
+    /// @notice Sends `amount` of the free treasury (balance − reserve fund) to `to`. Owner only.
     function withdraw(address to, uint256 amount) external {
         LibDiamond.enforceIsContractOwner();
         if (to == address(0)) revert ZeroAddress();
         if (amount == 0) revert ZeroAmount();
         LibMaster.MasterStorage storage ms = LibMaster.masterStorage();
-        uint256 balance = ms.quoteToken.balanceOf(address(this));
-        if (balance < amount) revert InsufficientTreasury(balance, amount);
+        uint256 available = LibAllocation.freeTreasury();
+        if (available < amount) revert InsufficientTreasury(available, amount);
+        if (LibRisk.riskStorage().started) {
+            uint256 equityBefore = LibRisk.totalEquity();
+            LibRisk.scaleForFlow(equityBefore, equityBefore - amount);
+        }
         ms.totalWithdrawn += amount;
         emit Withdrawn(to, amount);
         ms.quoteToken.safeTransfer(to, amount);
@@ -76,6 +89,8 @@ contract TreasuryFacet {
         LibMaster.MasterStorage storage ms = LibMaster.masterStorage();
         uint256 allocated = ms.allocated[child];
         ms.allocated[child] = allocated > amount ? allocated - amount : 0;
+        uint256 capital = LibAllocation.botCapital(child, botId);
+        if (capital >= amount) LibAllocation.recordRecall(child, botId, capital, amount); // else the child reverts
         emit CapitalRecallRequested(child, botId, amount);
         IChild(child).recallCapital(botId, amount);
     }
@@ -100,7 +115,7 @@ contract TreasuryFacet {
         return address(LibMaster.masterStorage().quoteToken);
     }
 
-    /// @notice Quote tokens held by the master (not yet assigned to any child).
+    /// @notice Quote tokens held by the master (not yet assigned to any child), reserve fund included.
     function treasuryBalance() external view returns (uint256) {
         return LibMaster.masterStorage().quoteToken.balanceOf(address(this));
     }
@@ -122,9 +137,10 @@ contract TreasuryFacet {
         LibMaster.enforceChild(child);
         if (amount == 0) revert ZeroAmount();
         LibMaster.MasterStorage storage ms = LibMaster.masterStorage();
-        uint256 balance = ms.quoteToken.balanceOf(address(this));
-        if (balance < amount) revert InsufficientTreasury(balance, amount);
+        uint256 available = LibAllocation.freeTreasury();
+        if (available < amount) revert InsufficientTreasury(available, amount);
         ms.allocated[child] += amount;
+        LibAllocation.recordFund(child, botId, LibAllocation.botCapital(child, botId), amount);
         emit BotFundingSent(child, botId, amount);
         ms.quoteToken.safeTransfer(child, amount);
         IChild(child).fundBot(botId, amount);

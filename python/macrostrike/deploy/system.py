@@ -26,8 +26,9 @@ USDC_DECIMALS = 6
 WBTC_DECIMALS = 8
 
 CORE_FACETS = ("DiamondCutFacet", "DiamondLoupeFacet", "OwnershipFacet")
-MASTER_FACETS = CORE_FACETS + ("ChildRegistryFacet", "TreasuryFacet", "MasterStatsFacet", "EmergencyFacet")
-CHILD_FACETS = CORE_FACETS + ("BotRegistryFacet", "ChildCoordinationFacet", "PerformanceFacet")
+MASTER_FACETS = CORE_FACETS + ("ChildRegistryFacet", "TreasuryFacet", "MasterStatsFacet", "EmergencyFacet",
+                               "AllocationFacet", "RiskFacet")
+CHILD_FACETS = CORE_FACETS + ("BotRegistryFacet", "ChildCoordinationFacet", "PerformanceFacet", "RiskLimitsFacet")
 #: role -> (diamond contract, facets, ChildKind as in LibMaster: Long=0, Short=1, AMM=2)
 CHILDREN: dict[str, tuple[str, tuple[str, ...], int]] = {
     "long": ("LongStrikeDiamond", CHILD_FACETS, 0),

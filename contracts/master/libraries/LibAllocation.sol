@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IChild} from "../../bots/interfaces/IChild.sol";
+import {LibMaster} from "./LibMaster.sol";
+
+/// @title LibAllocation
+/// @notice Capital allocation of the master diamond (ERC-7201 "macrostrike.master.allocation"):
+///         weights of the three kinds of children, the reserve held back, the profit tax, the
+///         reserve fund and each bot's principal. Amounts are quote base units (USDC, 6 decimals);
+///         shares are basis points (1 bp = 0.01%).
+/// @dev The reserve fund is part of the master's quote balance, earmarked: the free treasury is
+///      balance − reserveFund, and only the free treasury funds bots or leaves through withdraw.
+///      A bot's principal is the capital the master put in and has not taken back; capital above it
+///      is profit (swept with the profit tax). Stored principals are clamped to the bot's capital
+///      whenever read, so capital that left without the master's books (a child's exitAll) never
+///      leaves a phantom principal behind.
+library LibAllocation {
+    // keccak256(abi.encode(uint256(keccak256("macrostrike.master.allocation")) - 1)) & ~bytes32(uint256(0xff))
+    bytes32 internal constant STORAGE_SLOT = 0x31156d192d3a49bad2b3f784c25ff8f5ac9af224e870f20dc9a609309e5cde00;
+
+    uint256 internal constant BPS = 10_000;
+
+    /// @notice Defaults from the system specification: 25% long, 25% short, 50% AMM of the
+    ///         allocatable capital; 5% of the treasury held back as reserve; 10% profit tax.
+    uint16 internal constant DEFAULT_LONG_BPS = 2_500;
+    uint16 internal constant DEFAULT_SHORT_BPS = 2_500;
+    uint16 internal constant DEFAULT_AMM_BPS = 5_000;
+    uint16 internal constant DEFAULT_RESERVE_BPS = 500;
+    uint16 internal constant DEFAULT_PROFIT_TAX_BPS = 1_000;
+    /// @notice Default minimum reserve fund: 5% of net deposits (totalDeposited − totalWithdrawn).
+    uint16 internal constant DEFAULT_RESERVE_MIN_BPS = 500;
+    /// @notice Default largest rebalance move: 25% of the source bot's capital.
+    uint16 internal constant DEFAULT_MAX_MOVE_BPS = 2_500;
+
+    /// @notice Upper bounds accepted by setAllocation.
+    uint16 internal constant MAX_RESERVE_BOUND_BPS = 2_000;
+    uint16 internal constant MAX_PROFIT_TAX_BOUND_BPS = 5_000;
+    uint16 internal constant MAX_RESERVE_MIN_BOUND_BPS = 2_000;
+
+    /// @notice The parameters in force.
+    struct Params {
+        uint16 longBps;
+        uint16 shortBps;
+        uint16 ammBps;
+        uint16 reserveBps;
+        uint16 profitTaxBps;
+        uint16 reserveMinBps;
+        uint16 maxMoveBps;
+    }
+
+    /// @custom:storage-location erc7201:macrostrike.master.allocation
+    struct AllocationStorage {
+        /// false: the DEFAULT_* parameters are in force
+        bool configured;
+        uint16 longBps;
+        uint16 shortBps;
+        uint16 ammBps;
+        uint16 reserveBps;
+        uint16 profitTaxBps;
+        uint16 reserveMinBps;
+        uint16 maxMoveBps;
+        /// quote tokens of the master's balance earmarked as the reserve fund
+        uint256 reserveFund;
+        /// profit swept from bots, and the part of it paid into the reserve fund (running totals)
+        uint256 totalProfitSwept;
+        uint256 totalProfitTax;
+        /// child -> bot id -> principal (funded minus recalled, clamped to capital when read)
+        mapping(address => mapping(uint256 => uint256)) principal;
+    }
+
+    /// @notice A parameter is outside [min, max].
+    error ParameterOutOfRange(string name, uint256 value, uint256 min, uint256 max);
+
+    /// @notice `botId`'s principal at `child` is now `principal`.
+    event PrincipalSet(address indexed child, uint256 indexed botId, uint256 principal);
+
+    function allocationStorage() internal pure returns (AllocationStorage storage s) {
+        bytes32 slot = STORAGE_SLOT;
+        assembly {
+            s.slot := slot
+        }
+    }
+
+    function params() internal view returns (Params memory p) {
+        AllocationStorage storage s = allocationStorage();
+        if (!s.configured) {
+            return Params(
+                DEFAULT_LONG_BPS,
+                DEFAULT_SHORT_BPS,
+                DEFAULT_AMM_BPS,
+                DEFAULT_RESERVE_BPS,
+                DEFAULT_PROFIT_TAX_BPS,
+                DEFAULT_RESERVE_MIN_BPS,
+                DEFAULT_MAX_MOVE_BPS
+            );
+        }
+        return Params(s.longBps, s.shortBps, s.ammBps, s.reserveBps, s.profitTaxBps, s.reserveMinBps, s.maxMoveBps);
+    }
+
+    /// @notice Weight of `kind` in basis points.
+    function weightOf(Params memory p, LibMaster.ChildKind kind) internal pure returns (uint256) {
+        if (kind == LibMaster.ChildKind.Long) return p.longBps;
+        if (kind == LibMaster.ChildKind.Short) return p.shortBps;
+        return p.ammBps;
+    }
+
+    /// @notice The master's quote balance not earmarked as the reserve fund.
+    function freeTreasury() internal view returns (uint256) {
+        uint256 balance = LibMaster.masterStorage().quoteToken.balanceOf(address(this));
+        uint256 reserve = allocationStorage().reserveFund;
+        return balance > reserve ? balance - reserve : 0;
+    }
+
+    /// @notice Least balance the reserve fund must keep: reserveMinBps of net deposits.
+    function reserveMinimum() internal view returns (uint256) {
+        LibMaster.MasterStorage storage ms = LibMaster.masterStorage();
+        uint256 net = ms.totalDeposited > ms.totalWithdrawn ? ms.totalDeposited - ms.totalWithdrawn : 0;
+        return net * params().reserveMinBps / BPS;
+    }
+
+    /// @notice The bot's principal clamped to `capital` (its current capital).
+    function principalOf(address child, uint256 botId, uint256 capital) internal view returns (uint256) {
+        uint256 p = allocationStorage().principal[child][botId];
+        return p < capital ? p : capital;
+    }
+
+    /// @notice Books `amount` of new funding for a bot whose capital is `capitalBefore`.
+    function recordFund(address child, uint256 botId, uint256 capitalBefore, uint256 amount) internal {
+        uint256 p = principalOf(child, botId, capitalBefore) + amount;
+        allocationStorage().principal[child][botId] = p;
+        emit PrincipalSet(child, botId, p);
+    }
+
+    /// @notice Books a recall of `amount` from a bot whose capital is `capitalBefore` (>= amount):
+    ///         principal := min(principal − amount, capital after), so recalled capital never
+    ///         carries profit out untaxed.
+    function recordRecall(address child, uint256 botId, uint256 capitalBefore, uint256 amount) internal {
+        uint256 p = allocationStorage().principal[child][botId];
+        p = p > amount ? p - amount : 0;
+        uint256 capitalAfter = capitalBefore - amount;
+        if (p > capitalAfter) p = capitalAfter;
+        allocationStorage().principal[child][botId] = p;
+        emit PrincipalSet(child, botId, p);
+    }
+
+    /// @notice Current capital of `botId` at `child`.
+    function botCapital(address child, uint256 botId) internal view returns (uint256 capital) {
+        (, capital,,) = IChild(child).bot(botId);
+    }
+}
