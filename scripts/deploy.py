@@ -1,12 +1,19 @@
 """Deploy (or bring up to date) the macrostrike system: `ape run deploy [--network …] [--account …]`.
 
-Writes deployments/<chain-id>.json. Re-running on the same chain sends nothing when nothing changed.
+Writes deployments/<chain-id>.json after every step (<chain-id>-fork.json on an ape-foundry fork).
+Re-running on the same chain sends nothing when nothing changed; re-running after an interruption
+resumes where it stopped. A keyfile ``--account`` unlocks from ``APE_ACCOUNTS_<alias>_PASSPHRASE``
+when that is set (non-interactive), else Ape prompts.
 """
+
+import os
 
 import click
 from ape.cli import account_option
 
 from macrostrike.cli import UserError, connected, network_option, resolve_account
+from macrostrike.deploy.create2 import Create2Error
+from macrostrike.deploy.manifest import ManifestError
 from macrostrike.deploy.system import DeployConfig, deploy_system
 
 
@@ -34,5 +41,21 @@ def _deploy(account, bots, capital, price, keepers):
         config = DeployConfig(amm_bots=bots, capital_per_bot_usd=capital, initial_price_usd=price, keepers=keepers)
     except ValueError as err:
         raise UserError(str(err)) from None
-    system = deploy_system(owner, config, log=click.echo)
-    click.echo(f"{system.transactions} transaction(s) sent; manifest: deployments/{system.manifest.chain_id}.json")
+    alias = getattr(owner, "alias", None)
+    passphrase = os.environ.get(f"APE_ACCOUNTS_{alias}_PASSPHRASE") if alias else None
+    if passphrase and hasattr(owner, "set_autosign"):
+        try:
+            owner.set_autosign(True, passphrase=passphrase)
+        except Exception as err:  # noqa: BLE001 - Ape raises its own error types for a wrong passphrase
+            raise UserError(f"cannot unlock account '{alias}' with APE_ACCOUNTS_{alias}_PASSPHRASE: "
+                            f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+    click.echo(f"deploying from {owner.address} on chain {chain.provider.chain_id} "
+               f"({chain.provider.network_choice})")
+    try:
+        system = deploy_system(owner, config, log=click.echo)
+    except (Create2Error, ManifestError) as err:
+        raise UserError(str(err)) from None
+    from macrostrike.deploy.manifest import manifest_path
+
+    path = manifest_path(system.manifest.chain_id, fork=bool(getattr(chain.provider.network, "is_fork", False)))
+    click.echo(f"{system.transactions} transaction(s) sent; manifest: {path}")

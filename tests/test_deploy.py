@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from ape.contracts import ContractContainer
+from ethpm_types import Bytecode
 
 from macrostrike.deploy.cuts import ZERO_ADDRESS, FacetCutAction, plan_cut, selector
 from macrostrike.deploy.manifest import manifest_path
@@ -34,10 +36,13 @@ def test_changed_facet_is_cut_in_and_the_rest_reused(accounts, project, chain, c
     path = manifest_path(chain.chain_id)
     manifest = json.loads(path.read_text())
     old = manifest["contracts"]["facet:PerformanceFacet"]["address"]
-    # forget the PerformanceFacet: the deploy must deploy a new one and Replace it in the three children
-    del manifest["contracts"]["facet:PerformanceFacet"]
-    path.write_text(json.dumps(manifest))
-    second = deploy_system(owner, config)
+    # a new build of PerformanceFacet (init code + 32 trailing bytes: same runtime, new CREATE2 address):
+    # the deploy must deploy it and Replace it in the three children
+    ctype = project.PerformanceFacet.contract_type
+    build = ctype.model_copy(update={"deployment_bytecode": Bytecode(
+        bytecode=ctype.deployment_bytecode.bytecode + "00" * 32)})
+    overrides = {"PerformanceFacet": ContractContainer(build)}
+    second = deploy_system(owner, config, overrides=overrides)
     assert second.transactions == 1 + 3  # the facet, then one diamondCut per child
     new = json.loads(path.read_text())["contracts"]["facet:PerformanceFacet"]["address"]
     assert new != old
@@ -45,4 +50,4 @@ def test_changed_facet_is_cut_in_and_the_rest_reused(accounts, project, chain, c
         loupe = project.DiamondLoupeFacet.at(second.manifest.address(role))
         assert loupe.facetAddress(selector("aggregateStats()")) == new
         assert old not in loupe.facetAddresses()
-    assert deploy_system(owner, config).transactions == 0
+    assert deploy_system(owner, config, overrides=overrides).transactions == 0

@@ -10,8 +10,10 @@ Shape (all addresses checksummed, blocks are block numbers, hashes 0x-hex)::
       "deployer": "0x…",
       "contracts": {                   # every deployed contract, by role
         "<role>": {"contract": "UniswapV2Factory", "address": "0x…", "block": 12,
-                   "tx": "0x…", "artifact_hash": "0x…", "code_hash": "0x…"}
-      },
+                   "tx": "0x…", "artifact_hash": "0x…", "code_hash": "0x…"},
+        "facet:<Name>": {…, "create2": {"deployer": "0x4e59…956C", "salt": "0x…"}},  # CREATE2
+        "<role>": {"contract": "…", "address": "0x…", "pending": true, "from": "0x…", "nonce": 7, …}
+      },                               # pending: written just before a CREATE is sent (resume)
       "diamonds": {                    # per diamond: facet name -> selectors (0x-hex, 4 bytes)
         "<role>": {"address": "0x…", "facets": {"ArbitrageFacet": {"address": "0x…", "selectors": [...]}}}
       },
@@ -21,6 +23,8 @@ Shape (all addresses checksummed, blocks are block numbers, hashes 0x-hex)::
 ``artifact_hash`` is keccak256 of creation code + ABI-encoded constructor arguments, so a
 changed source or argument shows up as a different hash and triggers a redeploy;
 ``code_hash`` is keccak256 of the runtime code read back from the chain after deployment.
+``block`` is null and ``tx`` empty when a contract was adopted (deployed by an interrupted run,
+or already on chain at its CREATE2 address) and the node keeps no history to find its creation.
 """
 
 from __future__ import annotations
@@ -38,16 +42,20 @@ class ManifestError(RuntimeError):
     """The manifest is missing, unreadable or does not belong to the connected chain."""
 
 
-def manifest_path(chain_id: int, root: Path | None = None) -> Path:
+def manifest_path(chain_id: int, root: Path | None = None, fork: bool = False) -> Path:
     """``<dir>/<chain_id>.json``: ``dir`` is ``$MACROSTRIKE_DEPLOYMENTS`` if set, else
-    ``<root>/deployments`` with ``root`` defaulting to the Ape project path."""
+    ``<root>/deployments`` with ``root`` defaulting to the Ape project path.
+
+    ``fork=True`` gives ``<dir>/<chain_id>-fork.json``: what a deploy or upgrade rehearsed on a
+    fork of that chain wrote (the fork has the upstream's chain id and genesis)."""
+    name = f"{chain_id}-fork.json" if fork else f"{chain_id}.json"
     if root is None and os.environ.get("MACROSTRIKE_DEPLOYMENTS"):
-        return Path(os.environ["MACROSTRIKE_DEPLOYMENTS"]) / f"{chain_id}.json"
+        return Path(os.environ["MACROSTRIKE_DEPLOYMENTS"]) / name
     if root is None:
         from ape import project
 
         root = Path(project.path)
-    return Path(root) / "deployments" / f"{chain_id}.json"
+    return Path(root) / "deployments" / name
 
 
 @dataclass

@@ -6,17 +6,30 @@ master diamond → the three child diamonds → registry, keepers, bots, treasur
 
 Every step first looks at the chain (and the manifest) and sends nothing when the wanted state
 is already there, so running the deploy twice on one chain sends no transaction the second time.
+
+Resumable: the manifest is written after every deployment, and *before* every CREATE deployment
+a "pending" entry records the deploying account's nonce and the address that nonce will create
+(``keccak256(rlp([sender, nonce]))[12:]``). A run interrupted between broadcast and manifest write
+finds the contract at that address on resume and adopts it instead of deploying it again.
+
+Deterministic: facets and diamond init contracts (constructor-less, stateless: their storage
+lives in the diamonds) are deployed with CREATE2 through the canonical deterministic-deployment
+proxy (:mod:`macrostrike.deploy.create2`), so unchanged bytecode has the same address on every
+chain and is reused wherever it already exists. Tokens, WETH9, the Uniswap contracts and the
+diamonds stay CREATE: they have constructor arguments and per-deployment state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import rlp
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
+from macrostrike.deploy import create2
 from macrostrike.deploy import cuts as cutlib
 from macrostrike.deploy import venues
 from macrostrike.deploy.manifest import Manifest, ManifestError, load_for_chain, manifest_path
@@ -103,10 +116,14 @@ class Deployer:
         self.project = project
         self.log = log
         self.sent = 0
+        self._proxy_ready = False
         chain_id = chain.provider.chain_id
         genesis = chain.provider.web3.eth.get_block(0)["hash"].hex()
         genesis = genesis if genesis.startswith("0x") else "0x" + genesis
-        self.path = manifest_path(chain_id)
+        # On a fork (ape-foundry ``*-fork``) start from the upstream chain's manifest, which describes
+        # the forked state, but write <chain-id>-fork.json: a rehearsal never touches the real manifest.
+        self.is_fork = bool(getattr(chain.provider.network, "is_fork", False))
+        self.path = manifest_path(chain_id, fork=self.is_fork)
         try:
             self.manifest = load_for_chain(chain_id, genesis)
         except ManifestError:
@@ -132,26 +149,118 @@ class Deployer:
         self.sent += 1
         return method(*args, sender=self.account)
 
-    def contract(self, role: str, container: Any, *args: Any) -> Any:
-        """Deploy ``container(*args)`` as ``role`` unless the manifest's copy is live and identical."""
+    def contract(self, role: str, container: Any, *args: Any, deterministic: bool = False) -> Any:
+        """Deploy ``container(*args)`` as ``role`` unless the manifest's copy is live and identical.
+
+        ``deterministic``: CREATE2 through the deterministic-deployment proxy with the project salt
+        (:data:`macrostrike.deploy.create2.SALT`); code already at the predicted address is reused
+        without a transaction. Otherwise CREATE from the deploy account, journalled as pending first.
+        """
         ctype = container.contract_type
         creation = ctype.deployment_bytecode.bytecode if ctype.deployment_bytecode else "0x"
         ctor = container.constructor.encode_input(*args) if ctype.constructor.inputs else b""
-        artifact_hash = "0x" + keccak(bytes.fromhex(creation[2:]) + bytes(ctor)).hex()
-        entry = self.manifest.contracts.get(role)
+        initcode = bytes.fromhex(creation[2:]) + bytes(ctor)
+        artifact_hash = "0x" + keccak(initcode).hex()
+        entry = self._settle(self.manifest.contracts, role)
         if entry and entry.get("artifact_hash") == artifact_hash and entry.get("code_hash") and \
                 self._code_hash(entry["address"]) == entry["code_hash"]:
             return container.at(entry["address"])
-        self.log(f"deploy {ctype.name} as {role}")
-        instance = self.account.deploy(container, *args)
+        if deterministic:
+            return container.at(self._create2(role, ctype.name, initcode, artifact_hash))
+        return self._create(self.manifest.contracts, role, ctype.name,
+                            lambda: self.account.deploy(container, *args), {"artifact_hash": artifact_hash})
+
+    # -- CREATE with a pending journal, CREATE2 through the proxy -------------------------------
+    def _create(self, section: dict[str, dict[str, Any]], role: str, name: str,
+                send: Callable[[], Any], extra: dict[str, Any]) -> Any:
+        """CREATE via ``send()``; a pending entry (nonce, predicted address) is saved before sending."""
+        me = str(self.account.address)
+        nonce = self.chain.provider.web3.eth.get_transaction_count(me, "pending")
+        predicted = to_checksum_address(keccak(rlp.encode([bytes.fromhex(me[2:]), nonce]))[12:])
+        section[role] = {"contract": name, "address": predicted, "pending": True, "from": me, "nonce": nonce,
+                         **extra}
+        self.save()
+        self.log(f"deploy {name} as {role}")
+        instance = send()
         self.sent += 1
-        self.manifest.contracts[role] = {
-            "contract": ctype.name,
-            **self._deployment(instance),
-            "artifact_hash": artifact_hash,
-        }
+        section[role] = {"contract": name, **self._deployment(instance), **extra}
         self.save()
         return instance
+
+    def _settle(self, section: dict[str, dict[str, Any]], role: str) -> dict[str, Any] | None:
+        """Resolve a pending entry left by an interrupted run: adopt the contract if its transaction
+        was mined, forget the entry if it never was. Returns the (settled) entry or ``None``.
+
+        Raises :class:`ManifestError` while the interrupted run's transaction is still in the mempool
+        (deploying again then could create the contract twice)."""
+        entry = section.get(role)
+        if not entry or not entry.get("pending"):
+            return entry
+        web3 = self.chain.provider.web3
+        address, sender, nonce = entry["address"], entry["from"], int(entry["nonce"])
+        if web3.eth.get_code(address):
+            block, tx = self._find_creation(address)
+            settled = {k: v for k, v in entry.items() if k not in ("pending", "from", "nonce")}
+            settled.update(block=block, tx=tx, code_hash=self._code_hash(address))
+            self.log(f"adopt {entry['contract']} as {role} at {address}: deployed by the interrupted run")
+            section[role] = settled
+            self.save()
+            return settled
+        if web3.eth.get_transaction_count(sender, "latest") <= nonce < \
+                web3.eth.get_transaction_count(sender, "pending"):
+            raise ManifestError(f"the interrupted deploy's transaction for '{role}' (nonce {nonce} of {sender}) is "
+                                "still pending: wait until it is mined, then run the deploy again")
+        del section[role]
+        self.save()
+        return None
+
+    def _find_creation(self, address: str) -> tuple[int | None, str]:
+        """Block and transaction that created ``address`` (binary search on ``eth_getCode`` at past
+        blocks); ``(None, "")`` when the node keeps no history (non-archive) or nothing matches."""
+        web3 = self.chain.provider.web3
+        try:
+            lo, hi = 0, int(web3.eth.block_number)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if web3.eth.get_code(address, block_identifier=mid):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            block = web3.eth.get_block(lo, full_transactions=True)
+        except Exception:  # noqa: BLE001 - nodes without history answer with assorted errors
+            return None, ""
+        for tx in block["transactions"]:
+            data = bytes(tx.get("input", b""))
+            if tx.get("to") is None:
+                receipt = web3.eth.get_transaction_receipt(tx["hash"])
+                if receipt["contractAddress"] and receipt["contractAddress"].lower() == address.lower():
+                    return lo, "0x" + bytes(tx["hash"]).hex()
+            elif str(tx["to"]).lower() == create2.PROXY_ADDRESS.lower() and len(data) >= 32 and \
+                    create2.create2_address(data[32:], data[:32]).lower() == address.lower():
+                return lo, "0x" + bytes(tx["hash"]).hex()
+        return lo, ""
+
+    def _create2(self, role: str, name: str, initcode: bytes, artifact_hash: str) -> str:
+        """Deploy ``initcode`` at its CREATE2 address (or reuse the code there); record it; return the address."""
+        if not self._proxy_ready:
+            self.sent += create2.ensure_proxy(self.account, self.log)
+            self._proxy_ready = True
+        address = create2.create2_address(initcode)
+        if self.chain.provider.web3.eth.get_code(address):
+            self.log(f"reuse {name} as {role} at {address} (CREATE2, already on chain)")
+            block, tx = self._find_creation(address)
+        else:
+            self.log(f"deploy {name} as {role} (CREATE2)")
+            address, receipt = create2.deploy(self.account, initcode)
+            self.sent += 1
+            block, tx = int(receipt.block_number), str(receipt.txn_hash)
+        self.manifest.contracts[role] = {
+            "contract": name, "address": address, "block": block, "tx": tx,
+            "code_hash": self._code_hash(address), "artifact_hash": artifact_hash,
+            "create2": {"deployer": create2.PROXY_ADDRESS, "salt": "0x" + create2.SALT.hex()},
+        }
+        self.save()
+        return address
 
     def save(self) -> None:
         self.manifest.save(self.path)
@@ -166,7 +275,7 @@ class Deployer:
         """
         container = getattr(self.project, diamond_name)
         desired = {sel: str(f.address) for f in facets.values() for sel in cutlib.selectors_of(f.contract_type)}
-        entry = self.manifest.diamonds.get(role)
+        entry = self._settle(self.manifest.diamonds, role)
         live = entry and self._code_hash(entry["address"]) == entry.get("code_hash")
         if live:
             diamond = container.at(entry["address"])
@@ -179,10 +288,9 @@ class Deployer:
                               plan, cutlib.ZERO_ADDRESS, b"")
         else:
             cut = [cutlib.facet_cut(f) for f in facets.values()]
-            self.log(f"deploy {diamond_name} as {role} with {len(facets)} facets")
-            diamond = self.account.deploy(container, self.account.address, cut, init.address, init_calldata)
-            self.sent += 1
-            entry = {"contract": diamond_name, **self._deployment(diamond)}
+            diamond = self._create(self.manifest.diamonds, role, diamond_name, lambda: self.account.deploy(
+                container, self.account.address, cut, init.address, init_calldata), {})
+            entry = self.manifest.diamonds[role]
         entry["facets"] = {
             name: {"address": str(f.address), "selectors": _hexsel(cutlib.selectors_of(f.contract_type))}
             for name, f in facets.items()
@@ -194,12 +302,24 @@ class Deployer:
 
 
 def deploy_system(account: Any, config: DeployConfig | None = None,
-                  log: Callable[[str], None] = lambda _m: None) -> System:
-    """Deploy (or re-use) everything; returns handles and writes ``deployments/<chain-id>.json``."""
-    from ape import project
+                  log: Callable[[str], None] = lambda _m: None,
+                  overrides: Mapping[str, Any] | None = None) -> System:
+    """Deploy (or re-use) everything; returns handles and writes ``deployments/<chain-id>.json``.
 
+    ``overrides``: contract name -> Ape ``ContractContainer`` to use instead of the project's
+    build of that name (for instance a new build of one facet, which is then cut into every
+    diamond that routes to the old one). Safe to re-run after an interruption at any point.
+    """
+    from ape import project as ape_project
+
+    class _Project:
+        def __getattr__(self, name: str) -> Any:
+            return (overrides or {}).get(name) or getattr(ape_project, name)
+
+    project = _Project()
     config = config or DeployConfig()
     d = Deployer(account, log)
+    d.project = project
     me = account.address
     c: dict[str, Any] = {}
 
@@ -223,16 +343,18 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
             d.save()
         c[f"{dex}_pair"] = pair
         if pair.totalSupply() == 0:
+            # top up to the target (a resumed run may find one side already sent), then mint LP
             quote, base = usdc(config.pool_usd), wbtc(config.pool_usd / config.initial_price_usd)
-            d.transact(f"seed {dex} pool", c["usdc"].mint, pair.address, quote)
-            d.transact(f"seed {dex} pool", c["wbtc"].mint, pair.address, base)
+            for token, amount in ((c["usdc"], quote), (c["wbtc"], base)):
+                if token.balanceOf(pair.address) < amount:
+                    d.transact(f"seed {dex} pool", token.mint, pair.address, amount - token.balanceOf(pair.address))
             d.transact(f"mint LP on {dex}", pair.mint, me)
 
     # Facets and diamonds ------------------------------------------------------------------------
     names = sorted(set(MASTER_FACETS) | {n for _, fs, _ in CHILDREN.values() for n in fs})
-    facets = {n: d.contract(f"facet:{n}", getattr(project, n)) for n in names}
-    master_init = d.contract("init:MasterInit", project.MasterInit)
-    child_init = d.contract("init:ChildInit", project.ChildInit)
+    facets = {n: d.contract(f"facet:{n}", getattr(project, n), deterministic=True) for n in names}
+    master_init = d.contract("init:MasterInit", project.MasterInit, deterministic=True)
+    child_init = d.contract("init:ChildInit", project.ChildInit, deterministic=True)
     c["master"] = d.diamond("master", "MasterDiamond", {n: facets[n] for n in MASTER_FACETS},
                             master_init, master_init.init.encode_input(c["usdc"].address))
     for role, (diamond_name, child_facets, _) in CHILDREN.items():
@@ -269,8 +391,11 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
         need += usdc(config.treasury_reserve_usd)
     short = need - treasury.treasuryBalance()
     if short > 0:
-        d.transact("mint USDC for the treasury", c["usdc"].mint, me, short)
-        d.transact("approve treasury", c["usdc"].approve, c["master"].address, short)
+        # each of the three steps checks what a resumed run may already have done
+        if c["usdc"].balanceOf(me) < short:
+            d.transact("mint USDC for the treasury", c["usdc"].mint, me, short - c["usdc"].balanceOf(me))
+        if c["usdc"].allowance(me, c["master"].address) < short:
+            d.transact("approve treasury", c["usdc"].approve, c["master"].address, short)
         d.transact(f"deposit {short / 1e6:,.0f} USDC", treasury.deposit, short)
     if unfunded:
         d.transact(f"fund {len(unfunded)} amm bots", treasury.fundBots, c["amm"].address, unfunded,
