@@ -87,7 +87,7 @@ def test_upgrade_with_versioned_init_keeps_state_and_init_cannot_run_twice(web3,
     init_type = project.UpgradeCounterInitV2
     with pytest.raises(ContractLogicError) as err:
         execute(again, owner)
-    assert "AlreadyInitialized" in repr(err.value) or err.value.message.startswith("AlreadyInitialized")
+    assert "AlreadyInitialized" in repr(err.value)
     assert init_type.at(diamond.address) is not None
     assert v2.step() == 5
     # an up-to-date diamond without init: nothing to do

@@ -4,7 +4,8 @@ pragma solidity ^0.8.28;
 import {LibDiamond} from "../../diamond/libraries/LibDiamond.sol";
 import {VersionedInit} from "./VersionedInit.sol";
 
-// Test-only contracts for the upgrade planner tests (tests/test_upgrade*.py). Never deployed by scripts.
+// Test-only contracts for the upgrade planner tests (tests/test_upgrade*.py, tests/test_inspect.py).
+// Never deployed by scripts.
 
 /// @title LibUpgradeCounter
 /// @notice A counter module in its own ERC-7201 namespace "macrostrike.test.counter".

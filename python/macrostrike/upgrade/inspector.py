@@ -151,10 +151,7 @@ def inspect_diamond(web3: Any, diamond: str, *, book: SignatureBook | None = Non
 
 
 def project_contract_types() -> dict[str, Any]:
-    """name -> ContractType of every compiled contract in the Ape project."""
+    """name -> ContractType of every compiled contract of the Ape project (from .build; never compiles)."""
     from ape import project
 
-    out = {}
-    for name, container in project.load_contracts().items():
-        out[name] = getattr(container, "contract_type", container)
-    return out
+    return dict(project.manifest.contract_types or {})

@@ -358,7 +358,13 @@ def execute(plan: UpgradePlan, account: Any) -> Any:
 
     check_owner(plan, str(account.address))
     deploy_missing(plan, account)
-    cutter = chain.contracts.instance_at(plan.diamond, contract_type=DIAMOND_CUT_TYPE)
+    # diamondCut plus every custom error of the wanted facets and the init, so reverts decode by name
+    errors = {e.selector: e for part in list(plan.facets.values()) + ([plan.init] if plan.init else [])
+              for e in part.contract_type.errors}
+    cut_type = ContractType.model_validate({"contractName": "IDiamondCut", "abi": [
+        *DIAMOND_CUT_TYPE.model_dump(mode="json", by_alias=True)["abi"],
+        *(e.model_dump(mode="json", by_alias=True) for e in errors.values())]})
+    cutter = chain.contracts.instance_at(plan.diamond, contract_type=cut_type)
     init, data = plan.init_args()
     return cutter.diamondCut(plan.cuts(), init, data, sender=account)
 

@@ -51,11 +51,11 @@ class SignatureBook:
         self.add_signatures(abi.selector for abi in contract_type.methods)
 
     def add_project(self) -> None:
-        """Add every contract of the Ape project (its compiled artifacts)."""
+        """Add every contract of the Ape project (its compiled artifacts in .build; never compiles)."""
         from ape import project
 
-        for container in project.load_contracts().values():
-            self.add_contract_type(getattr(container, "contract_type", container))
+        for contract_type in (project.manifest.contract_types or {}).values():
+            self.add_contract_type(contract_type)
 
     def get(self, sel: bytes | str) -> str | None:
         return self._by_selector.get(to_hex(sel))
