@@ -139,8 +139,8 @@ def test_cli_health(anvil_node, deployed, tmp_path):
     assert ok.returncode == 0 and report["status"] == "ok", report
     assert report["lag_blocks"] == 0 and len(report["signers"]) == 3
     assert report["breaker"]["paused"] == []
-    ape_mine = ape("keeper", "pause", "--network", anvil_node, "--child", "long", env=deployed)  # one block
-    assert ape_mine.returncode == 0, ape_mine.stderr
+    pause = ape("keeper", "pause", "--network", anvil_node, "--child", "long", env=deployed)  # mines one block
+    assert pause.returncode == 0, pause.stderr
     env_lag0 = {**deployed, "MACROSTRIKE_KEEPER_HEALTH_MAX_LAG_BLOCKS": "0"}
     lagging, report = health(anvil_node, env_lag0, "--journal", journal)
     assert lagging.returncode == 1 and report["status"] == "down" and report["lag_blocks"] == 1
