@@ -116,8 +116,8 @@ def run_upgrade(account: Any, diamond: str, facet_names: Sequence[str], init_nam
     except UpgradeRefused as err:
         raise UserError(str(err)) from None
     except ApeException as err:
-        raise UserError(f"upgrade reverted or failed: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
-                        ) from None
+        detail = str(err).splitlines()[0] if str(err).strip() else ""
+        raise UserError(f"upgrade reverted or failed: {type(err).__name__} {detail}".rstrip()) from None
     click.echo(f"diamondCut: tx {receipt.txn_hash} in block {receipt.block_number}")
     if manifest and role:
         entry = manifest.diamonds[role]
