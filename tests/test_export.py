@@ -17,7 +17,7 @@ from macrostrike.keeper.txsender import TxSender
 from market_helpers import push_price_up
 from ops_helpers import ape, assert_one_line_error
 
-ACTIONS = [("master", "Deposited"), ("master", "BotFundingSent"), ("amm", "BotFunded"),
+ACTIONS = [("master", "Deposited"), ("master", "PrincipalSet"), ("master", "BotFundingSent"), ("amm", "BotFunded"),
            ("amm", "TradeRecorded"), ("amm", "ArbitrageExecuted"),
            ("master", "ChildPauseSet"), ("amm", "ChildPaused")]
 
@@ -53,13 +53,15 @@ def test_export_has_exactly_the_actions_in_order(audit):
     events = collect_events(web3, m, audit["start"])
     assert [(e.role, e.event) for e in events] == ACTIONS
     assert [(e.block, e.log_index) for e in events] == sorted((e.block, e.log_index) for e in events)
-    deposited, sent, funded, recorded, executed, pause_set, paused = events
+    deposited, principal, sent, funded, recorded, executed, pause_set, paused = events
     assert deposited.args == {"from": str(audit["owner"].address), "amount": usdc(1_234)}
     assert deposited.tx_hash == str(audit["deposit"].txn_hash) and deposited.block == audit["deposit"].block_number
     assert deposited.address == m.address("master")
     assert sent.args == {"child": m.address("amm"), "botId": 1, "amount": usdc(1_000)}
+    assert principal.args == {"child": m.address("amm"), "botId": 1,
+                              "principal": audit["capital_before"] + usdc(1_000)}
     assert funded.args == {"botId": 1, "amount": usdc(1_000), "newCapital": audit["capital_before"] + usdc(1_000)}
-    assert sent.tx_hash == funded.tx_hash == str(audit["fund"].txn_hash)
+    assert principal.tx_hash == sent.tx_hash == funded.tx_hash == str(audit["fund"].txn_hash)
     trade = audit["trade"]
     assert executed.tx_hash == recorded.tx_hash == trade.detail["tx"]
     assert executed.args["botId"] == recorded.args["botId"] == trade.bot_id
@@ -106,7 +108,7 @@ def test_block_range_filters(audit):
     assert [e.event for e in collect_events(web3, m, pause_block)] == ["ChildPauseSet", "ChildPaused"]
     fund_block = audit["fund"].block_number
     only_fund = collect_events(web3, m, fund_block, fund_block)
-    assert [e.event for e in only_fund] == ["BotFundingSent", "BotFunded"]
+    assert [e.event for e in only_fund] == ["PrincipalSet", "BotFundingSent", "BotFunded"]
     # small chunks give the same answer as one request
     assert collect_events(web3, m, audit["start"], chunk_blocks=1) == collect_events(web3, m, audit["start"])
     with pytest.raises(ExportError, match="after --to-block"):
@@ -188,7 +190,7 @@ def test_cli_export_json_to_file(anvil_node, cli_env, tmp_path):
     last = ape("keeper", "export", "--network", anvil_node, "--from-block", str(doc["to_block"]), env=cli_env)
     assert last.returncode == 0, last.stderr
     rows = list(csv.DictReader(io.StringIO(last.stdout)))
-    assert [r["event"] for r in rows] == ["BotFundingSent", "BotFunded"] * 2
+    assert [r["event"] for r in rows] == ["PrincipalSet", "BotFundingSent", "BotFunded"] * 2
 
 
 @pytest.mark.slow
