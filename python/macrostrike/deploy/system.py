@@ -301,6 +301,18 @@ class Deployer:
         return diamond
 
 
+class _Contracts:
+    """``ape.project`` with some contract containers replaced (``name -> ContractContainer``)."""
+
+    def __init__(self, overrides: Mapping[str, Any]) -> None:
+        self._overrides = dict(overrides)
+
+    def __getattr__(self, name: str) -> Any:
+        from ape import project
+
+        return self._overrides[name] if name in self._overrides else getattr(project, name)
+
+
 def deploy_system(account: Any, config: DeployConfig | None = None,
                   log: Callable[[str], None] = lambda _m: None,
                   overrides: Mapping[str, Any] | None = None) -> System:
@@ -310,13 +322,7 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
     build of that name (for instance a new build of one facet, which is then cut into every
     diamond that routes to the old one). Safe to re-run after an interruption at any point.
     """
-    from ape import project as ape_project
-
-    class _Project:
-        def __getattr__(self, name: str) -> Any:
-            return (overrides or {}).get(name) or getattr(ape_project, name)
-
-    project = _Project()
+    project = _Contracts(overrides or {})
     config = config or DeployConfig()
     d = Deployer(account, log)
     d.project = project
