@@ -4,8 +4,8 @@ pragma solidity ^0.8.28;
 /// @title IAaveV3Pool
 /// @notice The few Aave V3 Pool functions the position holders call, declared here because
 ///         Aave's own interfaces are not an Ape dependency of this project. Signatures and
-///         semantics as in `IPool.sol` / `DataTypes.sol` of npm `@aave/core-v3` 1.19.3
-///         (https://github.com/aave/aave-v3-core/blob/v1.19.3/contracts/interfaces/IPool.sol).
+///         semantics as in `IPool.sol` / `DataTypes.sol` of the npm package aave/core-v3 1.19.3,
+///         https://github.com/aave/aave-v3-core/blob/v1.19.3/contracts/interfaces/IPool.sol .
 ///         Amounts are in the asset's base units; `*Base` values are in the oracle's base
 ///         currency (USD with 8 decimals in this project's market); the health factor is a wad (1e18).
 interface IAaveV3Pool {
