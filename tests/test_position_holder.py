@@ -20,8 +20,8 @@ REL = Decimal("1e-6")  # interest accrued between two reads (seconds at a few % 
 
 
 @pytest.fixture(scope="module")
-def setup(project, owner, stranger, accounts):
-    # ``stranger`` is requested here so that session fixtures exist before the module's snapshot
+def setup(project, owner, keeper, stranger, accounts):
+    # ``keeper`` and ``stranger`` are requested here so that session fixtures exist before the module's snapshot
     tokens, market = deploy_seeded_market(project, owner, accounts[2])
     return tokens, market
 
@@ -243,3 +243,60 @@ def test_only_the_owner_can_operate_the_holder(project, market, tokens, holder, 
             with reverts_with("NotOwner"):
                 getattr(target, fn.name)(market.asset(symbol), amount, sender=caller)
         getattr(holder, fn.name)(market.asset(symbol), amount, sender=owner)  # the owner may
+
+
+# -- holders created by a child diamond (StrikePositionsFacet + LibPositions) -------------------------
+@pytest.fixture(scope="module")
+def strike_diamond(project, owner, keeper, market, tokens):
+    """A child diamond (core facets, bot registry, strike positions) with bots 1 and 2, bound to the pool."""
+    from diamond_helpers import deploy_core_facets, deploy_diamond
+
+    facets = deploy_core_facets(project, owner)
+    facets["BotRegistryFacet"] = owner.deploy(project.BotRegistryFacet)
+    facets["StrikePositionsFacet"] = owner.deploy(project.StrikePositionsFacet)
+    init = owner.deploy(project.ChildInit)
+    diamond = deploy_diamond(project, owner, facets, init.address,
+                             init.init.encode_input(owner.address, tokens["USDC"].address))
+    bots = project.BotRegistryFacet.at(diamond.address)
+    bots.registerBots(2, b"LONG_STRIKE".ljust(32, b"\0"), b"", sender=owner)
+    bots.setKeeper(keeper.address, True, sender=owner)
+    positions = project.StrikePositionsFacet.at(diamond.address)
+    positions.setStrikePool(market.pool, sender=owner)
+    return positions
+
+
+def test_diamond_creates_one_holder_per_bot_at_the_predicted_address(project, strike_diamond, market, keeper,
+                                                                      owner, stranger):
+    positions = strike_diamond
+    assert positions.strikePool() == market.pool
+    predicted = positions.predictPositionHolder(1)
+    assert positions.positionHolderOf(1) == aave.ZERO_ADDRESS
+    tx = positions.openPositionHolder(1, sender=keeper)
+    (ev,) = positions.PositionHolderDeployed.from_receipt(tx)
+    assert (ev.botId, ev.holder) == (1, predicted) == (1, positions.positionHolderOf(1))
+    holder = project.PositionHolder.at(predicted)
+    assert holder.owner() == positions.address and holder.pool() == market.pool
+    second = positions.openPositionHolder(2, sender=owner).return_value
+    assert second == positions.positionHolderOf(2) != predicted
+
+    with reverts_with("HolderExists"):
+        positions.openPositionHolder(1, sender=keeper)
+    with reverts_with("UnknownBot"):
+        positions.openPositionHolder(3, sender=keeper)
+    with reverts_with("NotKeeper"):
+        positions.openPositionHolder(2, sender=stranger)
+    with reverts_with("NotContractOwner"):
+        positions.setStrikePool(stranger.address, sender=stranger)
+    with reverts_with("StrikePoolAlreadySet"):
+        positions.setStrikePool(stranger.address, sender=owner)
+    # the holder belongs to the diamond: neither the diamond's owner nor its keeper may touch it directly
+    for caller in (owner, keeper, stranger):
+        with reverts_with("NotOwner"):
+            holder.supply(market.asset("USDC"), 1, sender=caller)
+
+
+def test_paused_or_inactive_bots_get_no_holder(project, strike_diamond, owner, keeper):
+    bots = project.BotRegistryFacet.at(strike_diamond.address)
+    bots.setBotStatus(2, 2, sender=owner)  # Paused
+    with reverts_with("BotNotActive"):
+        strike_diamond.openPositionHolder(2, sender=keeper)
