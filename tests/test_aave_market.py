@@ -105,6 +105,16 @@ def test_oracle_prices_and_set_price(market):
     assert aave.price_usd(market, "WBTC") == aave.Decimal("27123.45678901")
 
 
+def test_set_prices_and_manifest_round_trip(market, owner):
+    import json
+
+    again = aave.AaveMarket.from_dict(json.loads(json.dumps(market.to_dict())), admin=owner)
+    assert again == market
+    aave.set_prices(again, {"WETH": 1_500, "WBTC": "25000.5"})
+    assert aave.price_usd(market, "WETH") == 1_500
+    assert aave.price_usd(market, "WBTC") == aave.Decimal("25000.5")
+
+
 def test_set_price_rejects_bad_input(market):
     with pytest.raises(ValueError, match="not positive"):
         aave.set_price(market, "WETH", 0)

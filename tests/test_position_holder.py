@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from eth_utils import keccak
 
-from aave_helpers import PRICES, deploy_seeded_market, health_factor, reverts_with, usd_e8
+from aave_helpers import deploy_seeded_market, health_factor, reverts_with, usd_e8
 from macrostrike.deploy import aave
 
 MAX = 2**256 - 1

@@ -284,6 +284,17 @@ class AaveMarket:
         out.pop("admin", None)
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], admin: Any = None) -> AaveMarket:
+        """Inverse of :meth:`to_dict` (e.g. from a deployment manifest); ``admin`` signs :func:`set_price`."""
+        reserves = {}
+        for symbol, r in data["reserves"].items():
+            p = dict(r["params"])
+            p["rate"] = RateStrategy(**p["rate"])
+            reserves[symbol] = AaveReserve(**{**r, "params": ReserveParams(**p)})
+        fields = {k: v for k, v in data.items() if k != "reserves"}
+        return cls(**fields, reserves=reserves, admin=admin)
+
 
 def usd_to_answer(usd_price: float | Decimal | str) -> int:
     """USD price -> MockV3Aggregator answer (8 decimals). Raises ValueError unless positive."""
@@ -388,6 +399,12 @@ def set_price(market: AaveMarket, symbol: str, usd_price: float | Decimal | str,
     market.asset(symbol)
     feed = project.MockV3Aggregator.at(market.reserves[symbol].feed)
     return feed.updateAnswer(usd_to_answer(usd_price), sender=sender or market.admin)
+
+
+def set_prices(market: AaveMarket, prices_usd: Mapping[str, float | Decimal | str], sender: Any | None = None) -> None:
+    """:func:`set_price` for each symbol in ``prices_usd`` (one feed update per asset)."""
+    for symbol, usd in prices_usd.items():
+        set_price(market, symbol, usd, sender)
 
 
 def price_usd(market: AaveMarket, symbol: str) -> Decimal:
