@@ -178,3 +178,13 @@ def test_runner_undoes_a_reorged_transaction(chain, accounts, stranger):
     assert runner.check_reorg() is True
     assert job.refreshed == 1
     assert {t["tx_hash"]: t["status"] for t in journal.transactions()}[sent.tx_hash] == "reorged"
+
+
+def test_fast_local_signing_matches_ape(accounts, stranger):
+    """Test accounts are signed with eth_account directly: byte for byte what Ape's signer gives."""
+    fast = sender_for(accounts[4], None)
+    assert fast._key is not None
+    slow = sender_for(accounts[4], None)
+    slow._key = None  # force the Ape path
+    args = (str(stranger.address), b"\x12\x34", 7, 90_000, 3, 2 * GWEI, 9 * GWEI)
+    assert fast._sign(*args) == slow._sign(*args)

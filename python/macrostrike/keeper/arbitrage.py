@@ -111,6 +111,16 @@ class ArbitrageJob:
         measured = self.stats.gas_per_trade[-50:]
         return int(statistics.median(measured)) if measured else self.settings.default_arbitrage_gas
 
+    def gas_limit_basis(self) -> int | None:
+        """Gas to base the limit on without ``eth_estimateGas``: the largest of the last 50 measured
+        trades, once :attr:`KeeperSettings.trusted_gas_samples` are measured; None before (then the
+        node estimates). The limit adds ``gas_limit_margin_bps`` on top; the ``eth_call`` simulation
+        still runs before every send."""
+        measured = self.stats.gas_per_trade[-50:]
+        if self.settings.trusted_gas_samples == 0 or len(measured) < self.settings.trusted_gas_samples:
+            return None
+        return max(measured)
+
     def pick_bot(self, exclude: set[int], block: int = -1) -> BotState | None:
         """The least recently used active bot with capital that is not resting (ties: lowest id)."""
         ready = [b for b in self.bots.values() if b.status == ACTIVE and b.capital > 0 and b.bot_id not in exclude
@@ -158,8 +168,10 @@ class ArbitrageJob:
         def note(action: str, reason: str, bot_id: int | None = None, **detail: Any) -> None:
             decisions.append(self.journal.record(Decision(number, self.name, action, reason, bot_id, detail)))
 
+        hint = None  # reserves after our own last trade, from its receipt's Sync events
         for round_no in range(self.settings.max_trades_per_block):
-            reserves_a, reserves_b = self.ctx.reserves()
+            reserves_a, reserves_b = hint if hint is not None else self.ctx.reserves()
+            hint = None
             buy_on_a, optimum, gross = best_arbitrage(reserves_a, reserves_b)
             if optimum == 0:
                 if round_no == 0:
@@ -199,7 +211,7 @@ class ArbitrageJob:
                                     [bot.bot_id, buy_on_a, amount, min_profit])
             try:
                 simulated = decode(["uint256"], sender.call(self.ctx.amm_address, data))[0]
-                estimate = sender.estimate_gas(self.ctx.amm_address, data)
+                estimate = self.gas_limit_basis() or sender.estimate_gas(self.ctx.amm_address, data)
             except SimulationReverted as err:
                 note("skip", "simulation_reverted", bot.bot_id, error=err.reason, amount_in=amount)
                 bot.last_block = number
@@ -222,6 +234,7 @@ class ArbitrageJob:
                 events = self.ctx.decode_event("ArbitrageExecuted", sent.logs)
                 realised = int(events[0]["profit"]) if events else simulated
                 bot.capital += realised
+                hint = self.ctx.reserves_from_logs(sent.logs)
                 note("send", "mined", bot.bot_id, tx=sent.tx_hash, signer=sender.address, amount_in=amount, buy_on_a=buy_on_a,
                      expected_profit=expected, simulated_profit=simulated, realised_profit=realised,
                      min_profit=min_profit, gas_used=sent.gas_used, gas_price_wei=sent.effective_gas_price)

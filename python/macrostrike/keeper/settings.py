@@ -66,6 +66,13 @@ class KeeperSettings(BaseSettings):
     max_replacements: int = Field(5, ge=0, le=50)
     #: Overall seconds to wait for a transaction's outcome.
     tx_timeout_s: float = Field(300.0, gt=0)
+    #: After this many measured arbitrages the gas limit comes from the largest recent measurement
+    #: (+ margin) instead of an eth_estimateGas round trip per trade; 0: always estimate.
+    trusted_gas_samples: int = Field(5, ge=0)
+    #: First receipt poll interval (s); doubles per miss up to receipt_poll_max_s (fast on a local
+    #: automining chain, gentle on a 12 s block chain).
+    receipt_poll_s: float = Field(0.001, gt=0)
+    receipt_poll_max_s: float = Field(0.5, gt=0)
     #: A bot whose transaction reverted on chain is not used again for this many blocks.
     revert_rest_blocks: int = Field(10, ge=0)
     #: How far back (blocks) a reorg is looked for when the last processed block's hash changed.
