@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {LibDiamond} from "../../diamond/libraries/LibDiamond.sol";
-import {VersionedInit} from "./VersionedInit.sol";
+import {VersionedInit} from "../../diamond/VersionedInit.sol";
 
 // Test-only contracts for the upgrade planner tests (tests/test_upgrade*.py, tests/test_inspect.py).
 // Never deployed by scripts.
