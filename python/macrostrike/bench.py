@@ -332,32 +332,17 @@ class Bench:
         self.log(f"tick cost: {self.results['tick_cost']}")
 
     # ---- 2. keeper path ------------------------------------------------------------------------
-    def keeper_path(self, name: str = "keeper", *, tuned: bool = False) -> None:
-        """Replay until ``trades`` arbitrages are mined through the real keeper pipeline.
-
-        ``tuned``: the same keeper code with two transport settings changed on its own objects —
-        a web3 HTTP provider that caches ``eth_chainId`` (web3.py's validation middleware otherwise
-        asks for it twice per eth_call/eth_estimateGas) and ``TxSender.poll_s`` = 1 ms instead of 10 ms.
-        """
-        from web3 import Web3
-
+    def keeper_path(self, name: str = "keeper") -> None:
+        """Replay until ``trades`` arbitrages are mined through the real keeper pipeline."""
         from macrostrike.market.replay import Replay, ReplayConfig
 
         cfg = self.config
         self.replay_config = ReplayConfig(noise_bps=cfg.noise_bps)
-        if tuned:
-            self._restart()
         journal = self._journal(f"{name}.sqlite")
         replay = Replay.build(self.system, self.keepers, self.traders, self.owner, self.replay_config,
                               self.settings, journal)
         job, ctx = replay.job, replay.ctx
         self.ctx = ctx
-        if tuned:
-            cached = Web3(Web3.HTTPProvider(self.uri, cache_allowed_requests=True, cacheable_requests={"eth_chainId"}))
-            ctx.web3 = cached
-            for sender in job.signers.senders:
-                sender.web3 = cached
-                sender.poll_s = 0.001
         clock = Clock()
         steps: list[Step] = []
         trades: list[dict[str, float]] = []
@@ -409,8 +394,7 @@ class Bench:
 
         ctx.reserves, ctx.decode_event = reserves, decode_event
 
-        if not tuned:
-            self.snapshot = self.chain.snapshot()
+        self.snapshot = self.chain.snapshot()
         rpc = Rpc(self.web3)
         t0 = int(self.web3.eth.get_block("latest")["timestamp"]) + HOUR
         base_fee = int(self.replay_config.base_fee_gwei * 10**9)
@@ -451,15 +435,10 @@ class Bench:
         send_to_mined = [t["mined"] - t["sent"] for t in trades]
         arb_steps = [s for s in steps if s.kind == "arb"]
         assert len(arb_steps) == len(trades) == mined + reverted, (len(arb_steps), len(trades), mined, reverted)
-        if tuned:  # the same work: identical transactions in the same order
-            same = [s.tx_hash for s in arb_steps] == [s.tx_hash for s in self.steps if s.kind == "arb"]
-        else:
-            self.steps = steps
-            same = True
+        self.steps = steps
         traded_ticks = [k for k in trades_per_tick if k]
         send_s = sum(t["mined"] - t["sent"] for t in trades)
         self.results[name] = {
-            "same_transactions_as_keeper": same,
             "hours": hours, "noise_trades": noise, "trades": mined, "reverted": reverted,
             "keeper_time_s": round(keeper_s, 3),
             "trades_per_s": round(mined / keeper_s, 1),
@@ -644,7 +623,6 @@ class Bench:
         self.keeper_path()
         self.raw_path()
         self.web3_path()
-        self.keeper_path("keeper_tuned", tuned=True)
         self.sign_micro()
         self.results["wall_time_s"] = round(time.perf_counter() - started, 1)
         self.results.update(self._summary())
@@ -653,11 +631,8 @@ class Bench:
     def _summary(self) -> dict[str, Any]:
         k, r, w, t = self.results["keeper"], self.results["raw"], self.results["web3"], self.results["tick_cost"]
         cfg = self.config
-        kt = self.results["keeper_tuned"]
         ratios = {"keeper_over_raw": round(k["trades_per_s"] / r["trades_per_s"], 3),
-                  "keeper_over_web3": round(k["trades_per_s"] / w["trades_per_s"], 3),
-                  "keeper_tuned_over_raw": round(kt["trades_per_s"] / r["trades_per_s"], 3),
-                  "keeper_tuned_over_keeper": round(kt["trades_per_s"] / k["trades_per_s"], 3)}
+                  "keeper_over_web3": round(k["trades_per_s"] / w["trades_per_s"], 3)}
         targets = [
             {"what": "keeper trades/s", "target": ">= 100", "measured": k["trades_per_s"],
              "met": k["trades_per_s"] >= 100},
@@ -717,7 +692,6 @@ COMMAND = "make bench"
 def markdown(results: dict[str, Any]) -> str:
     """The results table (the README copy)."""
     k, r, w, t = results["keeper"], results["raw"], results["web3"], results["tick_cost"]
-    kt = results["keeper_tuned"]
     meta, cfg = results["meta"], results["config"]
     lines = [
         f"Measured {meta['date']} at {meta['git']}{' (dirty tree)' if meta['git_dirty'] else ''}, "
@@ -731,12 +705,9 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "| path | trades | time (s) | trades/s | latency p50 (ms) | latency p99 (ms) |",
         "|---|---:|---:|---:|---:|---:|",
-        f"| keeper (ArbitrageJob: decide, simulate, Ape sign, journal, send, receipt) | {k['trades']:,} | "
+        f"| keeper (ArbitrageJob: decide, simulate, sign, journal, send, receipt) | {k['trades']:,} | "
         f"{k['keeper_time_s']:.2f} | {k['trades_per_s']:.1f} | {k['decision_to_mined_ms']['p50']:.1f} | "
         f"{k['decision_to_mined_ms']['p99']:.1f} |",
-        f"| keeper, tuned transport (proposal: cached eth_chainId, 1 ms receipt poll) | {kt['trades']:,} | "
-        f"{kt['keeper_time_s']:.2f} | {kt['trades_per_s']:.1f} | {kt['decision_to_mined_ms']['p50']:.1f} | "
-        f"{kt['decision_to_mined_ms']['p99']:.1f} |",
         f"| raw limit (pre-signed, eth_sendRawTransaction + receipt) | {r['trades']:,} | {r['time_s']:.2f} | "
         f"{r['trades_per_s']:.1f} | {r['send_to_mined_ms']['p50']:.1f} | {r['send_to_mined_ms']['p99']:.1f} |",
         f"| plain web3.py loop (build, sign, send, wait) | {w['trades']:,} | {w['time_s']:.2f} | "
@@ -745,8 +716,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"Keeper latency is decision-to-mined (start of the decision round to receipt); its send-to-mined "
         f"part alone: p50 {k['send_to_mined_ms']['p50']:.1f} ms, p99 {k['send_to_mined_ms']['p99']:.1f} ms. "
         f"Keeper/raw = {results['ratios']['keeper_over_raw']:.2f}, keeper/web3.py = "
-        f"{results['ratios']['keeper_over_web3']:.2f}; tuned keeper/raw = "
-        f"{results['ratios']['keeper_tuned_over_raw']:.2f}. With the noise traders' time the replay took "
+        f"{results['ratios']['keeper_over_web3']:.2f}. With the noise traders' time the replay took "
         f"{k['replay_wall_s']:.1f} s ({k['trades_per_s_incl_market']:.1f} trades/s).",
         "",
         "| keeper tick (one block's decision pass) | "
@@ -768,12 +738,9 @@ def markdown(results: dict[str, Any]) -> str:
     for tg in results["targets"]:
         lines.append(f"| {tg['what']} {tg['target']} | {tg['measured']} | {'yes' if tg['met'] else 'no'} |")
     lines += ["", "Where the keeper's time goes (per mined trade, all blocks' ticks included):", "",
-              "| step | calls | ms per trade | share | tuned: ms per trade |", "|---|---:|---:|---:|---:|"]
-    tuned = {row["label"]: row for row in results["profile_keeper_tuned"]["steps"]}
+              "| step | calls | ms per trade | share |", "|---|---:|---:|---:|"]
     for row in results["profile_keeper"]["steps"]:
-        other = tuned.get(row["label"], {}).get("ms_per_trade", 0.0)
-        lines.append(f"| {row['step']} | {row['calls']:,} | {row['ms_per_trade']:.2f} | {row['share'] * 100:.1f}% "
-                     f"| {other:.2f} |")
+        lines.append(f"| {row['step']} | {row['calls']:,} | {row['ms_per_trade']:.2f} | {row['share'] * 100:.1f}% |")
     s = results.get("signing")
     if s:
         lines += ["", f"Signing one arbitrage: Ape create_transaction + sign_transaction p50 "
