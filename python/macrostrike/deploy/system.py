@@ -29,6 +29,7 @@ import rlp
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
+from macrostrike.deploy import aave as aavelib
 from macrostrike.deploy import create2
 from macrostrike.deploy import cuts as cutlib
 from macrostrike.deploy import venues
@@ -71,10 +72,30 @@ class DeployConfig:
     min_profit_usd: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0)
     #: Keeper addresses allowed to trigger bots (the owner always may).
     keepers: Sequence[str] = field(default_factory=tuple)
+    #: Strike bots on the long and on the short child (0..100 each). With any strike bot the deploy
+    #: also deploys the Aave V3 market, binds the strike children to it, registers the keepers as
+    #: risk keepers and funds every bot through the master's ``allocate()``. The library default is
+    #: 0 (an AMM-only system, what most tests deploy); ``ape run deploy`` and the demo use 25 + 25.
+    long_bots: int = 0
+    short_bots: int = 0
+    #: ETH/USD of the Aave market's WETH feed (the keeper's ``eth_usd_price`` assumption).
+    eth_usd_price: float = 300.0
+    #: Liquidity supplied to the Aave market by the deployer (USD of USDC, of WBTC, of WETH).
+    aave_liquidity_usd: int = 2_000_000
 
     def __post_init__(self) -> None:
         if not 1 <= self.amm_bots <= 100:
             raise ValueError(f"amm_bots={self.amm_bots} is out of range: use 1..100")
+        for name in ("long_bots", "short_bots"):
+            if not 0 <= getattr(self, name) <= 100:
+                raise ValueError(f"{name}={getattr(self, name)} is out of range: use 0..100")
+        if self.eth_usd_price <= 0 or self.aave_liquidity_usd <= 0:
+            raise ValueError("eth_usd_price and aave_liquidity_usd must be positive")
+
+    @property
+    def strike(self) -> bool:
+        """Whether this system has strike bots (and so the Aave market)."""
+        return self.long_bots + self.short_bots > 0
         if self.capital_per_bot_usd <= 0 or self.pool_usd <= 0 or self.initial_price_usd <= 0:
             raise ValueError("capital_per_bot_usd, pool_usd and initial_price_usd must be positive")
 
@@ -389,25 +410,216 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
         params = encode(["uint256"], [usdc(config.min_profit_usd[i % len(config.min_profit_usd)])])
         d.transact(f"registerBots amm #{i + 1}", amm_bots.registerBots, 1, ARBITRAGE_STRATEGY, params)
 
-    # Treasury: deposit, then fund every unfunded bot --------------------------------------------
     treasury = project.TreasuryFacet.at(c["master"].address)
-    unfunded = [i for i in range(1, config.amm_bots + 1) if amm_bots.bot(i)[1] == 0]
-    need = usdc(config.capital_per_bot_usd) * len(unfunded)
-    if unfunded and treasury.totalDeposited() == 0:
-        need += usdc(config.treasury_reserve_usd)
-    short = need - treasury.treasuryBalance()
-    if short > 0:
-        # each of the three steps checks what a resumed run may already have done
-        if c["usdc"].balanceOf(me) < short:
-            d.transact("mint USDC for the treasury", c["usdc"].mint, me, short - c["usdc"].balanceOf(me))
-        if c["usdc"].allowance(me, c["master"].address) < short:
-            d.transact("approve treasury", c["usdc"].approve, c["master"].address, short)
-        d.transact(f"deposit {short / 1e6:,.0f} USDC", treasury.deposit, short)
-    if unfunded:
-        d.transact(f"fund {len(unfunded)} amm bots", treasury.fundBots, c["amm"].address, unfunded,
-                   usdc(config.capital_per_bot_usd))
+    if config.strike:
+        market = _deploy_aave(d, c, config)
+        _deploy_strike(d, c, config, market)
+        _fund_by_allocation(d, c, config)
+    else:
+        _fund_amm_bots(d, c, config, treasury, amm_bots)
 
     d.manifest.config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()}
     d.manifest.config["keepers"] = [to_checksum_address(k) for k in config.keepers]
     d.save()
     return System(manifest=d.manifest, contracts=c, transactions=d.sent)
+
+
+def _fund_amm_bots(d: Deployer, c: dict[str, Any], config: DeployConfig, treasury: Any, amm_bots: Any) -> None:
+    """AMM-only system: deposit, then fund every unfunded AMM bot with ``capital_per_bot_usd``."""
+    me = d.account.address
+    unfunded = [i for i in range(1, config.amm_bots + 1) if amm_bots.bot(i)[1] == 0]
+    need = usdc(config.capital_per_bot_usd) * len(unfunded)
+    if unfunded and treasury.totalDeposited() == 0:
+        need += usdc(config.treasury_reserve_usd)
+    _deposit(d, c, treasury, need - treasury.treasuryBalance(), me)
+    if unfunded:
+        d.transact(f"fund {len(unfunded)} amm bots", treasury.fundBots, c["amm"].address, unfunded,
+                   usdc(config.capital_per_bot_usd))
+
+
+def _deposit(d: Deployer, c: dict[str, Any], treasury: Any, short: int, me: str) -> None:
+    """Mint (test token), approve and deposit ``short`` USDC base units when positive."""
+    if short <= 0:
+        return
+    # each of the three steps checks what a resumed run may already have done
+    if c["usdc"].balanceOf(me) < short:
+        d.transact("mint USDC for the treasury", c["usdc"].mint, me, short - c["usdc"].balanceOf(me))
+    if c["usdc"].allowance(me, c["master"].address) < short:
+        d.transact("approve treasury", c["usdc"].approve, c["master"].address, short)
+    d.transact(f"deposit {short / 1e6:,.0f} USDC", treasury.deposit, short)
+
+
+# -- strike side: Aave V3 market, strike bots, allocation ------------------------------------------
+#: Roles of the Aave market's contracts in the manifest (``contracts``); the pool's entry also
+#: carries the whole :meth:`macrostrike.deploy.aave.AaveMarket.to_dict` under ``market``.
+AAVE_ROLES = {"aave_provider": ("PoolAddressesProvider", "provider"), "aave_acl_manager": ("ACLManager", "acl_manager"),
+              "aave_pool": ("Pool", "pool"), "aave_pool_impl": ("Pool", "pool_impl"),
+              "aave_configurator": ("PoolConfigurator", "configurator"), "aave_oracle": ("AaveOracle", "oracle"),
+              "aave_data_provider": ("AaveProtocolDataProvider", "data_provider")}
+AAVE_SYMBOLS = ("USDC", "WBTC", "WETH")
+STRIKE_SIDES = (("long", True), ("short", False))
+
+
+def strike_strategy(index: int, bots: int) -> tuple[bytes, bytes]:
+    """``(strategy id, params)`` registered for strike bot ``index`` (0-based) of a side of ``bots``.
+
+    The id is the bytes32 of :func:`macrostrike.strategy.signals.strategy_for_bot`'s ``name``
+    (``b"momentum"`` …, zero-padded); params are ``abi.encode(uint16 index, uint16 bots, uint256[]
+    values)`` with the signal's parameters in declaration order, scaled by 1e4 (z 1.5 -> 15000), so
+    the keeper (:mod:`macrostrike.keeper.strike`) rebuilds the same signal from the chain.
+    """
+    from macrostrike.strategy.signals import strategy_for_bot
+
+    signal = strategy_for_bot(index, bots)
+    values = [int(round(float(v) * 10_000)) for v in signal.params.values()]
+    return signal.name.encode().ljust(32, b"\0"), encode(["uint16", "uint16", "uint256[]"], [index, bots, values])
+
+
+def aave_market_of(manifest: Manifest, admin: Any = None) -> aavelib.AaveMarket | None:
+    """The Aave market recorded in ``manifest`` (None for a system without strike bots)."""
+    entry = manifest.contracts.get("aave_pool")
+    if not entry or "market" not in entry:
+        return None
+    return aavelib.AaveMarket.from_dict(entry["market"], admin=admin)
+
+
+def _deploy_aave(d: Deployer, c: dict[str, Any], config: DeployConfig) -> aavelib.AaveMarket:
+    """Deploy the Aave V3 market over the system's USDC, WBTC and WETH9 unless the manifest's is live,
+    and supply ``aave_liquidity_usd`` of each asset from the deployer (once).
+
+    Not resumable inside: an interruption during the market's ~40 transactions leaves those
+    contracts orphaned and the next run deploys a fresh market (the manifest names only a
+    complete one)."""
+    web3 = d.chain.provider.web3
+    me = str(d.account.address)
+    nonce0 = web3.eth.get_transaction_count(me)
+    tokens = {"USDC": c["usdc"], "WBTC": c["wbtc"], "WETH": c["weth"]}
+    entry = d.manifest.contracts.get("aave_pool")
+    market = aave_market_of(d.manifest, admin=d.account)
+    if market is None or not entry.get("code_hash") or d._code_hash(entry["address"]) != entry["code_hash"]:
+        d.log("deploy Aave V3 market (npm @aave/core-v3 1.19.3) over USDC, WBTC, WETH")
+        prices = {"USDC": 1.0, "WBTC": config.initial_price_usd, "WETH": config.eth_usd_price}
+        market = aavelib.deploy_aave_market(d.account, tokens, prices)
+        for role, (name, attr) in AAVE_ROLES.items():
+            address = getattr(market, attr)
+            d.manifest.contracts[role] = {"contract": name, "address": address, "block": None, "tx": "",
+                                          "code_hash": d._code_hash(address)}
+        for symbol, reserve in market.reserves.items():
+            for kind, name, address in (("feed", "MockV3Aggregator", reserve.feed),
+                                        ("a_token", "AToken", reserve.a_token),
+                                        ("debt_token", "VariableDebtToken", reserve.variable_debt_token)):
+                d.manifest.contracts[f"aave_{kind}:{symbol}"] = {
+                    "contract": name, "address": address, "block": None, "tx": "",
+                    "code_hash": d._code_hash(address)}
+        d.manifest.contracts["aave_pool"]["market"] = market.to_dict()
+        d.save()
+    seed = {"USDC": usdc(config.aave_liquidity_usd), "WBTC": wbtc(config.aave_liquidity_usd / config.initial_price_usd),
+            "WETH": int(config.aave_liquidity_usd / config.eth_usd_price * 10**18)}
+    for symbol in AAVE_SYMBOLS:
+        a_token = aavelib.aave_at("AToken", market.reserves[symbol].a_token)
+        if a_token.balanceOf(me) == 0:
+            d.log(f"supply {symbol} to Aave")
+            aavelib.seed_liquidity(market, d.account, tokens, {symbol: seed[symbol]})
+    d.sent += web3.eth.get_transaction_count(me) - nonce0
+    c["aave_market"] = market
+    c["aave_pool"] = market.pool_contract()
+    c["aave_oracle"] = market.oracle_contract()
+    return market
+
+
+def _routes(d: Deployer, diamond: str, signature: str) -> bool:
+    """Whether ``diamond`` routes ``signature`` to a facet (a facet another helper adds may be absent)."""
+    loupe = d.project.DiamondLoupeFacet.at(diamond)
+    return int(str(loupe.facetAddress(cutlib.selector(signature))), 16) != 0
+
+
+def _deploy_strike(d: Deployer, c: dict[str, Any], config: DeployConfig, market: aavelib.AaveMarket) -> None:
+    """Register the strike bots (strategy per :func:`strike_strategy`), bind each strike child to the
+    Aave pool (``setStrikePool``), set its market (``setStrikeConfig``), create each bot's position
+    holder, and make the keepers risk keepers of the master. Every step reads the chain first."""
+    wanted = {"long": config.long_bots, "short": config.short_bots}
+    for role, is_long in STRIKE_SIDES:
+        address = c[role].address
+        registry = d.project.BotRegistryFacet.at(address)
+        for i in range(registry.botCount(), wanted[role]):
+            strategy, params = strike_strategy(i, wanted[role])
+            name = strategy.rstrip(b"\0").decode()
+            d.transact(f"registerBots {role} #{i + 1} ({name})", registry.registerBots, 1, strategy, params)
+        if _routes(d, address, "setStrikePool(address)"):
+            positions = d.project.StrikePositionsFacet.at(address)
+            if int(str(positions.strikePool()), 16) == 0:
+                d.transact(f"setStrikePool {role}", positions.setStrikePool, market.pool)
+        if _routes(d, address, "setStrikeConfig((bool,address,address,address,address,address))"):
+            want = (is_long, market.pool, str(c["dex_a_pair"].address), str(c["wbtc"].address),
+                    str(c["usdc"].address), market.oracle)
+            recorded = d.manifest.diamonds[role].get("strike_config")
+            if recorded != [want[0], *want[1:]] or not _strike_config_live(d, address, want):
+                d.transact(f"setStrikeConfig {role}", d.project.StrikeFacet.at(address).setStrikeConfig, want)
+                d.manifest.diamonds[role]["strike_config"] = [want[0], *want[1:]]
+                d.save()
+        if _routes(d, address, "openPositionHolder(uint256)"):
+            positions = d.project.StrikePositionsFacet.at(address)
+            for bot_id in range(1, wanted[role] + 1):
+                if int(str(positions.positionHolderOf(bot_id)), 16) == 0:
+                    d.transact(f"openPositionHolder {role} #{bot_id}", positions.openPositionHolder, bot_id)
+    risk = d.project.RiskFacet.at(c["master"].address)
+    for keeper in config.keepers:
+        if not risk.isRiskKeeper(keeper):
+            d.transact(f"setRiskKeeper {keeper}", risk.setRiskKeeper, keeper, True)
+
+
+def _strike_config_live(d: Deployer, diamond: str, want: tuple[Any, ...]) -> bool:
+    """Whether the child's on-chain strike config equals ``want`` (True when it has no view of it:
+    the manifest's record then decides)."""
+    facet = d.project.StrikeFacet.at(diamond)
+    view = getattr(facet, "strikeConfig", None)
+    if view is None or not _routes(d, diamond, "strikeConfig()"):
+        return True
+    got = tuple(view())
+    flat = tuple(got[0]) if len(got) == 1 and isinstance(got[0], (tuple, list)) else got
+    norm = lambda v: v.lower() if isinstance(v, str) else v  # noqa: E731
+    return tuple(norm(str(v)) if not isinstance(v, bool) else v for v in flat[:6]) == \
+        tuple(norm(str(v)) if not isinstance(v, bool) else v for v in want)
+
+
+def allocation_deposit(config: DeployConfig, weights_bps: tuple[int, int, int]) -> int:
+    """USDC (base units) the treasury needs so that ``allocate()`` gives every bot at least
+    ``capital_per_bot_usd`` less the reserve share: ``max_k capital x bots_k x 10,000 / weight_k``
+    over the kinds (long, short, AMM) that have bots. At the reference size (25/25/50 bots, weights
+    25/25/50 %, $8,000) that is $800,000 and each bot gets $7,600 after the 5 % reserve."""
+    counts = (config.long_bots, config.short_bots, config.amm_bots)
+    need = 0
+    for bots, weight in zip(counts, weights_bps):
+        if bots and weight:
+            need = max(need, -(-usdc(config.capital_per_bot_usd) * bots * 10_000 // weight))
+    return need
+
+
+def _fund_by_allocation(d: Deployer, c: dict[str, Any], config: DeployConfig) -> None:
+    """Fund every bot through ``AllocationFacet.allocate()`` on a fresh system; bots added later (or
+    left unfunded by an interrupted run) get ``capital_per_bot_usd`` each through ``fundBots``.
+    ``treasury_reserve_usd`` is deposited after the allocation, so it stays in the free treasury."""
+    me = d.account.address
+    master = c["master"].address
+    treasury = d.project.TreasuryFacet.at(master)
+    alloc = d.project.AllocationFacet.at(master)
+    counts = {"long": config.long_bots, "short": config.short_bots, "amm": config.amm_bots}
+    unfunded: dict[str, list[int]] = {}
+    for role, n in counts.items():
+        registry = d.project.BotRegistryFacet.at(c[role].address)
+        page = registry.botsPage(1, n) if n else []
+        unfunded[role] = [int(b.id) for b in page if int(b.capital) == 0 and int(b.status) == 1]
+    p = alloc.allocationParams()
+    target = allocation_deposit(config, (int(p.longBps), int(p.shortBps), int(p.ammBps))) + \
+        usdc(config.treasury_reserve_usd)
+    everything_unfunded = all(len(unfunded[r]) == counts[r] for r in counts)
+    if everything_unfunded:  # a fresh system (or one whose run stopped before allocate)
+        _deposit(d, c, treasury, target - usdc(config.treasury_reserve_usd) - alloc.freeTreasury(), me)
+        d.transact(f"allocate to {sum(counts.values())} bots", alloc.allocate)
+    else:
+        for role, ids in unfunded.items():
+            if ids:
+                amount = usdc(config.capital_per_bot_usd)
+                _deposit(d, c, treasury, amount * len(ids) - alloc.freeTreasury(), me)
+                d.transact(f"fund {len(ids)} {role} bots", treasury.fundBots, c[role].address, ids, amount)
+    _deposit(d, c, treasury, target - treasury.totalDeposited(), me)

@@ -69,14 +69,31 @@ class KeeperSettings(BaseSettings):
     #: After this many measured arbitrages the gas limit comes from the largest recent measurement
     #: (+ margin) instead of an eth_estimateGas round trip per trade; 0: always estimate.
     trusted_gas_samples: int = Field(5, ge=0)
-    #: First receipt poll interval (s); doubles per miss up to receipt_poll_max_s (fast on a local
-    #: automining chain, gentle on a 12 s block chain).
+    #: Receipt poll interval (s) during the first receipt_poll_fast_window_s seconds after sending,
+    #: then doubling per miss up to receipt_poll_max_s (fast on a local automining chain, gentle on
+    #: a 12 s block chain).
     receipt_poll_s: float = Field(0.001, gt=0)
+    receipt_poll_fast_window_s: float = Field(0.25, ge=0)
     receipt_poll_max_s: float = Field(0.5, gt=0)
     #: A bot whose transaction reverted on chain is not used again for this many blocks.
     revert_rest_blocks: int = Field(10, ge=0)
     #: How far back (blocks) a reorg is looked for when the last processed block's hash changed.
     reorg_depth: int = Field(64, ge=1)
+    #: Strike job (macrostrike.keeper.strike): margin of a new position as bps of the bot's capital,
+    #: leverage asked for (bps, 20_000 = 2x), the health-factor floor the keeper defends (the bot's
+    #: minHealthFactor; the contract enforces its own) plus a buffer: below floor + buffer the
+    #: position is decreased by strike_deleverage_bps. Deadline of strike transactions (seconds).
+    strike_margin_bps: int = Field(5_000, ge=1, le=10_000)
+    strike_leverage_bps: int = Field(20_000, ge=10_000, le=50_000)
+    strike_min_health_factor: float = Field(1.2, gt=1.0)
+    strike_hf_buffer: float = Field(0.1, ge=0)
+    strike_deleverage_bps: int = Field(5_000, ge=1, le=10_000)
+    strike_deadline_s: int = Field(900, ge=1)
+    #: Gas assumed for a strike transaction before one is measured (units of gas).
+    strike_default_gas: int = Field(1_200_000, gt=21_000)
+    #: Hedged pairs: (long bot id, short bot id). When one side is liquidated on Aave or closed
+    #: without the keeper (force-closed), the keeper closes the other side in the next block.
+    hedge_pairs: list[tuple[int, int]] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

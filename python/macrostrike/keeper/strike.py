@@ -1,0 +1,520 @@
+"""The strike job: leveraged long/short positions on Aave V3 for the strike diamonds' bots.
+
+Once per block (once per replayed hour in the demo) the job
+
+1. reads the observed BTC price (the Aave oracle's WBTC price, or the price the caller passes:
+   the replayed hour's close) and feeds it into every bot's signal
+   (:func:`macrostrike.strategy.signals.strategy_for_bot`, rebuilt from the bot's on-chain params);
+2. scans the Aave pool's ``LiquidationCall`` events since the last block for the bots' position
+   holders, and notices positions that vanished without the keeper closing them (force-closed by a
+   trigger another keeper fired, an exit, …): a bot of a hedged pair (:attr:`KeeperSettings.hedge_pairs`)
+   whose partner was liquidated or force-closed has its own position closed in this block;
+3. for each open position reads ``positionState`` (one JSON-RPC batch for all of them) and acts in
+   this order: hedge close, signal exit (the opposite side or FLAT), emergency deleverage when the
+   health factor is below ``minHealthFactor + strike_hf_buffer``, then the contract's own triggers
+   (``checkTriggers`` simulated with ``eth_call`` in the same batch; sent only when it would act);
+4. opens a position for a flat bot whose signal is its side (LONG for the long diamond, SHORT for
+   the short one): margin = ``strike_margin_bps`` of the bot's capital, leverage ``strike_leverage_bps``.
+
+Every transaction is simulated with ``eth_call`` first and sent through the keeper's
+:class:`~macrostrike.keeper.signers.SignerPool` / :class:`~macrostrike.keeper.txsender.TxSender`;
+every decision goes into the :class:`~macrostrike.keeper.journal.Journal` with a reason code
+(:data:`REASONS`). The contracts re-check every rule on their own (leverage, stop-loss, breaker).
+
+Units: margins and capital are USDC base units (6 decimals); leverage and fractions are bps;
+``collateralBase``/``debtBase`` are Aave base currency (USD, 8 decimals); health factors are wads.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_abi import decode, encode
+from eth_utils import function_signature_to_4byte_selector as selector
+from eth_utils import keccak
+
+from macrostrike.keeper.context import abi_json, cache_chain_id
+from macrostrike.keeper.errors import decode_revert, error_table
+from macrostrike.keeper.journal import Decision, Journal
+from macrostrike.keeper.settings import KeeperSettings
+from macrostrike.keeper.signers import SignerPool
+from macrostrike.keeper.txsender import SimulationReverted, TxSender
+from macrostrike.strategy import signals
+from macrostrike.strategy.signals import FLAT, HOLD, LONG, SHORT, Signal
+
+OPEN = selector("openPosition(uint256,uint256,uint256,uint256)")
+INCREASE = selector("increasePosition(uint256,uint256,uint256,uint256)")
+DECREASE = selector("decreasePosition(uint256,uint256,uint256)")
+CLOSE = selector("closePosition(uint256,uint256)")
+CHECK_TRIGGERS = selector("checkTriggers(uint256)")
+POSITION_STATE = selector("positionState(uint256)")
+HOLDER_OF = selector("positionHolderOf(uint256)")
+BOTS_PAGE = selector("botsPage(uint256,uint256)")
+BOT_COUNT = selector("botCount()")
+OPENING_ALLOWED = selector("openingAllowed()")
+GET_ASSET_PRICE = selector("getAssetPrice(address)")
+STATE_TYPES = ["bool", "uint256", "uint256", "uint256", "uint256", "uint256", "uint256", "uint8", "uint64"]
+BOT_VIEW = "(uint256,uint8,uint256,bytes32,bytes)[]"
+#: ``LiquidationCall(collateralAsset, debtAsset, user indexed, …)`` of Aave V3's Pool (IPool.sol).
+LIQUIDATION_CALL = keccak(text="LiquidationCall(address,address,address,uint256,uint256,address,bool)")
+ACTIVE = 1  # LibBots.BotStatus.Active
+WAD = 10**18
+#: ``checkTriggers`` action codes (LibStrike): what the contract does when it fires.
+TRIGGER_NAMES = {0: "none", 1: "expiry", 2: "stop_loss", 3: "hf_deleverage", 4: "take_profit"}
+#: Reason codes of this job's decisions.
+REASONS = {
+    "signal_entry": "flat bot, its signal turned to its side: open",
+    "signal_exit": "open bot, its signal turned FLAT or to the other side: close",
+    "hf_deleverage": "health factor below minHealthFactor + buffer: decrease the position",
+    "trigger": "checkTriggers would act (expiry, stop-loss, HF, take-profit): send it",
+    "hedge_close": "the bot's hedge partner was liquidated or force-closed: close",
+    "liquidated": "(observe) a LiquidationCall on the bot's position holder",
+    "force_closed": "(observe) the position closed without this keeper closing it",
+    "hold": "(per block) nothing to do for the other bots",
+    "opening_blocked": "the child does not allow opening (breaker tripped or paused)",
+    "no_capital": "the bot's capital is zero (or its margin rounds to zero)",
+    "no_holder": "the bot has no position holder",
+    "simulation_reverted": "eth_call of the action reverted: not sent",
+    "no_signer_available": "every signer is resting",
+    "dry_run": "decided and simulated, not sent",
+}
+
+
+def _addr(word: bytes) -> str:
+    return "0x" + bytes(word)[-20:].hex()
+
+
+@dataclass
+class Position:
+    """``positionState(botId)`` as the strike facet reports it."""
+
+    open: bool
+    collateral_base: int
+    debt_base: int
+    health_factor: int
+    equity_quote: int
+    entry_price: int
+    price: int
+    tp_stage: int
+    opened_at: int
+
+    @classmethod
+    def decode(cls, raw: bytes) -> "Position":
+        return cls(*(bool(v) if i == 0 else int(v) for i, v in enumerate(decode(STATE_TYPES, raw))))
+
+    @property
+    def leverage_bps(self) -> int:
+        """Collateral / (collateral - debt) in bps (0 when flat or under water)."""
+        equity = self.collateral_base - self.debt_base
+        return self.collateral_base * 10_000 // equity if self.open and equity > 0 else 0
+
+
+@dataclass
+class StrikeBot:
+    """Keeper-side view of one strike bot (``side`` is ``"long"`` or ``"short"``)."""
+
+    side: str
+    bot_id: int
+    diamond: str
+    signal: Signal
+    status: int = ACTIVE
+    capital: int = 0
+    holder: str = ""
+    #: what the signal last asked for (LONG/SHORT/FLAT) — None until it speaks, and again after a
+    #: forced exit (the bot waits for a fresh signal instead of re-entering the same move)
+    desired: str | None = None
+    open: bool = False
+    position: Position | None = None
+    margin: int = 0
+    opened_block: int = -1
+    resting_until: int = -1
+    trades: int = 0
+    liquidations: int = 0
+    gas_used: int = 0
+    gas_cost_wei: int = 0
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.side, self.bot_id
+
+    @property
+    def wants(self) -> str:
+        return LONG if self.side == "long" else SHORT
+
+
+@dataclass
+class StrikeStats:
+    blocks: int = 0
+    sent: int = 0
+    succeeded: int = 0
+    reverted: int = 0
+    by_intent: dict[str, int] = field(default_factory=dict)
+    liquidations: int = 0
+    force_closed: int = 0
+    gas_per_tx: list[int] = field(default_factory=list)
+    latency_s: list[float] = field(default_factory=list)
+    reads_s: list[float] = field(default_factory=list)
+
+
+def params_signal(params: bytes, fallback_index: int, fallback_bots: int) -> Signal:
+    """The signal a bot was registered with (``abi.encode(uint16 index, uint16 bots, uint256[])``,
+    see :func:`macrostrike.deploy.system.strike_strategy`); bots without such params get
+    ``strategy_for_bot(fallback_index, fallback_bots)``."""
+    try:
+        index, bots, _values = decode(["uint16", "uint16", "uint256[]"], params)
+        return signals.strategy_for_bot(int(index), int(bots))
+    except Exception:  # noqa: BLE001 - params of another format (tests, older deploys)
+        return signals.strategy_for_bot(fallback_index % max(1, fallback_bots), max(1, fallback_bots))
+
+
+class StrikeContext:
+    """The two strike diamonds, the Aave pool and oracle and WBTC, from a deployment manifest."""
+
+    def __init__(self, manifest: Any) -> None:
+        from ape import chain, project
+
+        self.manifest = manifest
+        self.web3 = cache_chain_id(chain.provider.web3)
+        self.diamonds = {"long": manifest.address("long"), "short": manifest.address("short")}
+        self.pool = manifest.address("aave_pool")
+        self.oracle = manifest.address("aave_oracle")
+        self.wbtc = manifest.address("wbtc")
+        types = []
+        for name in ("StrikeFacet", "StrikePositionsFacet", "BotRegistryFacet", "ChildCoordinationFacet",
+                     "RiskLimitsFacet", "PerformanceFacet", "PositionHolder"):
+            try:
+                types.append(getattr(project, name).contract_type)
+            except (AttributeError, KeyError):  # a facet not built (yet) in this project
+                continue
+        self.abi = abi_json(*types)
+        self.errors = error_table(self.abi)
+
+    def call(self, to: str, data: bytes, block: str | int = "latest") -> bytes:
+        return bytes(self.web3.eth.call({"to": to, "data": data}, block))
+
+    def batch_call(self, calls: list[tuple[str, bytes]], sender: str | None = None) -> list[bytes | Exception]:
+        """``eth_call`` each ``(to, data)`` in one JSON-RPC batch (falls back to one request each);
+        a reverted call gives a :class:`SimulationReverted` in its place."""
+        if not calls:
+            return []
+        params = [[{"to": to, "data": "0x" + data.hex(), **({"from": sender} if sender else {})}, "latest"]
+                  for to, data in calls]
+        provider = self.web3.provider
+        responses: Any = None
+        if hasattr(provider, "make_batch_request"):
+            try:
+                responses = provider.make_batch_request([("eth_call", p) for p in params])
+            except Exception:  # noqa: BLE001 - a node without batch support: one by one below
+                responses = None
+        if not isinstance(responses, list):
+            responses = [provider.make_request("eth_call", p) for p in params]
+        out: list[bytes | Exception] = []
+        for r in responses:
+            if "error" in r and r["error"]:
+                err = r["error"]
+                data = err.get("data") if isinstance(err, dict) else None
+                if isinstance(data, dict):
+                    data = data.get("data")
+                reason = decode_revert(data, self.errors) if isinstance(data, str) and data.startswith("0x") \
+                    else str(err.get("message") if isinstance(err, dict) else err)
+                out.append(SimulationReverted(reason))
+            else:
+                result = r["result"]
+                out.append(bytes.fromhex(result[2:]) if isinstance(result, str) else bytes(result))
+        return out
+
+    def oracle_price(self) -> float:
+        """WBTC's USD price from the Aave oracle (what the positions are valued at)."""
+        (answer,) = decode(["uint256"], self.call(self.oracle, GET_ASSET_PRICE + encode(["address"], [self.wbtc])))
+        return answer / 10**8
+
+    def read_bots(self, side: str) -> list[tuple[int, int, int, bytes]]:
+        """``(id, status, capital, params)`` of every bot of ``side``'s diamond."""
+        diamond = self.diamonds[side]
+        (count,) = decode(["uint256"], self.call(diamond, BOT_COUNT))
+        if not count:
+            return []
+        (page,) = decode([BOT_VIEW], self.call(diamond, BOTS_PAGE + encode(["uint256", "uint256"], [1, count])))
+        return [(int(b[0]), int(b[1]), int(b[2]), bytes(b[4])) for b in page]
+
+    def liquidations(self, holders: dict[str, tuple[str, int]], from_block: int, to_block: int) -> list[dict[str, Any]]:
+        """Aave ``LiquidationCall`` events on any of ``holders`` (address -> bot key) in the range."""
+        if not holders or from_block > to_block:
+            return []
+        users = ["0x" + bytes.fromhex(h[2:]).rjust(32, b"\0").hex() for h in holders]
+        logs = self.web3.eth.get_logs({"address": self.pool, "fromBlock": from_block, "toBlock": to_block,
+                                       "topics": ["0x" + LIQUIDATION_CALL.hex(), None, None, users]})
+        out = []
+        for log in logs:
+            user = _addr(log["topics"][3]).lower()
+            debt, seized, liquidator, _ = decode(["uint256", "uint256", "address", "bool"], bytes(log["data"]))
+            out.append({"key": holders[user], "block": int(log["blockNumber"]), "holder": user,
+                        "tx": "0x" + bytes(log["transactionHash"]).hex(), "debt_to_cover": int(debt),
+                        "collateral_seized": int(seized), "liquidator": liquidator,
+                        "collateral_asset": _addr(log["topics"][1]), "debt_asset": _addr(log["topics"][2])})
+        return out
+
+
+class StrikeJob:
+    """Decides and sends strike trades for the long and the short diamond's bots."""
+
+    name = "strike"
+
+    def __init__(self, ctx: StrikeContext, signers: SignerPool | TxSender, settings: KeeperSettings,
+                 journal: Journal, *, send: bool = True) -> None:
+        self.ctx = ctx
+        self.signers = signers if isinstance(signers, SignerPool) else SignerPool([signers], max_ops=None)
+        self.settings = settings
+        self.journal = journal
+        self.send_enabled = send
+        self.stats = StrikeStats()
+        self.bots: dict[tuple[str, int], StrikeBot] = {}
+        self.partner: dict[tuple[str, int], tuple[str, int]] = {}
+        for long_id, short_id in settings.hedge_pairs:
+            self.partner[("long", long_id)] = ("short", short_id)
+            self.partner[("short", short_id)] = ("long", long_id)
+        self.last_scanned = int(ctx.web3.eth.block_number)
+        self.refresh_bots()
+
+    # -- chain reads -----------------------------------------------------------------------------
+    def refresh_bots(self) -> None:
+        """Read every strike bot's status, capital and strategy; position holders once."""
+        for side in ("long", "short"):
+            rows = self.ctx.read_bots(side)
+            for bot_id, status, capital, params in rows:
+                key = (side, bot_id)
+                bot = self.bots.get(key)
+                if bot is None:
+                    bot = StrikeBot(side, bot_id, self.ctx.diamonds[side], params_signal(params, bot_id - 1, len(rows)))
+                    self.bots[key] = bot
+                bot.status, bot.capital = status, capital
+        missing = [b for b in self.bots.values() if not b.holder]
+        results = self.ctx.batch_call([(b.diamond, HOLDER_OF + encode(["uint256"], [b.bot_id])) for b in missing])
+        for bot, raw in zip(missing, results):
+            if isinstance(raw, bytes) and len(raw) >= 32 and int.from_bytes(raw[:32], "big"):
+                bot.holder = _addr(raw[:32])
+
+    def warm_up(self, prices: list[float]) -> None:
+        """Feed past prices (oldest first) to every signal without acting: the keeper starts with
+        the history a live keeper would have. Each bot's :attr:`StrikeBot.desired` is what its
+        signal last said."""
+        for price in prices:
+            for bot in self.bots.values():
+                out = bot.signal.update(price)
+                if out != HOLD:
+                    bot.desired = out
+
+    def open_positions(self) -> list[StrikeBot]:
+        return [b for b in self.bots.values() if b.open]
+
+    # -- one block -------------------------------------------------------------------------------
+    def tick(self, price: float | None = None) -> list[Decision]:
+        """Run one decision round on the latest block; ``price`` (USD per BTC) defaults to the oracle's."""
+        import time
+
+        block = self.ctx.web3.eth.get_block("latest")
+        number, base_fee, now = int(block["number"]), int(block.get("baseFeePerGas") or 0), int(block["timestamp"])
+        self.stats.blocks += 1
+        decisions: list[Decision] = []
+
+        def note(action: str, reason: str, bot: StrikeBot | None = None, **detail: Any) -> None:
+            if bot is not None:
+                detail = {"side": bot.side, **detail}
+            decisions.append(self.journal.record(Decision(number, self.name, action, reason,
+                                                          bot.bot_id if bot else None, detail)))
+
+        price = self.ctx.oracle_price() if price is None else float(price)
+        for bot in self.bots.values():
+            out = bot.signal.update(price)
+            if out != HOLD:
+                bot.desired = out
+
+        # 1. liquidations and vanished positions since the last round -> hedge partners to close
+        started = time.perf_counter()
+        to_close: dict[tuple[str, int], str] = {}
+        holders = {b.holder.lower(): b.key for b in self.bots.values() if b.holder}
+        for liq in self.ctx.liquidations(holders, self.last_scanned + 1, number):
+            bot = self.bots[liq["key"]]
+            bot.liquidations += 1
+            self.stats.liquidations += 1
+            bot.desired = None
+            note("observe", "liquidated", bot, **{k: v for k, v in liq.items() if k != "key"})
+            if liq["key"] in self.partner:
+                to_close[self.partner[liq["key"]]] = f"partner {liq['key'][0]} #{liq['key'][1]} liquidated"
+        self.last_scanned = number
+
+        watched = [b for b in self.bots.values() if b.open or b.key in to_close]
+        calls: list[tuple[str, bytes]] = []
+        for b in watched:
+            calls.append((b.diamond, POSITION_STATE + encode(["uint256"], [b.bot_id])))
+            calls.append((b.diamond, CHECK_TRIGGERS + encode(["uint256"], [b.bot_id])))
+        sender_address = self.signers.senders[0].address
+        results = self.ctx.batch_call(calls, sender=sender_address)
+        self.stats.reads_s.append(time.perf_counter() - started)
+        triggers: dict[tuple[str, int], int] = {}
+        for i, bot in enumerate(watched):
+            raw_state, raw_trig = results[2 * i], results[2 * i + 1]
+            if isinstance(raw_state, bytes) and len(raw_state) >= 32 * 9:
+                bot.position = Position.decode(raw_state)
+            if isinstance(raw_trig, bytes) and len(raw_trig) >= 32:
+                triggers[bot.key] = int.from_bytes(raw_trig[:32], "big")
+            if bot.open and bot.position is not None and not bot.position.open:
+                # closed by someone else (another keeper's trigger, a full liquidation, an exit)
+                bot.open = False
+                bot.desired = None
+                self.stats.force_closed += 1
+                note("observe", "force_closed", bot)
+                if bot.key in self.partner:
+                    to_close[self.partner[bot.key]] = f"partner {bot.side} #{bot.bot_id} force-closed"
+
+        # 2. decisions per bot
+        opening_allowed: dict[str, bool] = {}
+        acted = 0
+        for bot in sorted(self.bots.values(), key=lambda b: (b.side, b.bot_id)):
+            if bot.resting_until >= number:
+                continue
+            pos = bot.position if bot.open else None
+            if bot.key in to_close and bot.open:
+                self._act(bot, "hedge_close", CLOSE + encode(["uint256", "uint256"], [bot.bot_id, self._deadline(now)]),
+                          number, now, base_fee, note, why=to_close[bot.key])
+                acted += 1
+                continue
+            if bot.open:
+                if bot.desired is not None and bot.desired != bot.wants:
+                    self._act(bot, "signal_exit", CLOSE + encode(["uint256", "uint256"],
+                                                                 [bot.bot_id, self._deadline(now)]),
+                              number, now, base_fee, note, signal=bot.desired, price=price)
+                    acted += 1
+                    continue
+                floor = self._min_hf_wad()
+                if pos is not None and pos.debt_base > 0 and pos.health_factor < floor:
+                    self._act(bot, "hf_deleverage",
+                              DECREASE + encode(["uint256", "uint256", "uint256"],
+                                                [bot.bot_id, self.settings.strike_deleverage_bps, self._deadline(now)]),
+                              number, now, base_fee, note, health_factor=pos.health_factor / WAD,
+                              floor=floor / WAD, fraction_bps=self.settings.strike_deleverage_bps)
+                    acted += 1
+                    continue
+                code = triggers.get(bot.key, 0)
+                if code:
+                    self._act(bot, "trigger", CHECK_TRIGGERS + encode(["uint256"], [bot.bot_id]), number, now,
+                              base_fee, note, trigger=TRIGGER_NAMES.get(code, str(code)),
+                              health_factor=(pos.health_factor / WAD) if pos else None)
+                    acted += 1
+                continue
+            # flat
+            if bot.desired != bot.wants or bot.status != ACTIVE:
+                continue
+            margin = bot.capital * self.settings.strike_margin_bps // 10_000
+            if margin == 0:
+                note("skip", "no_capital", bot, capital=bot.capital)
+                bot.desired = None
+                continue
+            if not bot.holder:
+                note("skip", "no_holder", bot)
+                bot.desired = None
+                continue
+            if bot.side not in opening_allowed:
+                try:
+                    opening_allowed[bot.side] = bool(int.from_bytes(self.ctx.call(bot.diamond, OPENING_ALLOWED)[:32], "big"))
+                except Exception:  # noqa: BLE001 - a child without the view: the contract decides
+                    opening_allowed[bot.side] = True
+            if not opening_allowed[bot.side]:
+                note("skip", "opening_blocked", bot, signal=bot.desired)
+                continue
+            data = OPEN + encode(["uint256"] * 4, [bot.bot_id, margin, self.settings.strike_leverage_bps,
+                                                   self._deadline(now)])
+            self._act(bot, "signal_entry", data, number, now, base_fee, note, signal=bot.desired, price=price,
+                      margin=margin, leverage_bps=self.settings.strike_leverage_bps)
+            acted += 1
+        flat = sum(1 for b in self.bots.values() if not b.open)
+        note("skip", "hold", None, price=price, open=len(self.bots) - flat, flat=flat, acted=acted)
+        return decisions
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _deadline(self, now: int) -> int:
+        return now + self.settings.strike_deadline_s
+
+    def _min_hf_wad(self) -> int:
+        return int((self.settings.strike_min_health_factor + self.settings.strike_hf_buffer) * WAD)
+
+    def expected_gas(self) -> int:
+        measured = self.stats.gas_per_tx[-50:]
+        return int(statistics.median(measured)) if measured else self.settings.strike_default_gas
+
+    def _act(self, bot: StrikeBot, intent: str, data: bytes, number: int, now: int, base_fee: int,
+             note: Any, **detail: Any) -> None:
+        """Simulate ``data`` on the bot's diamond, then send it; journal the outcome under ``intent``."""
+        sender = self.signers.pick(bot.bot_id, now)
+        if sender is None:
+            note("skip", "no_signer_available", bot, intent=intent, **detail)
+            return
+        try:
+            sender.call(bot.diamond, data)
+            estimate = sender.estimate_gas(bot.diamond, data)
+        except SimulationReverted as err:
+            note("skip", "simulation_reverted", bot, intent=intent, error=err.reason, **detail)
+            bot.resting_until = number + self.settings.revert_rest_blocks // 10  # a short rest: retry soon
+            if intent == "signal_entry":
+                bot.desired = None  # wait for a fresh signal rather than retrying every block
+            return
+        if not self.send_enabled:
+            note("skip", "dry_run", bot, intent=intent, gas=estimate, **detail)
+            return
+        gas_limit = estimate * (10_000 + self.settings.gas_limit_margin_bps) // 10_000
+        sent = sender.send(bot.diamond, data, gas_limit, base_fee, job=self.name, bot_id=bot.bot_id)
+        self.signers.record(sender, now)
+        self.stats.sent += 1
+        self.stats.latency_s.append(sent.latency_s)
+        bot.gas_used += sent.gas_used
+        bot.gas_cost_wei += sent.gas_used * sent.effective_gas_price
+        status = "mined" if sent.status == 1 else "reverted"
+        if sent.status == 1:
+            self.stats.succeeded += 1
+            self.stats.gas_per_tx.append(sent.gas_used)
+            self.stats.by_intent[intent] = self.stats.by_intent.get(intent, 0) + 1
+            bot.trades += 1
+            if intent == "signal_entry":
+                bot.open, bot.margin, bot.opened_block = True, int(detail.get("margin", 0)), number
+            elif intent in ("signal_exit", "hedge_close"):
+                bot.open = False
+                if intent == "hedge_close":
+                    bot.desired = None
+            else:  # deleverage / trigger: read back whether the position survived
+                try:
+                    state = Position.decode(self.ctx.call(bot.diamond, POSITION_STATE + encode(["uint256"], [bot.bot_id])))
+                    bot.position = state
+                    if not state.open:
+                        bot.open = False
+                        bot.desired = None
+                except Exception:  # noqa: BLE001 - re-read on the next block
+                    pass
+        else:
+            self.stats.reverted += 1
+            bot.resting_until = number + self.settings.revert_rest_blocks
+            try:
+                sender.call(bot.diamond, data, sent.block_number)
+                detail["error"] = "reverted on chain; the call succeeds on the block's post-state"
+            except SimulationReverted as err:
+                detail["error"] = err.reason
+        note("send", intent, bot, status=status, tx=sent.tx_hash, signer=sender.address, gas_used=sent.gas_used,
+             gas_price_wei=sent.effective_gas_price, **detail)
+        if sent.status == 1:
+            self.refresh_capital(bot)
+
+    def refresh_capital(self, bot: StrikeBot) -> None:
+        """Re-read one bot's capital (``bot(botId)`` view) after a trade."""
+        try:
+            raw = self.ctx.call(bot.diamond, selector("bot(uint256)") + encode(["uint256"], [bot.bot_id]))
+            status, capital = decode(["uint8", "uint256"], raw[:64])
+            bot.status, bot.capital = int(status), int(capital)
+        except Exception:  # noqa: BLE001 - refreshed in bulk by refresh_bots()
+            pass
+
+    def recover(self) -> None:
+        """Re-sync nonces and bots from the chain (after RPC errors)."""
+        for sender in self.signers.senders:
+            sender.resync_nonce()
+        self.refresh_bots()

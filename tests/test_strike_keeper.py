@@ -1,0 +1,144 @@
+"""The strike side of the system: deploy (Aave V3 market, 2 x N strike bots, allocation through the
+master) and the keeper's StrikeJob — signals to positions, health-factor defence, and the hedged
+pair rule: an oracle drop, a third party's Aave ``liquidationCall`` on one bot's position holder,
+and the keeper closes the paired bot in the next block.
+
+Parts that need the strike facet (``StrikeFacet``) are skipped while the diamonds do not route it.
+"""
+
+import pytest
+from eth_abi import decode
+
+from macrostrike.deploy import aave
+from macrostrike.deploy.cuts import selector
+from macrostrike.deploy.system import (DeployConfig, aave_market_of, allocation_deposit, deploy_system,
+                                       strike_strategy, usdc)
+from macrostrike.keeper.journal import Journal
+from macrostrike.keeper.settings import KeeperSettings
+from macrostrike.keeper.strike import Position, StrikeContext, StrikeJob, params_signal
+from macrostrike.keeper.txsender import TxSender
+from macrostrike.strategy.signals import LONG, SHORT, strategy_for_bot
+
+BOTS = 4
+PRICE = 20_000.0
+MAX = 2**256 - 1
+
+
+@pytest.fixture(scope="module")
+def system(accounts):
+    config = DeployConfig(amm_bots=2, long_bots=BOTS, short_bots=BOTS, pool_usd=2_000_000, capital_per_bot_usd=10_000,
+                          initial_price_usd=PRICE, treasury_reserve_usd=1_000,
+                          keepers=(str(accounts[1].address),))
+    return deploy_system(accounts[0], config), config
+
+
+def routes(project, diamond, signature):
+    loupe = project.DiamondLoupeFacet.at(diamond)
+    return int(str(loupe.facetAddress(selector(signature))), 16) != 0
+
+
+@pytest.fixture(scope="module")
+def strike_ready(project, system):
+    s, _ = system
+    if not routes(project, s.manifest.address("long"), "openPosition(uint256,uint256,uint256,uint256)"):
+        pytest.skip("the strike diamonds do not route StrikeFacet yet")
+    return s
+
+
+# -- deploy ------------------------------------------------------------------------------------------
+def test_strategy_ids_and_params_round_trip():
+    for i in range(25):
+        strategy, params = strike_strategy(i, 25)
+        signal = strategy_for_bot(i, 25)
+        assert strategy == signal.name.encode().ljust(32, b"\0")
+        index, bots, values = decode(["uint16", "uint16", "uint256[]"], params)
+        assert (index, bots) == (i, 25)
+        assert list(values) == [round(float(v) * 10_000) for v in signal.params.values()]
+        assert params_signal(params, 0, 1) == signal
+
+
+def test_allocation_deposit_reference_size():
+    # 25/25/50 bots at $8,000: $800,000 — $7,600 per bot after the 5 % reserve
+    cfg = DeployConfig(amm_bots=50, long_bots=25, short_bots=25, capital_per_bot_usd=8_000)
+    assert allocation_deposit(cfg, (2_500, 2_500, 5_000)) == usdc(800_000)
+    # the kind with the most bots per weight decides
+    cfg = DeployConfig(amm_bots=2, long_bots=4, short_bots=4, capital_per_bot_usd=10_000)
+    assert allocation_deposit(cfg, (2_500, 2_500, 5_000)) == usdc(160_000)
+    with pytest.raises(ValueError, match="long_bots=101"):
+        DeployConfig(long_bots=101)
+
+
+def test_deploy_records_the_aave_market_and_funds_every_bot(project, system, chain, accounts):
+    s, config = system
+    m = s.manifest
+    market = aave_market_of(m)
+    assert market is not None and market.pool == m.address("aave_pool")
+    for role in ("aave_provider", "aave_pool", "aave_oracle", "aave_data_provider", "aave_feed:WBTC",
+                 "aave_feed:WETH", "aave_a_token:USDC", "aave_debt_token:WBTC"):
+        assert chain.provider.web3.eth.get_code(m.address(role)), role
+    assert aave.price_usd(market, "WBTC") == PRICE and aave.price_usd(market, "WETH") == 300
+    # liquidity for bots to borrow
+    assert aave.aave_at("AToken", market.a_tokens["USDC"]).balanceOf(accounts[0].address) == usdc(2_000_000)
+    master = m.address("master")
+    alloc = project.AllocationFacet.at(master)
+    per_bot = usdc(160_000) * 9_500 // 10_000 * 2_500 // 10_000 // BOTS  # the long/short share
+    for role, n in (("long", BOTS), ("short", BOTS)):
+        registry = project.BotRegistryFacet.at(m.address(role))
+        page = registry.botsPage(1, 100)
+        assert len(page) == n
+        assert [b.capital for b in page] == [per_bot] * n
+        for i, b in enumerate(page):
+            assert (b.strategy, b.params) == strike_strategy(i, n)
+        assert alloc.principalOf(m.address(role), 1) == per_bot
+    amm = project.BotRegistryFacet.at(m.address("amm")).botsPage(1, 10)
+    assert [b.capital for b in amm] == [usdc(160_000) * 9_500 // 10_000 * 5_000 // 10_000 // 2] * 2
+    assert project.TreasuryFacet.at(master).totalDeposited() == usdc(160_000 + 1_000)
+    assert project.RiskFacet.at(master).isRiskKeeper(accounts[1].address)
+    assert m.config["long_bots"] == BOTS
+
+
+def test_redeploy_sends_nothing(system, accounts):
+    s, config = system
+    nonce = accounts[0].nonce
+    again = deploy_system(accounts[0], config)
+    assert again.transactions == 0 and accounts[0].nonce == nonce
+    assert again.manifest.address("aave_pool") == s.manifest.address("aave_pool")
+
+
+# -- keeper: reads, signals, decisions ----------------------------------------------------------------
+def make_job(system, account, settings=None, send=True):
+    s = system[0] if isinstance(system, tuple) else system
+    settings = settings or KeeperSettings(hedge_pairs=[(1, 1)])
+    journal = Journal()
+    ctx = StrikeContext(s.manifest)
+    sender = TxSender(account, priority_fee_wei=settings.priority_fee_wei, error_table=ctx.errors, journal=journal)
+    return StrikeJob(ctx, sender, settings, journal, send=send), journal
+
+
+def test_job_reads_bots_and_signals_from_the_chain(system, accounts):
+    job, _ = make_job(system, accounts[1])
+    assert sorted(job.bots) == [(side, i) for side in ("long", "short") for i in range(1, BOTS + 1)]
+    for (side, i), bot in job.bots.items():
+        assert bot.signal == strategy_for_bot(i - 1, BOTS)
+        assert bot.capital > 0 and bot.wants == (LONG if side == "long" else SHORT)
+    assert job.partner[("long", 1)] == ("short", 1) and job.partner[("short", 1)] == ("long", 1)
+    assert job.ctx.oracle_price() == PRICE
+
+
+def test_flat_bots_without_a_signal_only_hold(system, accounts):
+    job, journal = make_job(system, accounts[1])
+    nonce = accounts[1].nonce
+    decisions = job.tick(PRICE)
+    assert [d.reason for d in decisions] == ["hold"]
+    assert decisions[0].detail["open"] == 0 and accounts[1].nonce == nonce
+    assert job.stats.reads_s  # the batch of reads ran (empty: nothing open)
+
+
+def test_position_state_decoding():
+    from eth_abi import encode
+
+    raw = encode(["bool", "uint256", "uint256", "uint256", "uint256", "uint256", "uint256", "uint8", "uint64"],
+                 [True, 30_000 * 10**8, 15_000 * 10**8, 156 * 10**16, 15_000 * 10**6, 30_000 * 10**8,
+                  30_000 * 10**8, 1, 1_700_000_000])
+    p = Position.decode(raw)
+    assert p.open and p.leverage_bps == 20_000 and p.tp_stage == 1 and p.health_factor == 156 * 10**16
