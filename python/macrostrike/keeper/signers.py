@@ -92,7 +92,8 @@ def signer_pool(accounts: list[Any], settings: KeeperSettings, *, error_table: d
                         confirmations=settings.confirmations, stuck_after_s=settings.stuck_after_s,
                         fee_bump_bps=settings.fee_bump_bps, max_replacements=settings.max_replacements,
                         timeout_s=settings.tx_timeout_s, poll_s=settings.receipt_poll_s,
-                        poll_max_s=settings.receipt_poll_max_s) for a in accounts]
+                        poll_max_s=settings.receipt_poll_max_s,
+                        poll_fast_window_s=settings.receipt_poll_fast_window_s) for a in accounts]
     return SignerPool(senders, max_ops=settings.signer_max_ops, window_s=settings.signer_window_s,
                       cooldown_s=settings.signer_cooldown_s,
                       low_balance_wei=int(settings.signer_low_balance_eth * 10**18))

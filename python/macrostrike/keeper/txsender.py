@@ -101,7 +101,9 @@ class TxSender:
     :param fee_bump_bps: fee increase per replacement (bps; >= 1000, the txpool minimum).
     :param max_replacements: replacements per transaction before :class:`TxStuck` is raised.
     :param timeout_s: overall seconds to wait for an outcome before :class:`TxStuck`.
-    :param poll_s: first receipt poll interval (s), doubled per miss up to ``poll_max_s``.
+    :param poll_s: receipt poll interval (s) for the first ``poll_fast_window_s`` seconds (a local
+        automining node answers within milliseconds); after that it doubles per miss up to
+        ``poll_max_s`` (a 12 s block chain is not hammered).
 
     Accounts that expose their key (Ape's test accounts) are signed with eth_account directly —
     the same bytes as Ape's signer at a third of the time (measured in ``bench/``); any other
@@ -112,7 +114,7 @@ class TxSender:
                  error_table: dict | None = None, journal: Journal | None = None,
                  max_fee_cap_wei: int | None = None, confirmations: int = 1, stuck_after_s: float = 30.0,
                  fee_bump_bps: int = 1250, max_replacements: int = 5, timeout_s: float = 300.0,
-                 poll_s: float = 0.001, poll_max_s: float = 0.5) -> None:
+                 poll_s: float = 0.001, poll_max_s: float = 0.5, poll_fast_window_s: float = 0.25) -> None:
         from ape import chain, networks
 
         if confirmations < 1:
@@ -134,7 +136,7 @@ class TxSender:
         self.fee_bump_bps = fee_bump_bps
         self.max_replacements = max_replacements
         self.timeout_s = timeout_s
-        self.poll_s, self.poll_max_s = poll_s, poll_max_s
+        self.poll_s, self.poll_max_s, self.poll_fast_window_s = poll_s, poll_max_s, poll_fast_window_s
         self._key = getattr(account, "private_key", None) if type(account).__name__ == "TestAccount" else None
         self.nonce = 0
         self.resync_nonce()
@@ -300,7 +302,8 @@ class TxSender:
                         break
                 return receipt
             time.sleep(pause)
-            pause = min(self.poll_max_s, pause * 2)
+            if time.monotonic() - since > self.poll_fast_window_s:
+                pause = min(self.poll_max_s, pause * 2)
         return None
 
     def _confirmed(self, tx_hash: str, receipt: Any, deadline: float) -> Any:
