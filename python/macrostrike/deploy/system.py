@@ -45,8 +45,8 @@ MASTER_FACETS = CORE_FACETS + ("ChildRegistryFacet", "TreasuryFacet", "MasterSta
 CHILD_FACETS = CORE_FACETS + ("BotRegistryFacet", "ChildCoordinationFacet", "PerformanceFacet", "RiskLimitsFacet")
 #: role -> (diamond contract, facets, ChildKind as in LibMaster: Long=0, Short=1, AMM=2)
 CHILDREN: dict[str, tuple[str, tuple[str, ...], int]] = {
-    "long": ("LongStrikeDiamond", CHILD_FACETS, 0),
-    "short": ("ShortStrikeDiamond", CHILD_FACETS, 1),
+    "long": ("LongStrikeDiamond", CHILD_FACETS + ("StrikeFacet", "StrikePositionsFacet"), 0),
+    "short": ("ShortStrikeDiamond", CHILD_FACETS + ("StrikeFacet", "StrikePositionsFacet"), 1),
     "amm": ("AMMDiamond", CHILD_FACETS + ("ArbitrageFacet",), 2),
 }
 
