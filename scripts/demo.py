@@ -10,8 +10,9 @@ from macrostrike.cli import UserError, connected, network_option
 @click.command()
 @network_option()
 @click.option("--hours", type=click.IntRange(1, 20_000), default=500, show_default=True, help="Hours to replay.")
-@click.option("--start", type=click.IntRange(min=0), default=0, show_default=True,
-              help="First candle (index into the ascending history).")
+@click.option("--start", type=click.IntRange(min=0), default=168, show_default=True,
+              help="First candle (index into the ascending history); the strike signals warm up on up to "
+                   "168 hours before it.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out/demo"), show_default=True)
 def cli(network, hours, start, out_dir):
     with connected(network):

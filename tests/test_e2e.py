@@ -1,8 +1,11 @@
-"""End to end: deploy the whole system, replay 24 hours of real BTC history, let the keeper trade.
+"""End to end: deploy the whole system (50 AMM + 2 x 25 strike bots, the Aave V3 market), replay 24
+hours of real BTC history (the strike signals warmed up on the 24 hours before), let the keeper trade.
 
 Checks what the chain says, not what the keeper believes: every successful trade's realised profit
 (from its ArbitrageExecuted event) is at least the minProfit it was sent with, on-chain per-bot
-stats add up to the keeper's journal, the manifest is complete, and a second deploy sends nothing.
+stats add up to the keeper's journal, the Aave feeds follow the closes, the risk checkpoint ran every
+hour, strike positions were opened (once the strike facet is routed), the manifest is complete, and
+a second deploy sends nothing.
 """
 
 import json
@@ -12,6 +15,7 @@ import pytest
 
 from macrostrike.deploy.manifest import manifest_path
 from macrostrike.deploy.system import CHILDREN, MASTER_FACETS, DeployConfig, deploy_system
+from macrostrike.deploy.cuts import selector
 from macrostrike.demo import KEEPERS, run_demo
 from macrostrike.keeper.journal import Journal
 from macrostrike.market import data
@@ -23,11 +27,12 @@ SLICE = Path(__file__).parent / "data" / "btc_slice.csv"
 
 @pytest.fixture(scope="module")
 def demo(accounts, tmp_path_factory):
-    candles = data.parse(SLICE)[:24]
-    config = DeployConfig(amm_bots=50, initial_price_usd=candles[0].close,
+    history = data.parse(SLICE)
+    warmup, candles = history[:24], history[24:48]
+    config = DeployConfig(amm_bots=50, long_bots=25, short_bots=25, initial_price_usd=candles[0].close,
                           keepers=tuple(str(accounts[i].address) for i in KEEPERS))
     out = tmp_path_factory.mktemp("demo")
-    return run_demo(candles=candles, deploy_config=config, out_dir=out), out
+    return run_demo(candles=candles, warmup=warmup, deploy_config=config, out_dir=out), out
 
 
 def test_keeper_traded_and_every_trade_met_its_min_profit(demo):
@@ -77,6 +82,9 @@ def test_manifest_is_complete(demo, chain):
         for facet in manifest["diamonds"][role]["facets"].values():
             assert facet["selectors"] and all(len(s) == 10 for s in facet["selectors"])
     assert manifest["config"]["amm_bots"] == 50
+    assert (manifest["config"]["long_bots"], manifest["config"]["short_bots"]) == (25, 25)
+    for role in ("aave_pool", "aave_oracle", "aave_provider", "aave_feed:WBTC", "aave_feed:WETH"):
+        assert chain.provider.web3.eth.get_code(manifest["contracts"][role]["address"]), role
 
 
 def test_redeploy_changes_nothing(demo, accounts, chain):
@@ -99,6 +107,39 @@ def test_outputs_written(demo):
     journal = Journal(f"sqlite:///{out / 'journal.sqlite'}")
     stored = journal.stored_decisions()
     assert len(stored) == sum(summary["decisions"].values())
-    txs = journal.transactions()
+    txs = [t for t in journal.transactions() if t["job"] == "arbitrage"]
     assert len(txs) == summary["trades"]["sent"] and all(t["status"] == "mined" for t in txs)
     assert {t["tx_hash"] for t in txs} == {d.detail["tx"] for d in stored if d.reason == "mined"}
+    # one oracle update per hour (+ WETH once) and one risk checkpoint per hour, all mined
+    jobs = [t["job"] for t in journal.transactions() if t["status"] == "mined"]
+    assert jobs.count("oracle") == 24 + 1 and jobs.count("risk") == 24
+    assert set(summary["diamonds"]) == {"long", "short", "amm"} and "system" in summary
+    assert summary["diamonds"]["amm"]["trades"] == summary["trades"]["succeeded"]
+
+
+def test_aave_feeds_follow_the_closes_and_equity_is_tracked(demo):
+    from macrostrike.deploy import aave
+    from macrostrike.deploy.system import aave_market_of
+
+    run, _ = demo
+    market = aave_market_of(run.system.manifest)
+    assert float(aave.price_usd(market, "WBTC")) == pytest.approx(run.result.hours[-1].close, abs=1e-8)
+    assert all(h.total_equity > 0 and set(h.equity) == {"long", "short", "amm"} for h in run.result.hours)
+    s = run.summary["system"]
+    assert 0 <= s["max_drawdown_pct"] < 100 and s["breaker_trips"] >= 0
+
+
+def test_strike_bots_traded(demo, project):
+    run, _ = demo
+    long_diamond = run.system.manifest.address("long")
+    loupe = project.DiamondLoupeFacet.at(long_diamond)
+    if int(str(loupe.facetAddress(selector("openPosition(uint256,uint256,uint256,uint256)"))), 16) == 0:
+        pytest.skip("the strike diamonds do not route StrikeFacet yet")
+    strike = run.replay.strike
+    entries = [d for d in strike.journal.decisions
+               if d.job == "strike" and d.reason == "signal_entry" and d.detail.get("status") == "mined"]
+    assert entries, "24 warmed-up hours: at least the fastest signals' side should open"
+    assert run.summary["strike"]["succeeded"] >= len(entries)
+    for d in entries:
+        diamond = run.system.manifest.address(d.detail["side"])
+        assert project.StrikePositionsFacet.at(diamond).positionHolderOf(d.bot_id) != "0x" + "0" * 40

@@ -55,10 +55,45 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         top.add_row(str(b["bot_id"]), str(b["trades"]), str(b["wins"]), str(b["losses"]),
                     usd(b["realised_pnl_usdc"]), usd(b["gas_cost_usdc"]))
     console.print(top)
+    if "diamonds" in summary:
+        print_system(summary, console)
     console.print("decisions: " + ", ".join(f"{k}={v}" for k, v in summary["decisions"].items()))
     console.print("[bold]assumptions[/bold]")
-    for k, v in summary["assumptions"].items():
+    for k, v in {**summary["assumptions"], **summary.get("strike_assumptions", {})}.items():
         console.print(f"  {k}: {v}")
+    console.print("Replay figures on one slice of history under the assumptions above; not a forecast, "
+                  "no claim of profit.")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def print_system(summary: dict[str, Any], console: Console) -> None:
+    """Per-diamond and system figures: trades, win rate, realised PnL, max drawdown, liquidations,
+    breaker trips, gas (as measured on chain and by the keeper)."""
+    table = Table(title="per diamond and system")
+    for col in ("", "trades", "win rate", "realised PnL", "equity start", "equity end", "max drawdown",
+                "liquidations", "keeper txs", "gas used", "gas (USD)"):
+        table.add_column(col, justify="right")
+    for role, d in summary["diamonds"].items():
+        table.add_row(role, str(d["trades"]), _pct(d["win_rate"]), usd(d["realised_pnl_usdc"]),
+                      usd(d["equity_start_usdc"]), usd(d["equity_end_usdc"]),
+                      f"{usd(d['max_drawdown_usdc'])} ({d['max_drawdown_pct']:.2f}%)", str(d["liquidations"]),
+                      str(d["keeper_transactions"]), f"{d['gas_used']:,}", usd(d["gas_cost_usdc"]))
+    s = summary["system"]
+    table.add_row("[bold]system[/bold]", str(s["trades"]), _pct(s["win_rate"]), usd(s["realised_pnl_usdc"]),
+                  usd(s["equity_start_usdc"]), usd(s["equity_end_usdc"]),
+                  f"{usd(s['max_drawdown_usdc'])} ({s['max_drawdown_pct']:.2f}%)", str(s["liquidations"]), "",
+                  f"{s['gas_used']:,}", usd(s["gas_cost_usdc"]))
+    console.print(table)
+    st = summary["strike"]
+    console.print(f"strike: {st['sent']} transactions ({st['succeeded']} mined, {st['reverted']} reverted) "
+                  f"by intent {st['by_intent']}; positions force-closed {s['force_closed']}; breaker trips "
+                  f"{s['breaker_trips']} (tripped at the end: {'yes' if s['breaker_tripped_at_end'] else 'no'}); "
+                  f"worst day {usd(s['worst_day_usdc'])}; read batch p50 {st['read_batch_ms']['p50']} ms")
+    if summary.get("timing_s"):
+        console.print("wall time per part: " + ", ".join(f"{k} {v:.1f} s" for k, v in summary["timing_s"].items()))
 
 
 def write_json(summary: dict[str, Any], path: Path) -> Path:
@@ -78,7 +113,12 @@ def write_chart(summary: dict[str, Any], path: Path) -> Path:
     hours = summary["hourly"]
     when = [datetime.fromtimestamp(h["timestamp"] - hours[0]["timestamp"] + summary["history"]["first"],
                                    tz=timezone.utc) for h in hours]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=[2, 1])
+    with_equity = any(h.get("total_equity") for h in hours)
+    if with_equity:
+        fig, (top, bottom, eq_ax, dd_ax) = plt.subplots(4, 1, figsize=(11, 11), sharex=True,
+                                                        height_ratios=[2, 1, 1.3, 1])
+    else:
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=[2, 1])
     top.plot(when, [h["close"] for h in hours], color="black", lw=1.2, label="BTC/USD close (history)")
     top.plot(when, [h["price_a_noise"] for h in hours], color="tab:blue", lw=0.7, alpha=0.8,
              label="DEX A pool after noise")
@@ -90,6 +130,24 @@ def write_chart(summary: dict[str, Any], path: Path) -> Path:
                   f"{summary['trades']['succeeded']} arbitrage trades")
     bottom.plot(when, [h["realised_pnl_usdc"] / 1e6 for h in hours], color="tab:green")
     bottom.set_ylabel("cumulative realised\nPnL (USDC, before gas)")
+    if with_equity:
+        total = [h["total_equity"] / 1e6 for h in hours]
+        eq_ax.plot(when, total, color="black", lw=1.2, label="system (master.totalEquity)")
+        for role, color in (("long", "tab:green"), ("short", "tab:red"), ("amm", "tab:blue")):
+            eq_ax.plot(when, [h["equity"].get(role, 0) / 1e6 for h in hours], color=color, lw=0.8, label=role)
+        eq_ax.set_ylabel("equity (USDC)")
+        eq_ax.legend(loc="best", fontsize=8)
+        peak, dd = 0.0, []
+        for v in total:
+            peak = max(peak, v)
+            dd.append(-100 * (peak - v) / peak if peak else 0.0)
+        dd_ax.fill_between(when, dd, 0, color="tab:red", alpha=0.4)
+        dd_ax.set_ylabel("system drawdown\nfrom peak (%)")
+        tripped = [w for w, h in zip(when, hours) if h.get("breaker_tripped")]
+        if tripped:
+            dd_ax.axvline(tripped[0], color="black", ls="--", lw=0.8, label="breaker tripped")
+            dd_ax.legend(loc="best", fontsize=8)
+        dd_ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
     bottom.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
     fig.autofmt_xdate()
     fig.text(0.01, 0.01, "Data: Coinbase BTC/USD hourly via CryptoDataDownload. Replay figures, not a forecast.",

@@ -535,8 +535,10 @@ def _routes(d: Deployer, diamond: str, signature: str) -> bool:
 
 def _deploy_strike(d: Deployer, c: dict[str, Any], config: DeployConfig, market: aavelib.AaveMarket) -> None:
     """Register the strike bots (strategy per :func:`strike_strategy`), bind each strike child to the
-    Aave pool (``setStrikePool``), set its market (``setStrikeConfig``), create each bot's position
-    holder, and make the keepers risk keepers of the master. Every step reads the chain first."""
+    Aave pool (``setStrikePool``), set its market (``setStrikeConfig``: long/short, the pool, DEX A's
+    pair, WBTC, USDC, the oracle) and make the keepers risk keepers of the master. Every step reads
+    the chain first. Position holders are created by the first ``openPosition`` of each bot; the
+    bots keep the strike facet's default rules (``LibStrike.defaultRules``) unless set later."""
     wanted = {"long": config.long_bots, "short": config.short_bots}
     for role, is_long in STRIKE_SIDES:
         address = c[role].address
@@ -557,11 +559,6 @@ def _deploy_strike(d: Deployer, c: dict[str, Any], config: DeployConfig, market:
                 d.transact(f"setStrikeConfig {role}", d.project.StrikeFacet.at(address).setStrikeConfig, want)
                 d.manifest.diamonds[role]["strike_config"] = [want[0], *want[1:]]
                 d.save()
-        if _routes(d, address, "openPositionHolder(uint256)"):
-            positions = d.project.StrikePositionsFacet.at(address)
-            for bot_id in range(1, wanted[role] + 1):
-                if int(str(positions.positionHolderOf(bot_id)), 16) == 0:
-                    d.transact(f"openPositionHolder {role} #{bot_id}", positions.openPositionHolder, bot_id)
     risk = d.project.RiskFacet.at(c["master"].address)
     for keeper in config.keepers:
         if not risk.isRiskKeeper(keeper):

@@ -51,6 +51,8 @@ CLOSE = selector("closePosition(uint256,uint256)")
 CHECK_TRIGGERS = selector("checkTriggers(uint256)")
 POSITION_STATE = selector("positionState(uint256)")
 HOLDER_OF = selector("positionHolderOf(uint256)")
+RULES = selector("rules(uint256)")
+RULES_TYPES = ["uint16", "uint16", "uint64", "uint32", "uint16", "uint256", "uint256"]
 BOTS_PAGE = selector("botsPage(uint256,uint256)")
 BOT_COUNT = selector("botCount()")
 OPENING_ALLOWED = selector("openingAllowed()")
@@ -75,7 +77,6 @@ REASONS = {
     "hold": "(per block) nothing to do for the other bots",
     "opening_blocked": "the child does not allow opening (breaker tripped or paused)",
     "no_capital": "the bot's capital is zero (or its margin rounds to zero)",
-    "no_holder": "the bot has no position holder",
     "simulation_reverted": "eth_call of the action reverted: not sent",
     "no_signer_available": "every signer is resting",
     "dry_run": "decided and simulated, not sent",
@@ -130,6 +131,8 @@ class StrikeBot:
     margin: int = 0
     opened_block: int = -1
     resting_until: int = -1
+    #: the bot's on-chain minHealthFactor (wad, ``rules(botId)``); the settings' value until read
+    min_health_factor: int = 0
     trades: int = 0
     liquidations: int = 0
     gas_used: int = 0
@@ -290,7 +293,16 @@ class StrikeJob:
                     bot = StrikeBot(side, bot_id, self.ctx.diamonds[side], params_signal(params, bot_id - 1, len(rows)))
                     self.bots[key] = bot
                 bot.status, bot.capital = status, capital
-        missing = [b for b in self.bots.values() if not b.holder]
+        self.refresh_holders(list(self.bots.values()))
+        bots = list(self.bots.values())
+        results = self.ctx.batch_call([(b.diamond, RULES + encode(["uint256"], [b.bot_id])) for b in bots])
+        for bot, raw in zip(bots, results):
+            if isinstance(raw, bytes) and len(raw) >= 32 * len(RULES_TYPES):
+                bot.min_health_factor = int(decode(RULES_TYPES, raw[:32 * len(RULES_TYPES)])[2])
+
+    def refresh_holders(self, bots: list[StrikeBot]) -> None:
+        """Read ``positionHolderOf`` for ``bots`` without a known holder (one batch)."""
+        missing = [b for b in bots if not b.holder]
         results = self.ctx.batch_call([(b.diamond, HOLDER_OF + encode(["uint256"], [b.bot_id])) for b in missing])
         for bot, raw in zip(missing, results):
             if isinstance(raw, bytes) and len(raw) >= 32 and int.from_bytes(raw[:32], "big"):
@@ -388,7 +400,7 @@ class StrikeJob:
                               number, now, base_fee, note, signal=bot.desired, price=price)
                     acted += 1
                     continue
-                floor = self._min_hf_wad()
+                floor = self._min_hf_wad(bot)
                 if pos is not None and pos.debt_base > 0 and pos.health_factor < floor:
                     self._act(bot, "hf_deleverage",
                               DECREASE + encode(["uint256", "uint256", "uint256"],
@@ -412,10 +424,6 @@ class StrikeJob:
                 note("skip", "no_capital", bot, capital=bot.capital)
                 bot.desired = None
                 continue
-            if not bot.holder:
-                note("skip", "no_holder", bot)
-                bot.desired = None
-                continue
             if bot.side not in opening_allowed:
                 try:
                     opening_allowed[bot.side] = bool(int.from_bytes(self.ctx.call(bot.diamond, OPENING_ALLOWED)[:32], "big"))
@@ -437,8 +445,11 @@ class StrikeJob:
     def _deadline(self, now: int) -> int:
         return now + self.settings.strike_deadline_s
 
-    def _min_hf_wad(self) -> int:
-        return int((self.settings.strike_min_health_factor + self.settings.strike_hf_buffer) * WAD)
+    def _min_hf_wad(self, bot: StrikeBot) -> int:
+        """The HF below which the keeper deleverages: the bot's minHealthFactor (on-chain rule, else
+        ``strike_min_health_factor``) + ``strike_hf_buffer``, as a wad."""
+        floor = bot.min_health_factor or int(self.settings.strike_min_health_factor * WAD)
+        return floor + int(self.settings.strike_hf_buffer * WAD)
 
     def expected_gas(self) -> int:
         measured = self.stats.gas_per_tx[-50:]
@@ -478,6 +489,7 @@ class StrikeJob:
             bot.trades += 1
             if intent == "signal_entry":
                 bot.open, bot.margin, bot.opened_block = True, int(detail.get("margin", 0)), number
+                self.refresh_holders([bot])  # the first openPosition creates the bot's holder
             elif intent in ("signal_exit", "hedge_close"):
                 bot.open = False
                 if intent == "hedge_close":

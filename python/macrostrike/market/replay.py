@@ -2,8 +2,11 @@
 
 Each replayed hour: the chain clock is set one hour on (``evm_setNextBlockTimestamp``), the base
 fee of the hour's first block is set (``anvil_setNextBlockBaseFeePerGas``; later blocks follow
-EIP-1559 from there), each noise trader trades its pool toward the hour's close, then the keeper
-runs its decision rounds. Reproducible: the noise traders' RNGs are seeded.
+EIP-1559 from there), each noise trader trades its pool toward the hour's close; on a system with
+strike bots the Aave oracle's feeds are set in step (WBTC to the close, WETH to the keeper's
+``eth_usd_price``); then the keeper runs the arbitrage job, the strike job (with the hour's close
+as the observed price), and a risk ``checkpoint()`` on the master (drawdown / daily-loss breaker).
+Reproducible: the noise traders' RNGs are seeded.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from macrostrike.keeper.arbitrage import ArbitrageJob
 from macrostrike.keeper.context import AmmContext
 from macrostrike.keeper.journal import Journal
 from macrostrike.keeper.settings import KeeperSettings
-from macrostrike.keeper.signers import signer_pool
+from macrostrike.keeper.signers import SignerPool, signer_pool
+from macrostrike.keeper.strike import StrikeContext, StrikeJob
 from macrostrike.keeper.txsender import TxSender
 from macrostrike.market.data import Candle
 from macrostrike.market.noise import NoiseTrader, fund_trader
@@ -55,6 +59,13 @@ class HourRow:
     price_b: float
     trades: int
     realised_pnl_usdc: int
+    #: strike transactions mined this hour, open strike positions after it
+    strike_trades: int = 0
+    strike_open: int = 0
+    #: master.totalEquity() and each child's equity() after the hour (USDC base units)
+    total_equity: int = 0
+    equity: dict[str, int] = field(default_factory=dict)
+    breaker_tripped: bool = False
 
 
 @dataclass
@@ -62,16 +73,60 @@ class ReplayResult:
     hours: list[HourRow] = field(default_factory=list)
     wall_time_s: float = 0.0
     noise_trades: int = 0
+    breaker_trips: int = 0
+    #: wall time per part of the hour loop (s): noise, oracle, arbitrage, strike, risk
+    timing_s: dict[str, float] = field(default_factory=dict)
+
+
+UPDATE_ANSWER = bytes.fromhex("a87a20ce")  # MockV3Aggregator.updateAnswer(int256)
+
+
+class RiskKeeper:
+    """Sends the master's ``checkpoint()`` once per replayed hour and reads the equity figures."""
+
+    def __init__(self, manifest: Any, sender: TxSender) -> None:
+        from eth_utils import function_signature_to_4byte_selector as sel
+        from eth_utils import keccak
+
+        self.master = manifest.address("master")
+        self.children = {r: manifest.address(r) for r in ("long", "short", "amm")}
+        self.sender = sender
+        self.web3 = sender.web3
+        self.checkpoint_data = sel("checkpoint()")
+        self.total_equity_data = sel("totalEquity()")
+        self.child_equity_data = sel("equity()")
+        self.breaker_data = sel("breakerTripped()")
+        self.trip_topic = keccak(text="BreakerTripped(uint8,uint256,uint256)")
+        self.trips = 0
+        self.gas_used = 0
+
+    def _word(self, to: str, data: bytes) -> int:
+        return int.from_bytes(bytes(self.web3.eth.call({"to": to, "data": data}))[:32], "big")
+
+    def checkpoint(self, base_fee: int) -> None:
+        gas = self.sender.estimate_gas(self.master, self.checkpoint_data)
+        sent = self.sender.send(self.master, self.checkpoint_data, gas * 5 // 4, base_fee, job="risk")
+        self.gas_used += sent.gas_used
+        self.trips += sum(1 for log in sent.logs if log["topics"] and bytes(log["topics"][0]) == self.trip_topic)
+
+    def equity(self) -> tuple[int, dict[str, int], bool]:
+        return (self._word(self.master, self.total_equity_data),
+                {r: self._word(a, self.child_equity_data) for r, a in self.children.items()},
+                bool(self._word(self.master, self.breaker_data)))
 
 
 class Replay:
     """Drives noise traders and the keeper's arbitrage job over a list of candles."""
 
     def __init__(self, ctx: AmmContext, job: ArbitrageJob, traders: list[NoiseTrader],
-                 config: ReplayConfig) -> None:
+                 config: ReplayConfig, strike: StrikeJob | None = None, risk: RiskKeeper | None = None,
+                 feeds: dict[str, str] | None = None, feed_sender: TxSender | None = None,
+                 eth_usd_price: float = 300.0) -> None:
         from ape import chain
 
         self.ctx, self.job, self.traders, self.config = ctx, job, traders, config
+        self.strike, self.risk = strike, risk
+        self.feeds, self.feed_sender, self.eth_usd_price = feeds or {}, feed_sender, eth_usd_price
         self.web3 = chain.provider.web3
 
     @classmethod
@@ -93,7 +148,31 @@ class Replay:
                 rng=random.Random(config.seed + i), noise_bps=config.noise_bps))
         pool = signer_pool(keepers, settings, error_table=ctx.errors, journal=journal)
         job = ArbitrageJob(ctx, pool, settings, journal)
-        return cls(ctx, job, traders, config)
+        if "aave_pool" not in system.manifest.contracts:
+            return cls(ctx, job, traders, config)
+        # strike side: the same signers (one nonce tracker per account), their own rotation window off
+        sctx = StrikeContext(system.manifest)
+        for sender in pool.senders:
+            sender.error_table = {**sender.error_table, **sctx.errors}
+        strike = StrikeJob(sctx, SignerPool(pool.senders, max_ops=None), settings, journal)
+        owner_sender = TxSender(owner, priority_fee_wei=0, base_fee_multiplier=settings.max_fee_base_multiplier,
+                                journal=journal)
+        feeds = {s.split(":", 1)[1]: e["address"] for s, e in system.manifest.contracts.items()
+                 if s.startswith("aave_feed:")}
+        return cls(ctx, job, traders, config, strike=strike, risk=RiskKeeper(system.manifest, owner_sender),
+                   feeds=feeds, feed_sender=owner_sender, eth_usd_price=settings.eth_usd_price)
+
+    def set_feed(self, symbol: str, usd: float, base_fee: int) -> None:
+        """``updateAnswer`` on ``symbol``'s MockV3Aggregator (8 decimals) from the market admin."""
+        from eth_abi import encode
+
+        from macrostrike.deploy.aave import usd_to_answer
+
+        data = UPDATE_ANSWER + encode(["int256"], [usd_to_answer(round(usd, 8))])
+        # updateAnswer writes five fresh storage slots per round (~140k gas): a fixed, generous limit
+        sent = self.feed_sender.send(self.feeds[symbol], data, 250_000, base_fee, job="oracle")
+        if sent.status != 1:
+            raise RuntimeError(f"the {symbol} feed update reverted (tx {sent.tx_hash})")
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
         response = self.web3.provider.make_request(method, params)
@@ -108,24 +187,51 @@ class Replay:
         t0 = int(self.web3.eth.get_block("latest")["timestamp"]) + HOUR
         base_fee = int(self.config.base_fee_gwei * 10**9)
         realised = 0
+        timing = {k: 0.0 for k in ("noise", "oracle", "arbitrage", "strike", "risk")}
         for i, candle in enumerate(candles):
             timestamp = t0 + i * HOUR
             self._rpc("evm_setNextBlockTimestamp", [timestamp])
             self._rpc("anvil_setNextBlockBaseFeePerGas", [hex(base_fee)])
+            mark = time.perf_counter()
             for trader in self.traders:
                 if trader.trade_toward(candle.close, timestamp + HOUR, base_fee) is not None:
                     result.noise_trades += 1
+            mark = self._lap(timing, "noise", mark)
+            if self.feeds:
+                self.set_feed("WBTC", candle.close, base_fee)
+                if i == 0:
+                    self.set_feed("WETH", self.eth_usd_price, base_fee)
+            mark = self._lap(timing, "oracle", mark)
             ra, rb = self.ctx.reserves()
             decisions = self.job.tick()
             mined = [d for d in decisions if d.reason == "mined"]
             realised += sum(int(d.detail["realised_profit"]) for d in mined)
             ra2, rb2 = self.ctx.reserves()
-            result.hours.append(HourRow(i, timestamp, candle.close, price(ra), price(rb), price(ra2), price(rb2),
-                                        len(mined), realised))
+            mark = self._lap(timing, "arbitrage", mark)
+            row = HourRow(i, timestamp, candle.close, price(ra), price(rb), price(ra2), price(rb2), len(mined), realised)
+            if self.strike is not None:
+                strike_decisions = self.strike.tick(candle.close)
+                row.strike_trades = sum(1 for d in strike_decisions
+                                        if d.action == "send" and d.detail.get("status") == "mined")
+                row.strike_open = len(self.strike.open_positions())
+                mark = self._lap(timing, "strike", mark)
+            if self.risk is not None:
+                self.risk.checkpoint(base_fee)
+                row.total_equity, row.equity, row.breaker_tripped = self.risk.equity()
+                mark = self._lap(timing, "risk", mark)
+            result.hours.append(row)
             if progress is not None:
                 progress(i)
         result.wall_time_s = time.perf_counter() - started
+        result.breaker_trips = self.risk.trips if self.risk is not None else 0
+        result.timing_s = {k: round(v, 2) for k, v in timing.items()}
         return result
+
+    @staticmethod
+    def _lap(timing: dict[str, float], key: str, mark: float) -> float:
+        now = time.perf_counter()
+        timing[key] += now - mark
+        return now
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -194,4 +300,109 @@ def summarize(replay: Replay, result: ReplayResult, candles: list[Candle], setti
             "not_modelled": "competing arbitrageurs, MEV, reorgs, ETH price moves, CEX prices",
         },
         "hourly": [asdict(h) for h in result.hours],
+        **_strike_summary(replay, result, settings),
+    }
+
+
+def max_drawdown(values: list[int]) -> tuple[int, float]:
+    """Largest fall from a running peak: ``(amount, fraction of that peak)``; ``(0, 0.0)`` if none."""
+    peak, worst, worst_frac = None, 0, 0.0
+    for v in values:
+        peak = v if peak is None or v > peak else peak
+        if peak and peak - v > worst:
+            worst, worst_frac = peak - v, (peak - v) / peak
+    return worst, worst_frac
+
+
+def _strike_summary(replay: Replay, result: ReplayResult, settings: KeeperSettings) -> dict[str, Any]:
+    """Per-diamond and system figures of a replay with strike bots (empty for an AMM-only system):
+    trades, win rate, realised PnL (the children's PerformanceFacet), max drawdown of each child's
+    equity() and of the master's totalEquity() over the replayed hours, liquidations, breaker
+    trips, gas."""
+    if replay.strike is None or replay.risk is None:
+        return {}
+    from ape import project
+
+    job, strike = replay.job, replay.strike
+    manifest = replay.ctx.manifest
+
+    def gas_usdc(wei: int) -> int:
+        return int(wei * settings.eth_usd_price / 10**12)
+
+    diamonds: dict[str, dict[str, Any]] = {}
+    for role in ("long", "short", "amm"):
+        trades, wins, losses, pnl, capital = project.PerformanceFacet.at(manifest.address(role)).aggregateStats()
+        series = [h.equity.get(role, 0) for h in result.hours]
+        dd, dd_frac = max_drawdown(series)
+        if role == "amm":
+            gas_used = sum(b.gas_used for b in job.bots.values())
+            gas_wei = sum(b.gas_cost_wei for b in job.bots.values())
+            liquidations, sent = 0, job.stats.sent
+        else:
+            bots = [b for b in strike.bots.values() if b.side == role]
+            gas_used, gas_wei = sum(b.gas_used for b in bots), sum(b.gas_cost_wei for b in bots)
+            liquidations, sent = sum(b.liquidations for b in bots), sum(b.trades for b in bots)
+        diamonds[role] = {
+            "trades": int(trades), "wins": int(wins), "losses": int(losses),
+            "win_rate": round(int(wins) / int(trades), 4) if int(trades) else None,
+            "realised_pnl_usdc": int(pnl), "capital_usdc": int(capital),
+            "equity_start_usdc": series[0] if series else 0, "equity_end_usdc": series[-1] if series else 0,
+            "max_drawdown_usdc": dd, "max_drawdown_pct": round(100 * dd_frac, 3),
+            "liquidations": liquidations, "keeper_transactions": sent,
+            "gas_used": gas_used, "gas_cost_usdc": gas_usdc(gas_wei),
+        }
+    total = [h.total_equity for h in result.hours]
+    dd, dd_frac = max_drawdown(total)
+    trades = sum(d["trades"] for d in diamonds.values())
+    wins = sum(d["wins"] for d in diamonds.values())
+    positions = []
+    for bot in sorted(strike.bots.values(), key=lambda b: (b.side, b.bot_id)):
+        p = bot.position if bot.open else None
+        positions.append({"side": bot.side, "bot_id": bot.bot_id, "strategy": bot.signal.name,
+                          "open": bot.open, "keeper_transactions": bot.trades, "liquidations": bot.liquidations,
+                          "health_factor": round(p.health_factor / 10**18, 4) if p and p.debt_base else None,
+                          "leverage_bps": p.leverage_bps if p else 0})
+    daily: list[int] = []
+    for start in range(0, len(total), 24):
+        window = total[start:start + 24]
+        daily.append(window[-1] - (total[start - 1] if start else window[0]))
+    return {
+        "diamonds": diamonds,
+        "system": {
+            "trades": trades, "win_rate": round(wins / trades, 4) if trades else None,
+            "realised_pnl_usdc": sum(d["realised_pnl_usdc"] for d in diamonds.values()),
+            "equity_start_usdc": total[0] if total else 0, "equity_end_usdc": total[-1] if total else 0,
+            "max_drawdown_usdc": dd, "max_drawdown_pct": round(100 * dd_frac, 3),
+            "worst_day_usdc": min(daily) if daily else 0,
+            "liquidations": strike.stats.liquidations, "force_closed": strike.stats.force_closed,
+            "breaker_trips": result.breaker_trips,
+            "breaker_tripped_at_end": bool(result.hours[-1].breaker_tripped) if result.hours else False,
+            "gas_used": sum(d["gas_used"] for d in diamonds.values()) + replay.risk.gas_used,
+            "gas_cost_usdc": sum(d["gas_cost_usdc"] for d in diamonds.values()),
+        },
+        "strike": {
+            "bots": len(strike.bots), "sent": strike.stats.sent, "succeeded": strike.stats.succeeded,
+            "reverted": strike.stats.reverted, "by_intent": dict(strike.stats.by_intent),
+            "gas_per_tx": {"mean": round(statistics.fmean(strike.stats.gas_per_tx), 1) if strike.stats.gas_per_tx
+                           else 0, "p50": percentile(strike.stats.gas_per_tx, 50)},
+            "read_batch_ms": {"p50": round(percentile(strike.stats.reads_s, 50) * 1000, 2),
+                              "p99": round(percentile(strike.stats.reads_s, 99) * 1000, 2)},
+            "positions": positions,
+        },
+        "timing_s": result.timing_s,
+        "strike_assumptions": {
+            "leverage": (f"each entry asks {settings.strike_leverage_bps / 10_000:g}x with margin "
+                         f"{settings.strike_margin_bps / 100:g}% of the bot's capital; the contract's rules cap it"),
+            "health_factor": (f"the keeper decreases a position by {settings.strike_deleverage_bps / 100:g}% below HF "
+                              f"{settings.strike_min_health_factor + settings.strike_hf_buffer:g} "
+                              f"(floor {settings.strike_min_health_factor:g} + buffer {settings.strike_hf_buffer:g})"),
+            "aave": ("Aave V3 1.19.3 market from npm, WBTC LTV/LT/bonus 73/78/5 %, USDC 77/80/4.5 %, "
+                     "variable rates of Aave's template strategies; oracle = MockV3Aggregator feeds set to each "
+                     "hour's close (WBTC) and the stated ETH price (WETH)"),
+            "swaps": "strike entries and exits swap on DEX A's Uniswap V2 pool (0.3 % fee, slippage bound per bot rule)",
+            "signals": "momentum / mean reversion / breakout per bot (strategy_for_bot), warmed up on the preceding history",
+            "hedge_pairs": f"{len(settings.hedge_pairs)} long/short pairs closed together on a liquidation",
+            "not_modelled": "funding of Aave interest beyond the replayed hours' accrual, liquidator competition, "
+                            "oracle latency (feeds move exactly at each close)",
+        },
     }
