@@ -382,7 +382,7 @@ class Bench:
         original_reserves, original_decode = ctx.reserves, ctx.decode_event
 
         def reserves() -> Any:
-            round_start[0] = time.perf_counter()  # each decision round starts by reading both pools
+            round_start[0] = time.perf_counter()  # a decision round starts by reading both pools (or see below)
             return original_reserves()
 
         def decode_event(*args: Any) -> Any:
@@ -392,7 +392,15 @@ class Bench:
             finally:
                 clock.add("ctx.decode_event", time.perf_counter() - started)
 
-        ctx.reserves, ctx.decode_event = reserves, decode_event
+        original_hint = ctx.reserves_from_logs
+
+        def reserves_from_logs(*args: Any) -> Any:
+            # after one of our trades the next round reads the reserves from its receipt: it starts here
+            result = original_hint(*args)
+            round_start[0] = time.perf_counter()
+            return result
+
+        ctx.reserves, ctx.decode_event, ctx.reserves_from_logs = reserves, decode_event, reserves_from_logs
 
         self.snapshot = self.chain.snapshot()
         rpc = Rpc(self.web3)
