@@ -142,3 +142,120 @@ def test_position_state_decoding():
                   30_000 * 10**8, 1, 1_700_000_000])
     p = Position.decode(raw)
     assert p.open and p.leverage_bps == 20_000 and p.tp_stage == 1 and p.health_factor == 156 * 10**16
+
+
+# -- keeper on the real strike facet ----------------------------------------------------------------
+def move_pool_to(system, owner, price, role="dex_a_pair"):
+    """Swap directly on pair ``role`` until its marginal price is ``price`` (USD per BTC)."""
+    from macrostrike.amm.v2math import amount_to_price
+
+    c = system.contracts
+    pair = c[role]
+    q_is_0 = pair.token0() == c["usdc"].address
+    r0, r1, _ = pair.getReserves()
+    q, b = (r0, r1) if q_is_0 else (r1, r0)
+    direction, amount = amount_to_price((q, b), price)
+    if amount <= 0:
+        return
+    if direction == "quote_in":
+        out = amount * 997 * b // (q * 1000 + amount * 997)
+        c["usdc"].mint(pair.address, amount, sender=owner)
+        pair.swap(0 if q_is_0 else out, out if q_is_0 else 0, owner.address, b"", sender=owner)
+    else:
+        out = amount * 997 * q // (b * 1000 + amount * 997)
+        c["wbtc"].mint(pair.address, amount, sender=owner)
+        pair.swap(out if q_is_0 else 0, 0 if q_is_0 else out, owner.address, b"", sender=owner)
+
+
+def state(project, system, side, bot_id):
+    return Position(*project.StrikeFacet.at(system.manifest.address(side)).positionState(bot_id))
+
+
+def sent(decisions, reason):
+    return [d for d in decisions if d.action == "send" and d.reason == reason]
+
+
+def test_signal_entry_then_exit(project, strike_ready, accounts):
+    s = strike_ready
+    job, journal = make_job(s, accounts[1])
+    job.bots[("long", 2)].desired = LONG
+    job.bots[("short", 2)].desired = SHORT
+    job.bots[("short", 3)].desired = LONG  # not its side: stays flat
+    decisions = job.tick(PRICE)
+    entries = sent(decisions, "signal_entry")
+    assert entries, [(d.reason, d.detail) for d in decisions]
+    assert [(d.detail["side"], d.bot_id, d.detail["status"]) for d in entries] == \
+        [("long", 2, "mined"), ("short", 2, "mined")]
+    for side in ("long", "short"):
+        p = state(project, s, side, 2)
+        # 1.5x asked (the keeper's default) -> exposure/equity ~1.5x as Aave values it
+        assert p.open and 14_000 <= p.exposure_bps(side) <= 16_000, p
+        assert p.health_factor > 125 * 10**16  # above the keeper's floor (1.15 + 0.1): no deleverage
+        assert job.bots[(side, 2)].holder == project.StrikePositionsFacet.at(s.manifest.address(side)).positionHolderOf(2)
+    assert not state(project, s, "short", 3).open
+    # the signal turns FLAT: the long closes, the short stays
+    job.bots[("long", 2)].desired = "flat"
+    decisions = job.tick(PRICE)
+    assert [(d.detail["side"], d.bot_id, d.detail["status"]) for d in sent(decisions, "signal_exit")] == \
+        [("long", 2, "mined")]
+    assert not state(project, s, "long", 2).open and state(project, s, "short", 2).open
+    trades, *_ = project.PerformanceFacet.at(s.manifest.address("long")).botStats(2)
+    assert trades >= 1
+    assert {t["job"] for t in journal.transactions()} == {"strike"}
+    assert all(t["status"] == "mined" for t in journal.transactions())
+
+
+def test_keeper_deleverages_before_the_contract_floor(project, strike_ready, accounts, owner):
+    s = strike_ready
+    job, _ = make_job(s, accounts[1], KeeperSettings(strike_hf_buffer=0.1, strike_leverage_bps=20_000))
+    job.bots[("long", 3)].desired = LONG
+    assert sent(job.tick(PRICE), "signal_entry")
+    before = state(project, s, "long", 3)
+    assert not sent(job.tick(), "hf_deleverage")  # HF >= 1.15 + 0.1
+    # the bot's rule floor raised to 1.9: HF < 1.9 + 0.1 -> the keeper decreases the position
+    # before the contract's own trigger gets its turn
+    facet = project.StrikeFacet.at(s.manifest.address("long"))
+    rules = list(facet.rules(3))
+    rules[2] = 19 * 10**17
+    facet.setRules(3, rules, sender=owner)
+    job.refresh_bots()
+    assert job.bots[("long", 3)].min_health_factor == 19 * 10**17
+    (d,) = sent(job.tick(), "hf_deleverage")
+    assert d.detail["status"] == "mined" and d.detail["floor"] == pytest.approx(2.0)
+    after = state(project, s, "long", 3)
+    assert after.open and after.health_factor > before.health_factor and after.debt_base < before.debt_base
+
+
+def test_liquidated_long_closes_its_hedged_short_next_block(project, strike_ready, accounts, owner, chain):
+    """Oracle drop -> a third party's Aave liquidationCall on long #1's holder -> the keeper closes
+    short #1 (its hedge partner) in the very next block."""
+    s = strike_ready
+    settings = KeeperSettings(strike_leverage_bps=20_000, hedge_pairs=[(1, 1)])
+    job, journal = make_job(s, accounts[1], settings)
+    job.bots[("long", 1)].desired = LONG
+    job.bots[("short", 1)].desired = SHORT
+    assert len(sent(job.tick(PRICE), "signal_entry")) == 2
+    holder = job.bots[("long", 1)].holder
+    market = aave_market_of(s.manifest, admin=owner)
+    # BTC down on the oracle and on DEX A until the long's HF is ~0.9 (< 1: liquidatable)
+    drop = PRICE * 0.9 * 10**18 / state(project, s, "long", 1).health_factor
+    aave.set_price(market, "WBTC", drop)
+    move_pool_to(s, owner, drop)
+    assert aave.account_data(market, holder).health_factor < 1
+    liquidator = accounts[4]
+    usdc_token, pool = s.contracts["usdc"], market.pool_contract()
+    usdc_token.mint(liquidator.address, usdc(20_000), sender=owner)
+    usdc_token.approve(market.pool, MAX, sender=liquidator)
+    receipt = pool.liquidationCall(market.asset("WBTC"), market.asset("USDC"), holder, MAX, False, sender=liquidator)
+    liquidated_in = receipt.block_number
+    decisions = job.tick()
+    (seen,) = [d for d in decisions if d.reason == "liquidated"]
+    assert (seen.detail["side"], seen.bot_id, seen.detail["liquidator"]) == ("long", 1, liquidator.address)
+    assert seen.detail["tx"] == str(receipt.txn_hash)
+    closes = sent(decisions, "hedge_close")
+    assert [(d.detail["side"], d.bot_id, d.detail["status"]) for d in closes] == [("short", 1, "mined")]
+    tx = chain.provider.web3.eth.get_transaction_receipt(closes[0].detail["tx"])
+    assert tx["blockNumber"] == liquidated_in + 1
+    assert not state(project, s, "short", 1).open
+    assert job.stats.liquidations == 1 and job.bots[("long", 1)].liquidations == 1
+    assert "partner long #1 liquidated" in closes[0].detail["why"]

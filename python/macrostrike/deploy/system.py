@@ -82,6 +82,11 @@ class DeployConfig:
     eth_usd_price: float = 300.0
     #: Liquidity supplied to the Aave market by the deployer (USD of USDC, of WBTC, of WETH).
     aave_liquidity_usd: int = 2_000_000
+    #: Each strike bot's slippageBps rule (swap output vs the oracle value, cumulative over an open's
+    #: loop rounds). LibStrike's default (100) is below what the 0.3 % fee plus the price impact of a
+    #: 2x position on a $2M pool plus the pools' noise around the oracle costs; the other rules keep
+    #: LibStrike's defaults (5x max, 2.5 % stop-loss, HF 1.15, 7 days).
+    strike_slippage_bps: int = 250
 
     def __post_init__(self) -> None:
         if not 1 <= self.amm_bots <= 100:
@@ -559,6 +564,12 @@ def _deploy_strike(d: Deployer, c: dict[str, Any], config: DeployConfig, market:
                 d.transact(f"setStrikeConfig {role}", d.project.StrikeFacet.at(address).setStrikeConfig, want)
                 d.manifest.diamonds[role]["strike_config"] = [want[0], *want[1:]]
                 d.save()
+            strike = d.project.StrikeFacet.at(address)
+            for bot_id in range(1, wanted[role] + 1):
+                rules = list(strike.rules(bot_id))
+                if int(rules[4]) != config.strike_slippage_bps:
+                    rules[4] = config.strike_slippage_bps
+                    d.transact(f"setRules {role} #{bot_id}", strike.setRules, bot_id, rules)
     risk = d.project.RiskFacet.at(c["master"].address)
     for keeper in config.keepers:
         if not risk.isRiskKeeper(keeper):

@@ -80,12 +80,13 @@ class KeeperSettings(BaseSettings):
     #: How far back (blocks) a reorg is looked for when the last processed block's hash changed.
     reorg_depth: int = Field(64, ge=1)
     #: Strike job (macrostrike.keeper.strike): margin of a new position as bps of the bot's capital,
-    #: leverage asked for (bps, 20_000 = 2x), the health-factor floor the keeper defends (each bot's
+    #: leverage asked for (bps, 10_000 = 1x), the health-factor floor the keeper defends (each bot's
     #: on-chain minHealthFactor rule; this value only until that is read — LibStrike's default 1.15)
     #: plus a buffer: below floor + buffer the position is decreased by strike_deleverage_bps.
     #: Deadline of strike transactions (seconds).
     strike_margin_bps: int = Field(5_000, ge=1, le=10_000)
-    strike_leverage_bps: int = Field(20_000, ge=10_000, le=50_000)
+    #: (1.5x: a long's HF ~2.3, a short's ~2.1 at entry; LibStrike caps leverage at 5x)
+    strike_leverage_bps: int = Field(15_000, ge=10_000, le=50_000)
     strike_min_health_factor: float = Field(1.15, gt=1.0)
     strike_hf_buffer: float = Field(0.1, ge=0)
     strike_deleverage_bps: int = Field(5_000, ge=1, le=10_000)

@@ -33,7 +33,7 @@ from typing import Any
 
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector as selector
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
 from macrostrike.keeper.context import abi_json, cache_chain_id
 from macrostrike.keeper.errors import decode_revert, error_table
@@ -84,7 +84,7 @@ REASONS = {
 
 
 def _addr(word: bytes) -> str:
-    return "0x" + bytes(word)[-20:].hex()
+    return to_checksum_address("0x" + bytes(word)[-20:].hex())
 
 
 @dataclass
@@ -107,9 +107,17 @@ class Position:
 
     @property
     def leverage_bps(self) -> int:
-        """Collateral / (collateral - debt) in bps (0 when flat or under water)."""
+        """Collateral / (collateral - debt) in bps (0 when flat or under water): a long's exposure."""
         equity = self.collateral_base - self.debt_base
         return self.collateral_base * 10_000 // equity if self.open and equity > 0 else 0
+
+    def exposure_bps(self, side: str) -> int:
+        """Exposure / equity in bps, what ``leverageBps`` asks for: a long's exposure is its WBTC
+        collateral, a short's its WBTC debt (0 when flat or under water)."""
+        equity = self.collateral_base - self.debt_base
+        if not self.open or equity <= 0:
+            return 0
+        return (self.collateral_base if side == "long" else self.debt_base) * 10_000 // equity
 
 
 @dataclass
@@ -251,11 +259,11 @@ class StrikeContext:
                                        "topics": ["0x" + LIQUIDATION_CALL.hex(), None, None, users]})
         out = []
         for log in logs:
-            user = _addr(log["topics"][3]).lower()
+            user = _addr(log["topics"][3]).lower()  # holders are keyed lower-case
             debt, seized, liquidator, _ = decode(["uint256", "uint256", "address", "bool"], bytes(log["data"]))
             out.append({"key": holders[user], "block": int(log["blockNumber"]), "holder": user,
                         "tx": "0x" + bytes(log["transactionHash"]).hex(), "debt_to_cover": int(debt),
-                        "collateral_seized": int(seized), "liquidator": liquidator,
+                        "collateral_seized": int(seized), "liquidator": to_checksum_address(liquidator),
                         "collateral_asset": _addr(log["topics"][1]), "debt_asset": _addr(log["topics"][2])})
         return out
 
@@ -384,7 +392,8 @@ class StrikeJob:
         # 2. decisions per bot
         opening_allowed: dict[str, bool] = {}
         acted = 0
-        for bot in sorted(self.bots.values(), key=lambda b: (b.side, b.bot_id)):
+        # hedge closes first: the partner of a liquidated bot goes out in this very block
+        for bot in sorted(self.bots.values(), key=lambda b: (b.key not in to_close, b.side, b.bot_id)):
             if bot.resting_until >= number:
                 continue
             pos = bot.position if bot.open else None

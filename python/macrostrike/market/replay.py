@@ -361,7 +361,7 @@ def _strike_summary(replay: Replay, result: ReplayResult, settings: KeeperSettin
         positions.append({"side": bot.side, "bot_id": bot.bot_id, "strategy": bot.signal.name,
                           "open": bot.open, "keeper_transactions": bot.trades, "liquidations": bot.liquidations,
                           "health_factor": round(p.health_factor / 10**18, 4) if p and p.debt_base else None,
-                          "leverage_bps": p.leverage_bps if p else 0})
+                          "leverage_bps": p.exposure_bps(bot.side) if p else 0})
     daily: list[int] = []
     for start in range(0, len(total), 24):
         window = total[start:start + 24]
