@@ -310,7 +310,43 @@ def _status(bot_id: int | None) -> list[Any]:
         st, cap, _strategy, _params = registry.bot(i)
         t, w, lo, p, _last = perf.botStats(i)
         bots.add_row(str(i), names.get(int(st), str(st)), usd(cap), str(t), str(w), str(lo), usd(p))
-    return [head, diamonds, bots]
+    return [head, diamonds, bots, *_strike_status(manifest, master)]
+
+
+def _strike_status(manifest: Any, master: str) -> list[Any]:
+    """The master's risk line and one row per strike bot (position, leverage, HF, PnL); empty for
+    a system without strike bots. Booleans print as yes/no."""
+    from ape import project
+    from rich.table import Table
+
+    from macrostrike.report import usd
+
+    if "aave_pool" not in manifest.contracts:
+        return []
+    risk = project.RiskFacet.at(master)
+    hwm, _day, day_start, _last, _at, tripped, reason = risk.riskState()
+    equity = risk.totalEquity()
+    drawdown = (hwm - equity) / hwm if hwm and equity < hwm else 0.0
+    line = (f"master equity {usd(equity)}, drawdown {100 * drawdown:.2f}% from {usd(hwm)}, daily PnL "
+            f"{usd(equity - day_start) if day_start else '-'}, breaker "
+            f"{'TRIPPED (' + {1: 'drawdown', 2: 'daily loss'}.get(int(reason), str(reason)) + ')' if tripped else 'ok'}")
+    table = Table(title="strike bots")
+    for col in ("side", "bot", "capital", "position", "leverage", "HF", "unrealised PnL", "realised PnL", "trades"):
+        table.add_column(col, justify="right")
+    for side in ("long", "short"):
+        address = manifest.address(side)
+        strike, perf = project.StrikeFacet.at(address), project.PerformanceFacet.at(address)
+        registry = project.BotRegistryFacet.at(address)
+        for b in registry.botsPage(1, 100):
+            is_open, coll, debt, hf, eq, *_rest = strike.positionState(b.id)
+            margin = strike.position(b.id)[0] if is_open else 0
+            t, _w, _lo, pnl, _last = perf.botStats(b.id)
+            exposure = coll if side == "long" else debt
+            table.add_row(side, str(b.id), usd(b.capital), "open" if is_open else "flat",
+                          f"{exposure / (coll - debt):.2f}x" if is_open and coll > debt else "-",
+                          f"{hf / 1e18:.3f}" if is_open and debt else "-",
+                          usd(eq - margin) if is_open else "-", usd(pnl), str(t))
+    return [line, table]
 
 
 # -- metrics, export, health (macrostrike.keeper.metrics / export / health) ---------------------------
