@@ -29,9 +29,10 @@ KIND_EXPIRY, KIND_STOP_LOSS, KIND_DELEVERAGE, KIND_TAKE_PROFIT = 1, 2, 3, 4
 
 
 def strike_config(accounts: Any) -> DeployConfig:
-    """3 long and 3 short bots with $2,000 each, one AMM bot, $2M per pool, BTC at $30,000."""
+    """3 long and 3 short bots with $2,000 each, one AMM bot, $2M per pool, BTC at $30,000, every
+    rule at the contract's defaults (slippage 100 bps)."""
     return DeployConfig(amm_bots=1, long_bots=3, short_bots=3, pool_usd=2_000_000, capital_per_bot_usd=2_000,
-                        initial_price_usd=PRICE, treasury_reserve_usd=1_000,
+                        initial_price_usd=PRICE, treasury_reserve_usd=1_000, strike_slippage_bps=100,
                         keepers=(str(accounts[1].address),))
 
 

@@ -84,3 +84,215 @@ def test_open_2x_close_pnl_follows_price(s, chain, side, move_bps):
     trades, wins, losses, pnl, _ = s.facet(side, "PerformanceFacet").botStats(1)
     assert trades == 1 and pnl == closed.pnl and (wins, losses) == ((1, 0) if favourable else (0, 1))
     assert list(f.openPositionIds()) == []
+
+
+# -- leverage ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("side", ["long", "short"])
+def test_leverage_at_max_ok_one_above_reverts(s, chain, side):
+    s.set_rules(side, 1, maxLeverageBps=20_000)
+    with reverts_named("LeverageAboveMax") as info:
+        open_(s, chain, side, 1, lev=20_001)
+    assert info.value.inputs == {"leverageBps": 20_001, "maxLeverageBps": 20_000}
+    open_(s, chain, side, 1, lev=20_000)
+    assert s.facet(side).position(1).open
+
+
+def test_leverage_ceiling_of_the_loop(s, chain):
+    """Default max 5x: 5x+1 bps is refused by the rule; 5x itself is beyond WBTC's LTV loop (~3.7x)."""
+    with reverts_named("LeverageAboveMax"):
+        open_(s, chain, "long", 1, lev=50_001)
+    with reverts_named("LeverageNotReachable") as info:
+        open_(s, chain, "long", 1, lev=50_000)
+    # WBTC LTV 73 %: 1 + 0.73 / 0.27 = 3.7037x
+    assert info.value.inputs["reachedBps"] == 37_037
+    with reverts_named("LeverageNotReachable"):
+        open_(s, chain, "short", 1, lev=34_000)  # USDC LTV 77 %: 0.77 / 0.23 = 3.35x
+    with reverts_named("LeverageBelowMin"):
+        open_(s, chain, "long", 1, lev=9_999)
+
+
+def test_increase_and_decrease(s, chain):
+    f = s.facet("long")
+    open_(s, chain, "long", 1, lev=15_000)
+    s.move_price(P0 * 101 // 100)
+    r = f.increasePosition(1, MARGIN, 20_000, deadline(chain), sender=s.keeper)
+    ev = events(r, f, "PositionIncreased")[0]
+    assert ev.marginQuote == 2 * MARGIN and ev.entryPrice == (P0 + P0 * 101 // 100) // 2
+    debt = f.positionState(1).debtBase
+    r = f.decreasePosition(1, 5_000, deadline(chain), sender=s.keeper)
+    ev = events(r, f, "PositionDecreased")[0]
+    assert ev.fractionBps == 5_000 and ev.marginReleased == MARGIN and ev.returned > 0
+    assert f.position(1).marginQuote == MARGIN
+    assert abs(f.positionState(1).debtBase * 2 - debt) <= debt // 1_000
+    with reverts_named("InvalidFraction"):
+        f.decreasePosition(1, 10_001, deadline(chain), sender=s.keeper)
+    with reverts_named("DeadlineExpired"):
+        f.decreasePosition(1, 1_000, chain.pending_timestamp - 1, sender=s.keeper)
+
+
+# -- stop-loss -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("side,stop", [("long", 250), ("short", 200)])
+def test_stop_loss_fires_at_exactly_its_move(s, chain, side, stop):
+    f = s.facet(side)
+    s.set_rules(side, 1, stopLossBps=stop)
+    open_(s, chain, side, 1)
+    sign = -1 if side == "long" else 1
+    trigger = P0 + sign * P0 * stop // BPS  # exact: P0 is a multiple of 10,000
+    s.move_price(trigger - sign)             # one unit (1e-8 USD) short of the stop
+    r = f.checkTriggers(1, sender=s.keeper)
+    assert events(r, f, "TriggerFired") == [] and f.position(1).open
+    s.set_oracle(trigger)
+    r = f.checkTriggers(1, sender=s.keeper)
+    assert [e.kind for e in events(r, f, "TriggerFired")] == [KIND_STOP_LOSS]
+    closed = events(r, f, "PositionClosed")[0]
+    assert closed.reason == KIND_STOP_LOSS and closed.pnl < 0 and not f.position(1).open
+
+
+# -- hold time -----------------------------------------------------------------------------------
+def test_hard_expiry_at_exactly_max_hold(s, chain):
+    f = s.facet("short")
+    s.set_rules("short", 2, maxHoldSeconds=3_600)
+    open_(s, chain, "short", 2)
+    opened = f.position(2).openedAt
+    chain.pending_timestamp = opened + 3_600 - 1
+    r = f.checkTriggers(2, sender=s.keeper)
+    assert chain.blocks.head.timestamp == opened + 3_599
+    assert events(r, f, "TriggerFired") == [] and f.position(2).open
+    chain.pending_timestamp = opened + 3_600
+    r = f.checkTriggers(2, sender=s.keeper)
+    assert [e.kind for e in events(r, f, "TriggerFired")] == [KIND_EXPIRY]
+    assert events(r, f, "PositionClosed")[0].reason == KIND_EXPIRY and not f.position(2).open
+
+
+# -- liquidity band ------------------------------------------------------------------------------
+@pytest.mark.parametrize("bound,delta,ok", [("min", 0, True), ("min", 1, False), ("max", 0, True), ("max", -1, False)])
+def test_liquidity_band_edges(s, chain, bound, delta, ok):
+    rq, _ = s.reserves()
+    s.set_rules("long", 1, **({"minPoolQuote": rq + delta} if bound == "min" else {"maxPoolQuote": rq + delta}))
+    if ok:
+        open_(s, chain, "long", 1)
+        assert s.facet("long").position(1).open
+    else:
+        with reverts_named("LiquidityOutOfBand") as info:
+            open_(s, chain, "long", 1)
+        assert info.value.inputs["quoteReserve"] == rq
+
+
+# -- slippage ------------------------------------------------------------------------------------
+def _price_for_min_out(target, margin, slippage):
+    """Largest oracle price (8 dec) at which StrikeFacet's minimum WBTC out is >= target."""
+    lo, hi = 1, 10**20
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if min_out_buy(margin, mid, slippage) >= target:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@pytest.mark.parametrize("short_by,ok", [(1, False), (0, True)])
+def test_slippage_bound_exact(s, chain, short_by, ok):
+    """A 1x long is one swap. The oracle is set so that the minimum out (oracle value less 100 bps)
+    is exactly one unit above (reverts) or equal to (passes) what the pool pays."""
+    s.set_rules("long", 1, slippageBps=100)
+    rq, ra = s.reserves()
+    out = amount_out(MARGIN, rq, ra)
+    price = _price_for_min_out(out + short_by, MARGIN, 100)
+    assert min_out_buy(MARGIN, price, 100) == out + short_by
+    s.set_oracle(price)
+    if ok:
+        open_(s, chain, "long", 1, lev=10_000)
+        assert s.facet("long").position(1).open
+    else:
+        with reverts_named("SlippageExceeded") as info:
+            open_(s, chain, "long", 1, lev=10_000)
+        assert info.value.inputs == {"amountOut": out, "minOut": out + 1}
+
+
+# -- take-profit, deleverage ---------------------------------------------------------------------
+def test_take_profit_first_stage_closes_a_quarter(s, chain, project):
+    f = s.facet("long")
+    open_(s, chain, "long", 1)
+    holder = project.PositionHolder.at(s.facet("long", "StrikePositionsFacet").positionHolderOf(1))
+    coll0, debt0 = holder.collateralOf(s.wbtc.address), holder.debtOf(s.usdc.address)
+    trigger = P0 * (BPS + 1_500) // BPS
+    s.move_price(trigger - 1)
+    r = f.checkTriggers(1, sender=s.keeper)
+    assert events(r, f, "TriggerFired") == []
+    s.set_oracle(trigger)
+    r = f.checkTriggers(1, sender=s.keeper)
+    assert [e.kind for e in events(r, f, "TriggerFired")] == [KIND_TAKE_PROFIT]
+    ev = events(r, f, "PositionDecreased")[0]
+    assert ev.reason == KIND_TAKE_PROFIT and ev.fractionBps == 2_500 and ev.pnl > 0
+    assert f.position(1).tpStage == 1 and f.position(1).marginQuote == MARGIN * 3 // 4
+    coll1, debt1 = holder.collateralOf(s.wbtc.address), holder.debtOf(s.usdc.address)
+    assert abs(coll1 * 4 - coll0 * 3) <= coll0 // 1_000
+    assert abs(debt1 * 4 - debt0 * 3) <= debt0 // 1_000
+    # the next stage (+35 %) is not reached: nothing more happens
+    r = f.checkTriggers(1, sender=s.keeper)
+    assert events(r, f, "TriggerFired") == []
+
+
+def test_emergency_deleverage_restores_min_health_factor(s, chain):
+    f = s.facet("long")
+    open_(s, chain, "long", 1, lev=30_000)
+    hf0 = f.positionState(1).healthFactor
+    assert 115 * 10**16 <= hf0 < 118 * 10**16
+    s.move_price(P0 * 98 // 100)  # -2 %: inside the 2.5 % stop, HF below 1.15
+    assert f.positionState(1).healthFactor < 115 * 10**16
+    debt0 = f.positionState(1).debtBase
+    r = f.checkTriggers(1, sender=s.keeper)
+    assert [e.kind for e in events(r, f, "TriggerFired")] == [KIND_DELEVERAGE]
+    st = f.positionState(1)
+    assert st.open and st.healthFactor >= 115 * 10**16 and st.debtBase < debt0
+    assert events(r, f, "PositionDecreased")[0].reason == KIND_DELEVERAGE
+
+
+# -- breaker, exitAll ----------------------------------------------------------------------------
+def test_breaker_tripped_refuses_opening_allows_closing(s, chain, project):
+    risk = project.RiskFacet.at(s.master)
+    f = s.facet("long")
+    open_(s, chain, "long", 1)
+    risk.setRiskParameters(1, 5_000, 100, sender=s.owner)  # 0.01 % drawdown trips
+    risk.checkpoint(sender=s.owner)
+    s.move_price(P0 * 99 // 100)
+    risk.checkpoint(sender=s.owner)
+    assert risk.breakerTripped()
+    with reverts_named("BreakerIsTripped"):
+        open_(s, chain, "long", 2)
+    with reverts_named("BreakerIsTripped"):
+        f.increasePosition(1, MARGIN, 20_000, deadline(chain), sender=s.keeper)
+    f.decreasePosition(1, 5_000, deadline(chain), sender=s.keeper)
+    f.closePosition(1, deadline(chain), sender=s.keeper)
+    assert not f.position(1).open
+
+
+def test_master_emergency_exit_closes_positions(s, chain, project):
+    for side in ("long", "short"):
+        open_(s, chain, side, 1)
+        open_(s, chain, side, 2, lev=15_000)
+    treasury0 = s.usdc.balanceOf(s.master)
+    held = {side: s.usdc.balanceOf(s.addr[side]) for side in s.addr}
+    r = project.EmergencyFacet.at(s.master).emergencyExit(sender=s.owner)
+    for side in ("long", "short"):
+        f = s.facet(side)
+        assert list(f.openPositionIds()) == [] and not f.position(1).open and not f.position(2).open
+        assert s.usdc.balanceOf(s.addr[side]) == 0 and s.facet(side, "ChildCoordinationFacet").totalCapital() == 0
+        assert len([e for e in events(r, f, "PositionClosed") if e.contract_address == f.address]) == 2
+    gained = s.usdc.balanceOf(s.master) - treasury0
+    assert gained > sum(held.values())  # the positions' quote came back too
+
+
+# -- access --------------------------------------------------------------------------------------
+def test_rules_bounds(s):
+    f = s.facet("long")
+    for name, bad in (("maxLeverageBps", 9_999), ("maxLeverageBps", 50_001), ("stopLossBps", 199),
+                      ("stopLossBps", 301), ("minHealthFactor", 105 * 10**16 - 1), ("minHealthFactor", 2 * WAD + 1),
+                      ("maxHoldSeconds", 3_599), ("maxHoldSeconds", 30 * 86_400 + 1), ("slippageBps", 0),
+                      ("slippageBps", 1_001)):
+        with reverts_named("RuleOutOfBounds") as info:
+            s.set_rules("long", 1, **{name: bad})
+        assert info.value.inputs["name"] == name and info.value.inputs["value"] == bad
+    s.set_rules("long", 1, maxLeverageBps=10_000, stopLossBps=300, minHealthFactor=2 * WAD, slippageBps=1_000)
+    assert f.rules(1).stopLossBps == 300

@@ -572,6 +572,7 @@ contract StrikeFacet is ReentrancyGuardTransient {
         if (x.isLong) {
             _supply(x, x.asset, _swap(x, false, margin));
             uint256 target = margin * (leverageBps - BPS) / BPS;
+            _enforceReachable(x, margin, target, leverageBps, BPS);
             uint256 borrowed;
             for (uint256 i; borrowed < target; ++i) {
                 uint256 avail = _availableBorrow(x);
@@ -586,6 +587,7 @@ contract StrikeFacet is ReentrancyGuardTransient {
         } else {
             _supply(x, x.quote, margin);
             uint256 target = margin * leverageBps / BPS;
+            _enforceReachable(x, margin, target, leverageBps, 0);
             uint256 borrowed; // quote value at the oracle price
             for (uint256 i; borrowed < target; ++i) {
                 uint256 avail = _availableBorrow(x);
@@ -600,6 +602,19 @@ contract StrikeFacet is ReentrancyGuardTransient {
                 _supply(x, x.quote, _swap(x, true, a));
             }
         }
+    }
+
+    /// @dev Fails fast (before the loop) when the debt target is beyond the loop's limit: with the
+    ///      holder's LTV `l`, a debt D re-supplied as collateral must satisfy D ≤ l·(margin + D), so
+    ///      D ≤ margin·l / (1 − l). `baseBps` is 10,000 for a long (its exposure counts the margin).
+    function _enforceReachable(Ctx memory x, uint256 margin, uint256 target, uint256 leverageBps, uint256 baseBps)
+        private
+        view
+    {
+        (,,,, uint256 ltv,) = x.pool.getUserAccountData(address(x.h));
+        if (ltv >= BPS) return;
+        uint256 ceiling = margin * ltv / (BPS - ltv);
+        if (target > ceiling) revert LeverageNotReachable(leverageBps, baseBps + ceiling * BPS / margin);
     }
 
     /// @dev Unwinds: repays at least `debtTarget` and withdraws at least `collTarget` (all of both
