@@ -3,35 +3,13 @@
 Runs the real commands (`ape keeper …`, `ape run …`) as subprocesses against a separate Anvil.
 """
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from conftest import free_port
 from macrostrike.keeper.journal import Journal
+from ops_helpers import ape, assert_one_line_error
 
 pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parents[1]
-APE = str(Path(sys.executable).with_name("ape"))
-
-
-def ape(*args, env=None, timeout=300):
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([APE, *args], cwd=ROOT, env=full_env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def assert_one_line_error(proc, *needles):
-    assert proc.returncode != 0, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr + proc.stdout
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, proc.stderr
-    for needle in needles:
-        assert needle in errors[0], errors[0]
 
 
 @pytest.fixture(scope="module")

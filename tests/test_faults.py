@@ -17,7 +17,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -30,11 +29,10 @@ from web3 import Web3
 from conftest import ANVIL, free_port
 from macrostrike.deploy.manifest import Manifest
 from macrostrike.keeper.journal import Journal
+from ops_helpers import APE, ROOT, ape
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-APE = str(Path(sys.executable).with_name("ape"))
 OWNER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # Anvil test account 0
 EXECUTED = event_signature_to_log_topic(
     "ArbitrageExecuted(uint256,address,address,uint256,uint256,uint256,uint256)")
@@ -63,11 +61,6 @@ class Node:
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)  # anvil dumps --state on a clean exit
         self.proc.wait(timeout=30)
-
-
-def ape(*args, env, timeout=300):
-    return subprocess.run([APE, *args], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +107,7 @@ def wait_until(predicate, timeout_s, what):
         if predicate():
             return
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}")  # the keeper's log is in the test's tmp dir
 
 
 def mined(journal_url):
@@ -173,7 +166,7 @@ def test_anvil_restart_and_keeper_kill9(world):
     journal.close()
     journalled = sorted(t["tx_hash"] for t in rows if t["status"] == "mined")
     assert on_chain == journalled, "every trade on chain is one mined journal row, and vice versa"
-    assert len(on_chain) == count >= 4
+    assert len(on_chain) >= count >= 4  # the keeper may take more trades of a dislocation after we counted
     pairs = [(t["signer"], t["nonce"]) for t in rows if t["status"] == "mined"]
     assert len(pairs) == len(set(pairs)), "no nonce used twice"
     assert not [t for t in rows if t["status"] == "pending"], rows

@@ -96,3 +96,17 @@ def test_unknown_status_is_refused():
     j = Journal()
     with pytest.raises(ValueError, match="unknown transaction status"):
         j.tx_final("0x00", "lost")
+
+
+def test_supersede_drops_leftover_versions_of_a_used_nonce(url):
+    """A process killed between journalling and broadcasting leaves a pending row; once another
+    transaction is mined on that nonce, the row is dropped (it can never be mined)."""
+    j = Journal(url)
+    signer = "0x" + "3" * 40
+    j.tx_pending("0xdead", signer, 4, "arbitrage", 1)  # never broadcast
+    j.tx_pending("0xbeef", signer, 4, "arbitrage", 2)
+    j.tx_final("0xbeef", "mined", 100, 5, 12, "0x" + "0c" * 32)
+    j.tx_pending("0xcafe", signer, 5, "arbitrage", 1)
+    assert j.supersede(signer, 4, "0xbeef") == 1
+    status = {t["tx_hash"]: t["status"] for t in j.transactions()}
+    assert status == {"0xdead": "dropped", "0xbeef": "mined", "0xcafe": "pending"}

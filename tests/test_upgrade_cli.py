@@ -5,35 +5,17 @@ unlocked account 0, which is Ape's TEST::0), then upgraded to UpgradeCounterFace
 """
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from web3 import Web3
 
 from macrostrike.deploy.cuts import facet_cut
+from ops_helpers import ape
+from ops_helpers import assert_one_line_error as one_line_error
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-APE = str(Path(sys.executable).with_name("ape"))
 FACETS = ("DiamondCutFacet", "DiamondLoupeFacet", "OwnershipFacet")
-
-
-def ape(*args, env):
-    return subprocess.run([APE, *args], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=300, stdin=subprocess.DEVNULL)
-
-
-def one_line_error(proc, *needles):
-    assert proc.returncode != 0, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr + proc.stdout
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, proc.stderr
-    for needle in needles:
-        assert needle in errors[0], errors[0]
 
 
 @pytest.fixture(scope="module")

@@ -188,6 +188,17 @@ class Journal:
             settled[status] += 1
         return dict(settled)
 
+    def supersede(self, signer: str, nonce: int, mined_hash: str) -> int:
+        """``mined_hash`` used ``signer``'s ``nonce``: any other row of that nonce still ``pending``
+        (e.g. signed and journalled by a process killed before it could broadcast) can never be
+        mined; it becomes ``dropped``. Returns how many rows changed."""
+        with self.engine.begin() as conn:
+            result = conn.execute(transactions_table.update().where(
+                transactions_table.c.signer == signer, transactions_table.c.nonce == nonce,
+                transactions_table.c.tx_hash != mined_hash, transactions_table.c.status == "pending",
+            ).values(status="dropped"))
+        return int(result.rowcount or 0)
+
     def _nonce_mined(self, signer: str, nonce: int) -> bool:
         with self.engine.connect() as conn:
             row = conn.execute(select(transactions_table.c.tx_hash).where(

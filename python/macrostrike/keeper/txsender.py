@@ -270,6 +270,8 @@ class TxSender:
             if other != mined:
                 self._final(other, "replaced")
         self._final(mined, "mined" if receipt["status"] == 1 else "reverted", receipt)
+        if self.journal is not None:
+            self.journal.supersede(self.address, nonce, mined)
         return Sent(
             tx_hash=mined,
             nonce=nonce,
