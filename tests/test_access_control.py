@@ -10,7 +10,9 @@ from ape.exceptions import ContractLogicError
 from macrostrike.deploy.system import CHILD_FACETS, CORE_FACETS, MASTER_FACETS, DeployConfig, deploy_system
 
 AUTH_ERRORS = {"NotContractOwner", "NotMasterOrOwner", "NotKeeper", "NotPendingOwner", "NotRiskKeeper"}
-FACETS = sorted(set(MASTER_FACETS) | set(CHILD_FACETS) | {"ArbitrageFacet"})
+#: facets of the strike children only, checked on the long and the short diamond
+STRIKE_FACETS = {"StrikeFacet", "StrikePositionsFacet"}
+FACETS = sorted(set(MASTER_FACETS) | set(CHILD_FACETS) | {"ArbitrageFacet"} | STRIKE_FACETS)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,7 @@ def test_table_covers_every_facet(project):
     # every facet that has state-changing functions takes part
     assert {"DiamondCutFacet", "OwnershipFacet", "TreasuryFacet", "ChildRegistryFacet", "BotRegistryFacet",
             "ChildCoordinationFacet", "ArbitrageFacet", "EmergencyFacet", "AllocationFacet", "RiskFacet",
-            "RiskLimitsFacet"} <= {
+            "RiskLimitsFacet", "StrikeFacet", "StrikePositionsFacet"} <= {
         f for f in FACETS if any(True for _ in mutating_functions(getattr(project, f).contract_type))}
 
 
@@ -59,6 +61,8 @@ def test_table_covers_every_facet(project):
 def test_strangers_are_refused(project, system, stranger, facet_name):
     role = "master" if facet_name in MASTER_FACETS and facet_name not in CORE_FACETS else "amm"
     diamonds = [role] if facet_name not in CORE_FACETS else ["master", "amm"]
+    if facet_name in STRIKE_FACETS:
+        diamonds = ["long", "short"]
     ct = getattr(project, facet_name).contract_type
     checked = 0
     for role in diamonds:

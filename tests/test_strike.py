@@ -12,6 +12,9 @@ from decimal import Decimal
 
 import pytest
 
+from macrostrike.deploy import aave, venues
+from macrostrike.deploy import cuts as cutlib
+from macrostrike.deploy.system import CHILDREN
 from strike_helpers import (BPS, BTC, DEFAULT_RULES, E8, KIND_DELEVERAGE, KIND_EXPIRY, KIND_STOP_LOSS,
                             KIND_TAKE_PROFIT, PRICE, USD, WAD, amount_out, deploy_strike, min_out_buy,
                             reverts_named)
@@ -296,3 +299,53 @@ def test_rules_bounds(s):
         assert info.value.inputs["name"] == name and info.value.inputs["value"] == bad
     s.set_rules("long", 1, maxLeverageBps=10_000, stopLossBps=300, minHealthFactor=2 * WAD, slippageBps=1_000)
     assert f.rules(1).stopLossBps == 300
+
+
+# -- re-entrancy -----------------------------------------------------------------------------------
+@pytest.fixture
+def hook_child(s, project, chain):
+    """A third strike child (LongStrikeDiamond with the deployed child facets) trading HookToken:
+    its own Aave market (USDC + HOOK, WBTC's risk parameters), a USDC/HOOK pair on dex A, one funded bot."""
+    owner, usdc = s.owner, s.usdc
+    hook = owner.deploy(project.HookToken)
+    market = aave.deploy_aave_market(owner, {"USDC": usdc, "HOOK": hook}, {"USDC": 1.0, "HOOK": PRICE},
+                                     params={"HOOK": aave.DEFAULT_RESERVE_PARAMS["WBTC"]})
+    factory = s.system.contracts["dex_a_factory"]
+    factory.createPair(usdc.address, hook.address, sender=owner)
+    pair = venues.at("UniswapV2Pair", str(factory.getPair(usdc.address, hook.address)))
+    usdc.mint(pair.address, 1_000_000 * USD, sender=owner)
+    hook.mint(pair.address, 1_000_000 * BTC // PRICE, sender=owner)
+    pair.mint(owner.address, sender=owner)
+    m = s.system.manifest
+    facets = [getattr(project, n).at(m.contracts[f"facet:{n}"]["address"]) for n in CHILDREN["long"][1]]
+    init = project.ChildInit.at(m.contracts["init:ChildInit"]["address"])
+    child = owner.deploy(project.LongStrikeDiamond, owner.address, [cutlib.facet_cut(f) for f in facets],
+                         init.address, init.init.encode_input(s.master, usdc.address))
+    project.BotRegistryFacet.at(child.address).registerBots(1, b"hook".ljust(32, b"\0"), b"", sender=owner)
+    project.BotRegistryFacet.at(child.address).setKeeper(s.keeper.address, True, sender=owner)
+    usdc.mint(child.address, 2 * MARGIN, sender=owner)
+    project.ChildCoordinationFacet.at(child.address).fundBot(1, 2 * MARGIN, sender=owner)
+    f = project.StrikeFacet.at(child.address)
+    f.setStrikeConfig((True, market.pool, pair.address, hook.address, usdc.address, market.oracle), sender=owner)
+    return f, hook
+
+
+def test_reentrancy_through_transfer_hook_fails(s, chain, hook_child):
+    f, hook = hook_child
+    zero = "0x" + "00" * 20
+    dl = deadline(chain)
+    # open: the diamond's HOOK transfer to the holder (supply) calls back closePosition
+    hook.arm(f.address, f.closePosition.encode_input(1, dl), sender=s.owner)
+    with reverts_named("ReentrancyGuardReentrantCall"):
+        f.openPosition(1, MARGIN, 10_000, dl, sender=s.keeper)
+    hook.arm(zero, b"", sender=s.owner)  # disarmed, the same open goes through
+    f.openPosition(1, MARGIN, 10_000, dl, sender=s.keeper)
+    assert f.position(1).open
+    # close: the diamond's HOOK transfer to the pair (sell) calls back openPosition
+    hook.arm(f.address, f.openPosition.encode_input(1, MARGIN, 10_000, dl), sender=s.owner)
+    with reverts_named("ReentrancyGuardReentrantCall"):
+        f.closePosition(1, dl, sender=s.keeper)
+    assert f.position(1).open
+    hook.arm(zero, b"", sender=s.owner)
+    f.closePosition(1, dl, sender=s.keeper)
+    assert not f.position(1).open
