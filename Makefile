@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ANVIL_DIR := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin
-export PATH := $(CURDIR)/$(BIN):$(ANVIL_DIR):$(PATH)
+# tools/anvil wraps the npm Anvil (drops --steps-tracing: see the script)
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/tools/anvil:$(ANVIL_DIR):$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/tools/solcx
 export MPLBACKEND := Agg
 

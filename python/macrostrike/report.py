@@ -23,7 +23,7 @@ def _date(ts: int) -> str:
 
 def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
     """Print the replay summary (figures as measured; assumptions listed under them)."""
-    console = console or Console()
+    console = console or Console(width=max(Console().width, 132))  # the per-diamond table needs ~130 columns
     t = summary["trades"]
     h = summary["history"]
     console.print(f"[bold]macrostrike replay[/bold] — {summary['hours_replayed']} hours of BTC/USD "

