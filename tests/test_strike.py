@@ -19,6 +19,9 @@ from strike_helpers import (BPS, BTC, DEFAULT_RULES, E8, KIND_DELEVERAGE, KIND_E
                             KIND_TAKE_PROFIT, PRICE, USD, WAD, amount_out, deploy_strike, min_out_buy,
                             reverts_named)
 
+#: ~45 s on the 2-core machine (deploy with the Aave market, 24 tests, a second market for the hook test)
+pytestmark = pytest.mark.slow
+
 P0 = PRICE * E8
 MARGIN = 500 * USD
 

@@ -697,8 +697,14 @@ contract StrikeFacet is ReentrancyGuardTransient {
             u.withdrawn += got;
             u.cash += got;
         }
-        // the exact-out rounding can buy a few asset units more than owed: sell them back
-        if (u.extraAsset != 0) _swap(x, true, u.extraAsset);
+        // the exact-out rounding can buy a few asset units more than owed: sell them back unless
+        // that dust alone would fail the slippage bound (it then stays in the diamond)
+        if (u.extraAsset != 0) {
+            (uint256 rQ, uint256 rA) = _reserves(x);
+            if (_getAmountOut(u.extraAsset, rA, rQ) >= _assetToQuote(x, u.extraAsset) * (BPS - x.slip) / BPS) {
+                _swap(x, true, u.extraAsset);
+            }
+        }
     }
 
     /// @dev Short: buys up to `debtLeft` of the asset with the unwind's cash and repays it; returns the amount repaid.
