@@ -240,12 +240,15 @@ def test_take_profit_first_stage_closes_a_quarter(s, chain, project):
     assert events(r, f, "TriggerFired") == []
 
 
-def test_emergency_deleverage_restores_min_health_factor(s, chain):
-    f = s.facet("long")
-    open_(s, chain, "long", 1, lev=30_000)
+@pytest.mark.parametrize("side,lev,move", [("long", 30_000, -200), ("short", 22_000, 200)])
+def test_emergency_deleverage_restores_min_health_factor(s, chain, side, lev, move):
+    """Long 3x (HF ~1.166) or short 2.2x (HF ~1.16), then a 2 % adverse move (inside the 2.5 % stop)
+    takes HF below the 1.15 minimum: the trigger repays debt with collateral and HF is >= 1.15 again."""
+    f = s.facet(side)
+    open_(s, chain, side, 1, lev=lev)
     hf0 = f.positionState(1).healthFactor
     assert 115 * 10**16 <= hf0 < 118 * 10**16
-    s.move_price(P0 * 98 // 100)  # -2 %: inside the 2.5 % stop, HF below 1.15
+    s.move_price(P0 * (BPS + move) // BPS)
     assert f.positionState(1).healthFactor < 115 * 10**16
     debt0 = f.positionState(1).debtBase
     r = f.checkTriggers(1, sender=s.keeper)
