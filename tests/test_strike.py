@@ -74,8 +74,10 @@ def test_open_2x_close_pnl_follows_price(s, chain, side, move_bps):
     # the child's equity still counts the position (less swap fees)
     assert abs(s.facet(side, "ChildCoordinationFacet").equity() - equity0) < MARGIN * 100 // BPS
     # a second bot's holder is separate and empty
-    assert s.facet(side, "StrikePositionsFacet").positionHolderOf(2) != f.positionState(1) and \
-        f.positionState(2).collateralBase == 0
+    positions = s.facet(side, "StrikePositionsFacet")
+    holder1 = positions.positionHolderOf(1)
+    assert int(holder1, 16) != 0 and holder1 == ev.holder == positions.predictPositionHolder(1)
+    assert positions.predictPositionHolder(2) != holder1 and f.positionState(2).collateralBase == 0
 
     s.move_price(P0 * (BPS + move_bps) // BPS)
     r = f.closePosition(1, deadline(chain), sender=s.keeper)

@@ -32,8 +32,10 @@ import {LibStrike, IAaveOracle} from "../LibStrike.sol";
 ///         deleverage, take-profit ladder (+15/35/60/100 % → close 25/40/50/75 % of what is open).
 ///         Loop ceiling: with WBTC's LTV of 73 % a long's leverage tops out near 1/(1 − 0.73) ≈ 3.7x
 ///         (≈ 3.6x after swap fees within MAX_OPEN_LOOPS); a short on USDC collateral (LTV 77 %) near
-///         0.77/0.23 ≈ 3.3x. The minimum health factor (default 1.15) limits both further (≈ 3.1x
-///         long). Beyond reach: LeverageNotReachable.
+///         0.77/0.23 ≈ 3.3x. The minimum health factor, checked after every open/increase, limits
+///         both further: at the default 1.15, L·0.78/(L − 1) ≥ 1.15 ⇒ ≈ 3.1x long and
+///         (1 + L)·0.80/L ≥ 1.15 ⇒ ≈ 2.29x short. Beyond the loop's reach: LeverageNotReachable
+///         (checked before the loop from the holder's LTV); beyond the HF floor: HealthFactorBelowMin.
 ///         Amounts: token base units; prices: Aave oracle, USD 8 decimals; ratios: bps; HF: wad.
 /// @dev Units of PnL: quote base units, realised = quote returned − margin share released.
 contract StrikeFacet is ReentrancyGuardTransient {
