@@ -147,9 +147,11 @@ def test_stop_loss_fires_at_exactly_its_move(s, chain, side, stop):
     sign = -1 if side == "long" else 1
     trigger = P0 + sign * P0 * stop // BPS  # exact: P0 is a multiple of 10,000
     s.move_price(trigger - sign)             # one unit (1e-8 USD) short of the stop
+    assert f.checkTriggers.call(1, sender=s.keeper) == 0  # what a keeper simulates first
     r = f.checkTriggers(1, sender=s.keeper)
     assert events(r, f, "TriggerFired") == [] and f.position(1).open
     s.set_oracle(trigger)
+    assert f.checkTriggers.call(1, sender=s.keeper) == KIND_STOP_LOSS and f.position(1).open
     r = f.checkTriggers(1, sender=s.keeper)
     assert [e.kind for e in events(r, f, "TriggerFired")] == [KIND_STOP_LOSS]
     closed = events(r, f, "PositionClosed")[0]
@@ -219,13 +221,16 @@ def test_slippage_bound_exact(s, chain, short_by, ok):
 
 
 # -- take-profit, deleverage ---------------------------------------------------------------------
-def test_take_profit_first_stage_closes_a_quarter(s, chain, project):
-    f = s.facet("long")
-    open_(s, chain, "long", 1)
-    holder = project.PositionHolder.at(s.facet("long", "StrikePositionsFacet").positionHolderOf(1))
-    coll0, debt0 = holder.collateralOf(s.wbtc.address), holder.debtOf(s.usdc.address)
-    trigger = P0 * (BPS + 1_500) // BPS
-    s.move_price(trigger - 1)
+@pytest.mark.parametrize("side", ["long", "short"])
+def test_take_profit_first_stage_closes_a_quarter(s, chain, project, side):
+    f = s.facet(side)
+    open_(s, chain, side, 1)
+    holder = project.PositionHolder.at(s.facet(side, "StrikePositionsFacet").positionHolderOf(1))
+    coll_token, debt_token = (s.wbtc, s.usdc) if side == "long" else (s.usdc, s.wbtc)
+    coll0, debt0 = holder.collateralOf(coll_token.address), holder.debtOf(debt_token.address)
+    sign = 1 if side == "long" else -1
+    trigger = P0 + sign * P0 * 1_500 // BPS
+    s.move_price(trigger - sign)
     r = f.checkTriggers(1, sender=s.keeper)
     assert events(r, f, "TriggerFired") == []
     s.set_oracle(trigger)
@@ -234,7 +239,7 @@ def test_take_profit_first_stage_closes_a_quarter(s, chain, project):
     ev = events(r, f, "PositionDecreased")[0]
     assert ev.reason == KIND_TAKE_PROFIT and ev.fractionBps == 2_500 and ev.pnl > 0
     assert f.position(1).tpStage == 1 and f.position(1).marginQuote == MARGIN * 3 // 4
-    coll1, debt1 = holder.collateralOf(s.wbtc.address), holder.debtOf(s.usdc.address)
+    coll1, debt1 = holder.collateralOf(coll_token.address), holder.debtOf(debt_token.address)
     assert abs(coll1 * 4 - coll0 * 3) <= coll0 // 1_000
     assert abs(debt1 * 4 - debt0 * 3) <= debt0 // 1_000
     # the next stage (+35 %) is not reached: nothing more happens
@@ -293,6 +298,20 @@ def test_master_emergency_exit_closes_positions(s, chain, project):
         assert len([e for e in events(r, f, "PositionClosed") if e.contract_address == f.address]) == 2
     gained = s.usdc.balanceOf(s.master) - treasury0
     assert gained > sum(held.values())  # the positions' quote came back too
+
+
+def test_exit_all_by_owner(s, chain):
+    f = s.facet("short")
+    open_(s, chain, "short", 3)
+    with reverts_named("ParameterOutOfRange"):
+        f.exitAll(10_001, sender=s.owner)
+    with reverts_named("NotMasterOrOwner"):
+        f.exitAll(100, sender=s.keeper)
+    before = s.usdc.balanceOf(s.master)
+    r = f.exitAll(100, sender=s.owner)
+    ev = [e for e in events(r, f, "ExitedAll") if e.contract_address == f.address][0]
+    assert ev.positionsClosed == 1 and s.usdc.balanceOf(s.master) - before == ev.amount > 0
+    assert not f.position(3).open and f.checkTriggers.call(3, sender=s.keeper) == 0
 
 
 # -- access --------------------------------------------------------------------------------------
