@@ -119,9 +119,10 @@ def test_leverage_ceiling_of_the_loop(s, chain):
         open_(s, chain, "long", 1, lev=9_999)
 
 
-def test_increase_and_decrease(s, chain):
-    f = s.facet("long")
-    open_(s, chain, "long", 1, lev=15_000)
+@pytest.mark.parametrize("side", ["long", "short"])
+def test_increase_and_decrease(s, chain, side):
+    f = s.facet(side)
+    open_(s, chain, side, 1, lev=15_000)
     s.move_price(P0 * 101 // 100)
     r = f.increasePosition(1, MARGIN, 20_000, deadline(chain), sender=s.keeper)
     ev = events(r, f, "PositionIncreased")[0]
