@@ -224,19 +224,17 @@ def test_rebalance_between_children(h, accounts):
     assert (h.treasury.allocatedTo(long_), h.treasury.allocatedTo(amm)) == (before[0] - amount, before[1] + amount)
 
 
-def cut_exit_all_into(h, owner, role):
-    """The strike children get their own exitAll from the strike facets; for this test a strike
-    child with no open positions exits exactly like the AMM child: route exitAll to that code."""
-    facet = h.system.manifest.diamonds["amm"]["facets"]["ArbitrageFacet"]["address"]
+def remove_exit_all(h, owner, role):
+    """Take exitAll (StrikeFacet's) out of a strike child's routing: a child that cannot exit."""
     cutter = h.child(role, "DiamondCutFacet")
-    cutter.diamondCut([(facet, int(FacetCutAction.ADD), [selector("exitAll(uint256)")])], ZERO_ADDRESS, b"",
-                      sender=owner)
+    cutter.diamondCut([(ZERO_ADDRESS, int(FacetCutAction.REMOVE), [selector("exitAll(uint256)")])], ZERO_ADDRESS,
+                      b"", sender=owner)
 
 
 def test_withdraw_all_refuses_while_a_child_keeps_capital(h, accounts):
     owner = accounts[0]
     h.alloc.allocate(sender=owner)
-    # long/short have no exitAll in this deployment (strike facets pending): their capital stays
+    remove_exit_all(h, owner, "long")  # the long child's capital has no way back
     with reverts_named("ChildNotEmpty", child=h.addr("long")):
         h.alloc.withdrawAll(accounts[7], sender=owner)
 
@@ -244,9 +242,7 @@ def test_withdraw_all_refuses_while_a_child_keeps_capital(h, accounts):
 def test_withdraw_all_empties_every_child_and_the_master(h, accounts, keeper):
     owner, to = accounts[0], accounts[7]
     h.alloc.allocate(sender=owner)
-    profit = arbitrage(h, owner, keeper, 7)
-    for role in ("long", "short"):
-        cut_exit_all_into(h, owner, role)
+    profit = arbitrage(h, owner, keeper, 7)  # strike children exit through StrikeFacet.exitAll
     children = [h.addr(r) for r in ("long", "short", "amm")]
     total = h.usdc.balanceOf(h.treasury.address) + sum(h.usdc.balanceOf(c) for c in children)
     assert total == FIRST_AMM_CAPITAL + REFERENCE + profit
