@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(trades: int, noise_bps: float, tick_bots: int, tick_samples: int, out_dir: Path, network: str) -> None:
     os.chdir(ROOT)  # Ape finds the project (contracts, ape-config.yaml) from the working directory
     os.environ["MACROSTRIKE_DEPLOYMENTS"] = tempfile.mkdtemp(prefix="macrostrike-bench-deploy-")
+    # Anvil without in-memory opcode step traces (tools/anvil/anvil), as for the demo
+    os.environ.setdefault("MACROSTRIKE_ANVIL_STEPS_TRACING", "0")
     from ape import networks
     from ape.logging import logger
 

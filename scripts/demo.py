@@ -1,8 +1,12 @@
 """The main job: `ape run demo` — deploy on a local Anvil, replay BTC/USD history, keeper trades, report."""
 
+import os
 from pathlib import Path
 
 import click
+
+# A long replay: start Anvil without per-opcode step traces kept in memory (tools/anvil/anvil).
+os.environ.setdefault("MACROSTRIKE_ANVIL_STEPS_TRACING", "0")
 
 from macrostrike.cli import UserError, connected, network_option
 
