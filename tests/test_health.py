@@ -27,6 +27,12 @@ def signers(accounts):
     return [str(accounts[i].address) for i in (1, 2, 3)]
 
 
+#: Thresholds for tests that are not about the head block's age: the shared test chain is idle
+#: between tests and other modules move its clock, so its head can be any age (test_stale_head_block
+#: covers the age check with an explicit ``now``).
+IDLE_CHAIN = KeeperSettings(health_max_block_age_s=None)
+
+
 def caught_up(web3):
     journal = Journal()
     journal.set_last_block("arbitrage", web3.eth.block_number)
@@ -35,11 +41,11 @@ def caught_up(web3):
 
 def test_ok_on_a_fresh_deployment(system, chain, signers):
     web3 = chain.provider.web3
-    report = check_health(web3, system.manifest, caught_up(web3), signers, KeeperSettings())
+    report = check_health(web3, system.manifest, caught_up(web3), signers, IDLE_CHAIN)
     assert report["status"] == "ok" and report["problems"] == []
     assert report["chain_id"] == chain.chain_id and report["block"] == web3.eth.block_number
     assert report["last_processed_block"] == report["block"] and report["lag_blocks"] == 0
-    assert 0 <= report["block_age_s"] < 300
+    assert isinstance(report["block_age_s"], float | int)
     assert report["pending_txs"] == 0
     assert [s["address"] for s in report["signers"]] == signers
     assert all(s["balance_wei"] == web3.eth.get_balance(s["address"]) and not s["low"] for s in report["signers"])
@@ -63,7 +69,7 @@ def test_lag_beyond_the_threshold_is_down(system, chain, signers):
 
 
 def test_no_cursor_is_down(system, chain, signers):
-    report = check_health(chain.provider.web3, system.manifest, None, signers, KeeperSettings())
+    report = check_health(chain.provider.web3, system.manifest, None, signers, IDLE_CHAIN)
     assert report["status"] == "down" and report["last_processed_block"] is None and report["lag_blocks"] is None
     assert "has not processed a block yet" in report["problems"][0]
 
@@ -82,13 +88,13 @@ def test_stale_pending_tx_and_low_signer_are_degraded(system, chain, signers):
     web3 = chain.provider.web3
     journal = caught_up(web3)
     journal.tx_pending("0x" + "ab" * 32, signers[0], 0, "arbitrage", 1)
-    fresh = check_health(web3, system.manifest, journal, signers, KeeperSettings())
+    fresh = check_health(web3, system.manifest, journal, signers, IDLE_CHAIN)
     assert fresh["status"] == "ok" and fresh["pending_txs"] == 1 and fresh["stale_pending_txs"] == 0
     stale = check_health(web3, system.manifest, journal, signers, KeeperSettings(health_max_block_age_s=None),
                          now=time.time() + 121)
     assert stale["status"] == "degraded" and stale["stale_pending_txs"] == 1
     empty = to_checksum_address("0x" + "77" * 20)  # never funded
-    low = check_health(web3, system.manifest, caught_up(web3), [*signers, empty], KeeperSettings())
+    low = check_health(web3, system.manifest, caught_up(web3), [*signers, empty], IDLE_CHAIN)
     assert low["status"] == "degraded"
     assert low["signers"][-1] == {"address": empty, "balance_wei": 0, "low": True}
     assert low["problems"] == [f"signer(s) below 0.05 ETH (signer_low_balance_eth): {empty}"]
@@ -98,10 +104,10 @@ def test_paused_child_and_emergency_stop(system, chain, project, accounts, signe
     web3, m = chain.provider.web3, system.manifest
     master = m.address("master")
     project.TreasuryFacet.at(master).pauseChild(m.address("amm"), sender=accounts[0])
-    one = check_health(web3, m, caught_up(web3), signers, KeeperSettings())
+    one = check_health(web3, m, caught_up(web3), signers, IDLE_CHAIN)
     assert one["status"] == "degraded" and one["breaker"]["paused"] == ["amm"] and not one["breaker"]["emergency"]
     project.EmergencyFacet.at(master).emergencyStop(sender=accounts[0])
-    stop = check_health(web3, m, caught_up(web3), signers, KeeperSettings())
+    stop = check_health(web3, m, caught_up(web3), signers, IDLE_CHAIN)
     assert stop["breaker"]["emergency"] and sorted(stop["breaker"]["paused"]) == ["amm", "long", "short"]
     assert stop["status"] == "degraded" and stop["problems"][0].startswith("emergency stop")
 
@@ -115,7 +121,9 @@ def test_open_journal_never_creates_a_file(tmp_path):
 # -- the command line ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def deployed(anvil_node, tmp_path_factory):
-    env = {"MACROSTRIKE_DEPLOYMENTS": str(tmp_path_factory.mktemp("health-deployments"))}
+    # an idle dev chain: its head block ages with the wall clock while the module runs
+    env = {"MACROSTRIKE_DEPLOYMENTS": str(tmp_path_factory.mktemp("health-deployments")),
+           "MACROSTRIKE_KEEPER_HEALTH_MAX_BLOCK_AGE_S": "1000000000"}
     deploy = ape("run", "deploy", "--network", anvil_node, "--bots", "2", env=env)
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     return env

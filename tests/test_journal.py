@@ -5,6 +5,7 @@ PostgreSQL server when one can be started here (see ``postgres_server`` in ``jou
 from types import SimpleNamespace
 
 import pytest
+from web3.exceptions import TransactionNotFound
 
 from journal_helpers import postgres_server  # noqa: F401 - fixture
 from macrostrike.keeper.journal import Decision, Journal, metadata
@@ -33,7 +34,7 @@ class FakeEth:
 
     def get_transaction_receipt(self, tx_hash):
         if tx_hash not in self.receipts:
-            raise LookupError(tx_hash)
+            raise TransactionNotFound(tx_hash)
         return self.receipts[tx_hash]
 
     def get_transaction_count(self, signer, _block):
@@ -110,3 +111,21 @@ def test_supersede_drops_leftover_versions_of_a_used_nonce(url):
     assert j.supersede(signer, 4, "0xbeef") == 1
     status = {t["tx_hash"]: t["status"] for t in j.transactions()}
     assert status == {"0xdead": "dropped", "0xbeef": "mined", "0xcafe": "pending"}
+
+
+def test_a_dead_node_is_not_a_reorg(url):
+    """Transport errors propagate (the run loop retries them); only 'not found' undoes a record."""
+    class DeadEth:
+        def get_transaction_receipt(self, tx_hash):
+            raise ConnectionError("node down")
+
+    j = Journal(url)
+    signer = "0x" + "4" * 40
+    j.tx_pending("0x0a", signer, 0, "arbitrage", 1)
+    j.tx_final("0x0a", "mined", 100, 5, 9, "0x" + "09" * 32)
+    j.tx_pending("0x0b", signer, 1, "arbitrage", 1)
+    with pytest.raises(ConnectionError):
+        j.undo_reorged(SimpleNamespace(eth=DeadEth()), since_block=0)
+    with pytest.raises(ConnectionError):
+        j.reconcile(SimpleNamespace(eth=DeadEth()))
+    assert [t["status"] for t in j.transactions()] == ["mined", "pending"]

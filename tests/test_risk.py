@@ -13,8 +13,10 @@ from contextlib import contextmanager
 import ape
 import pytest
 from ape.exceptions import ContractLogicError
+from ape.utils import ZERO_ADDRESS
 
 from macrostrike.amm.v2math import best_arbitrage
+from macrostrike.deploy.cuts import FacetCutAction, selector
 from macrostrike.deploy.system import DeployConfig, deploy_system
 from market_helpers import push_price_up, reserves
 from treasury_helpers import (STRIKE_STRATEGY, USDC, add_harness, deposit, handles, latest_timestamp,
@@ -369,13 +371,15 @@ def test_emergency_exit_brings_amm_capital_home(world, accounts):
     amm = h.addr("amm")
     capital = h.child("amm", "ChildCoordinationFacet").totalCapital()
     master_before = h.usdc.balanceOf(h.treasury.address)
+    # a child that cannot exit (exitAll cut out of the long diamond) is reported; the others still exit
+    h.child("long", "DiamondCutFacet").diamondCut(
+        [(ZERO_ADDRESS, int(FacetCutAction.REMOVE), [selector("exitAll(uint256)")])], ZERO_ADDRESS, b"", sender=owner)
     r = h.emergency.emergencyExit(sender=owner)
     assert h.usdc.balanceOf(amm) == 0 and h.child("amm", "ChildCoordinationFacet").totalCapital() == 0
     assert [e.amount for e in r.decode_logs(h.emergency.ChildExited) if e.child == amm] == [capital]
-    # the long/short children have no exitAll yet (strike facets): reported, the AMM still exited
     failed = {e.child for e in r.decode_logs(h.emergency.ChildExitFailed)}
-    assert failed == {h.addr("long"), h.addr("short")}
-    assert [(e.children, e.exited) for e in r.decode_logs(h.emergency.EmergencyExit)] == [(3, 1)]
+    assert failed == {h.addr("long")}
+    assert [(e.children, e.exited) for e in r.decode_logs(h.emergency.EmergencyExit)] == [(3, 2)]
     assert h.usdc.balanceOf(h.treasury.address) == master_before + capital
     for bot in (1, 2):
         assert h.child("amm", "BotRegistryFacet").bot(bot)[1] == 0

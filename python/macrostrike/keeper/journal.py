@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Integer, MetaData, String, Table, create_engine, event, select
 from sqlalchemy.engine import Engine
+from web3.exceptions import TransactionNotFound
 
 logger = logging.getLogger("macrostrike.keeper")
 
@@ -173,7 +174,7 @@ class Journal:
         for tx in self.transactions("pending"):
             try:
                 receipt = web3.eth.get_transaction_receipt(tx["tx_hash"])
-            except Exception:  # noqa: BLE001 - web3 raises TransactionNotFound for unknown hashes
+            except TransactionNotFound:  # transport errors propagate: a dead node is not a verdict
                 receipt = None
             if receipt is not None:
                 status = "mined" if receipt["status"] == 1 else "reverted"
@@ -221,7 +222,7 @@ class Journal:
         for tx in rows:
             try:
                 receipt = web3.eth.get_transaction_receipt(tx["tx_hash"])
-            except Exception:  # noqa: BLE001 - TransactionNotFound
+            except TransactionNotFound:  # transport errors propagate: a dead node is not a reorg
                 receipt = None
             if receipt is None:
                 self.tx_final(tx["tx_hash"], "reorged")

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from web3.exceptions import BlockNotFound
+
 logger = logging.getLogger("macrostrike.keeper")
 
 
@@ -71,7 +73,7 @@ class Runner:
     def _hash(self, number: int) -> str | None:
         try:
             block = self.web3.eth.get_block(number)
-        except Exception:  # noqa: BLE001 - BlockNotFound: the chain is shorter now
+        except BlockNotFound:  # the chain is shorter now; transport errors propagate (retried)
             return None
         return "0x" + bytes(block["hash"]).hex()
 
