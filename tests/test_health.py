@@ -57,7 +57,7 @@ def test_ok_on_a_fresh_deployment(system, chain, signers):
 def test_lag_beyond_the_threshold_is_down(system, chain, signers):
     web3 = chain.provider.web3
     journal = caught_up(web3)
-    settings = KeeperSettings(health_max_lag_blocks=3)
+    settings = KeeperSettings(health_max_lag_blocks=3, health_max_block_age_s=None)
     chain.mine(3)
     at_threshold = check_health(web3, system.manifest, journal, signers, settings)
     assert at_threshold["status"] == "ok" and at_threshold["lag_blocks"] == 3
