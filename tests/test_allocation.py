@@ -12,10 +12,10 @@ import pytest
 from ape.exceptions import ContractLogicError
 
 from macrostrike.amm.v2math import best_arbitrage
-from macrostrike.deploy.cuts import ZERO_ADDRESS, FacetCutAction, selector
+from macrostrike.deploy.cuts import ZERO_ADDRESS
 from macrostrike.deploy.system import DeployConfig, deploy_system
 from market_helpers import push_price_up, reserves
-from treasury_helpers import STRIKE_STRATEGY, USDC, deposit, handles
+from treasury_helpers import STRIKE_STRATEGY, USDC, deposit, handles, remove_exit_all
 
 REFERENCE = 800_000 * USDC
 FIRST_AMM_CAPITAL = 8_000 * USDC  # the one AMM bot deploy_system funds
@@ -222,13 +222,6 @@ def test_rebalance_between_children(h, accounts):
     assert capitals(h, "long")[0] == 7_600 * USDC - amount
     assert capitals(h, "amm")[4] == 7_600 * USDC + amount
     assert (h.treasury.allocatedTo(long_), h.treasury.allocatedTo(amm)) == (before[0] - amount, before[1] + amount)
-
-
-def remove_exit_all(h, owner, role):
-    """Take exitAll (StrikeFacet's) out of a strike child's routing: a child that cannot exit."""
-    cutter = h.child(role, "DiamondCutFacet")
-    cutter.diamondCut([(ZERO_ADDRESS, int(FacetCutAction.REMOVE), [selector("exitAll(uint256)")])], ZERO_ADDRESS,
-                      b"", sender=owner)
 
 
 def test_withdraw_all_refuses_while_a_child_keeps_capital(h, accounts):

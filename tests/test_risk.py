@@ -13,14 +13,12 @@ from contextlib import contextmanager
 import ape
 import pytest
 from ape.exceptions import ContractLogicError
-from ape.utils import ZERO_ADDRESS
 
 from macrostrike.amm.v2math import best_arbitrage
-from macrostrike.deploy.cuts import FacetCutAction, selector
 from macrostrike.deploy.system import DeployConfig, deploy_system
 from market_helpers import push_price_up, reserves
 from treasury_helpers import (STRIKE_STRATEGY, USDC, add_harness, deposit, handles, latest_timestamp,
-                              set_next_timestamp)
+                              remove_exit_all, set_next_timestamp)
 
 PAIR = b"WBTC/USDC".ljust(32, b"\0")
 BOT_CAPITAL = 2_000 * USDC
@@ -372,8 +370,7 @@ def test_emergency_exit_brings_amm_capital_home(world, accounts):
     capital = h.child("amm", "ChildCoordinationFacet").totalCapital()
     master_before = h.usdc.balanceOf(h.treasury.address)
     # a child that cannot exit (exitAll cut out of the long diamond) is reported; the others still exit
-    h.child("long", "DiamondCutFacet").diamondCut(
-        [(ZERO_ADDRESS, int(FacetCutAction.REMOVE), [selector("exitAll(uint256)")])], ZERO_ADDRESS, b"", sender=owner)
+    remove_exit_all(h, owner, "long")
     r = h.emergency.emergencyExit(sender=owner)
     assert h.usdc.balanceOf(amm) == 0 and h.child("amm", "ChildCoordinationFacet").totalCapital() == 0
     assert [e.amount for e in r.decode_logs(h.emergency.ChildExited) if e.child == amm] == [capital]

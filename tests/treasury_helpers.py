@@ -5,7 +5,7 @@ RiskHarnessFacet cut into a child, and chain-time control."""
 from dataclasses import dataclass
 from typing import Any
 
-from macrostrike.deploy.cuts import ZERO_ADDRESS, facet_cut
+from macrostrike.deploy.cuts import ZERO_ADDRESS, FacetCutAction, facet_cut, selector
 
 USDC = 10**6  # USDC base units per dollar
 STRIKE_STRATEGY = b"STRIKE_TEST".ljust(32, b"\0")
@@ -58,3 +58,9 @@ def set_next_timestamp(chain, timestamp: int) -> None:
 
 def latest_timestamp(chain) -> int:
     return chain.blocks.head.timestamp
+
+
+def remove_exit_all(h: Handles, owner, role: str) -> None:
+    """Cut exitAll out of child ``role``'s routing: a child whose capital has no way back."""
+    h.child(role, "DiamondCutFacet").diamondCut(
+        [(ZERO_ADDRESS, int(FacetCutAction.REMOVE), [selector("exitAll(uint256)")])], ZERO_ADDRESS, b"", sender=owner)

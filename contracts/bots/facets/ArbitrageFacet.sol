@@ -21,7 +21,7 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice Most bots exitAll walks in one call (the system specification has 50 AMM bots).
-    uint256 public constant MAX_EXIT_BOTS = 200;
+    uint256 public constant MAX_EXIT_BOTS = LibBots.MAX_EXIT_BOTS;
 
     /// @notice `pair` does not hold exactly the quote token and `baseToken`.
     error InvalidPair(address pair);
@@ -38,11 +38,6 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
     /// @notice Fewer quote tokens arrived than the pair maths promised (e.g. a fee-on-transfer token).
     error UnexpectedOutput(uint256 expected, uint256 received);
 
-    /// @notice The child has more bots than one exitAll may walk.
-    error TooManyBotsToExit(uint256 botCount, uint256 maxBots);
-
-    /// @notice exitAll zeroed `botId`'s capital of `amount`.
-    event BotCapitalExited(uint256 indexed botId, uint256 amount);
     /// @notice exitAll sent `amount` to the master.
     event ExitedAll(address indexed by, uint256 amount);
     event ArbitragePairsSet(address pairA, address pairB, address baseToken);
@@ -131,17 +126,7 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
         LibBots.enforceMasterOrOwner();
         if (maxSlippageBps > 10_000) revert LibRiskLimits.ParameterOutOfRange("maxSlippageBps", maxSlippageBps, 0, 10_000);
         LibBots.BotStorage storage bs = LibBots.botStorage();
-        uint256 count = bs.botCount;
-        if (count > MAX_EXIT_BOTS) revert TooManyBotsToExit(count, MAX_EXIT_BOTS);
-        for (uint256 id = 1; id <= count; ++id) {
-            LibBots.Bot storage b = bs.bots[id];
-            uint256 capital = b.capital;
-            if (capital != 0) {
-                b.capital = 0;
-                emit BotCapitalExited(id, capital);
-            }
-        }
-        bs.totalCapital = 0;
+        LibBots.zeroAllCapital();
         IERC20 quote = bs.quoteToken;
         returned = quote.balanceOf(address(this));
         emit ExitedAll(msg.sender, returned);

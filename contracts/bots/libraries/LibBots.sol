@@ -51,6 +51,14 @@ library LibBots {
     error InsufficientBotCapital(uint256 botId, uint256 capital, uint256 requested);
     /// @notice The bot is not Active.
     error BotNotActive(uint256 botId, BotStatus status);
+    /// @notice exitAll refused: more bots than one transaction walks.
+    error TooManyBotsToExit(uint256 botCount, uint256 maxBots);
+
+    /// @notice A bot's capital left it in an exitAll (quote base units).
+    event BotCapitalExited(uint256 indexed botId, uint256 amount);
+
+    /// @notice Most bots an exitAll walks in one transaction (bounds the loop).
+    uint256 internal constant MAX_EXIT_BOTS = 200;
 
     function botStorage() internal pure returns (BotStorage storage bs) {
         bytes32 slot = STORAGE_SLOT;
@@ -86,4 +94,23 @@ library LibBots {
         bot = existingBot(botId);
         if (bot.status != BotStatus.Active) revert BotNotActive(botId, bot.status);
     }
+
+    /// @notice Sets every bot's capital and the child's total capital to 0 (one BotCapitalExited
+    ///         per bot that had capital): the bookkeeping half of every child's exitAll, whose
+    ///         tokens then go to the master. Reverts TooManyBotsToExit above MAX_EXIT_BOTS.
+    function zeroAllCapital() internal {
+        BotStorage storage bs = botStorage();
+        uint256 count = bs.botCount;
+        if (count > MAX_EXIT_BOTS) revert TooManyBotsToExit(count, MAX_EXIT_BOTS);
+        for (uint256 id = 1; id <= count; ++id) {
+            Bot storage b = bs.bots[id];
+            uint256 capital = b.capital;
+            if (capital != 0) {
+                b.capital = 0;
+                emit BotCapitalExited(id, capital);
+            }
+        }
+        bs.totalCapital = 0;
+    }
 }
+

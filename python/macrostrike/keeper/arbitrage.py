@@ -20,7 +20,7 @@ from macrostrike.amm.v2math import arbitrage_profit, best_arbitrage
 from macrostrike.keeper.context import AmmContext
 from macrostrike.keeper.journal import Decision, Journal
 from macrostrike.keeper.settings import KeeperSettings
-from macrostrike.keeper.signers import SignerPool
+from macrostrike.keeper.signers import SignerPool, as_pool
 from macrostrike.keeper.txsender import SimulationReverted, TxSender
 
 EXECUTE = function_signature_to_4byte_selector("executeArbitrage(uint256,bool,uint256,uint256)")
@@ -74,7 +74,7 @@ class ArbitrageJob:
     def __init__(self, ctx: AmmContext, signers: SignerPool | TxSender, settings: KeeperSettings,
                  journal: Journal, *, send: bool = True) -> None:
         self.ctx = ctx
-        self.signers = signers if isinstance(signers, SignerPool) else SignerPool([signers], max_ops=None)
+        self.signers = as_pool(signers)
         self.settings = settings
         self.journal = journal
         self.send_enabled = send

@@ -55,6 +55,7 @@ class Runner:
                  sleep: Callable[[float], None] = time.sleep, journal: Any = None, reorg_depth: int = 64) -> None:
         self.web3, self.job = web3, job
         self.journal, self.reorg_depth = journal, reorg_depth
+        self._cursor: tuple[int, str | None] | None = None  # the journal's cursor as this runner last wrote it
         self.poll_interval_s = poll_interval_s
         self.max_consecutive_errors = max_consecutive_errors
         self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
@@ -77,9 +78,16 @@ class Runner:
             return None
         return "0x" + bytes(block["hash"]).hex()
 
+    def _advance(self, number: int) -> None:
+        """Move the job's cursor to ``number`` and its current hash (journal and memory)."""
+        self._cursor = (number, self._hash(number))
+        self.journal.set_last_block(self.job.name, *self._cursor)
+
     def check_reorg(self) -> bool:
         """True (and the journal and job repaired) if the cursor's block left the canonical chain."""
-        cursor = self.journal.cursor(self.job.name) if self.journal is not None else None
+        if self.journal is None:
+            return False
+        cursor = self._cursor or self.journal.cursor(self.job.name)  # no database read per block
         if cursor is None or cursor[1] is None or self._hash(cursor[0]) == cursor[1]:
             return False
         since = max(0, cursor[0] - self.reorg_depth)
@@ -87,7 +95,7 @@ class Runner:
         logger.warning("reorg below block %d: %d recorded transaction(s) undone", cursor[0], len(undone))
         if hasattr(self.job, "refresh_bots"):
             self.job.refresh_bots()
-        self.journal.set_last_block(self.job.name, since, self._hash(since))
+        self._advance(since)
         return True
 
     def recover(self) -> None:
@@ -133,7 +141,7 @@ class Runner:
                     last, consecutive = number, 0
                     result.blocks += 1
                     if self.journal is not None:
-                        self.journal.set_last_block(self.job.name, number, self._hash(number))
+                        self._advance(number)
                     if self.on_block is not None:
                         self.on_block(number, decisions)
                 except Exception as err:  # noqa: BLE001 - any RPC/transport failure is retried

@@ -83,6 +83,11 @@ class SignerPool:
         return out
 
 
+def as_pool(signers: SignerPool | TxSender) -> SignerPool:
+    """``signers`` itself, or one :class:`TxSender` wrapped in a pool without the rotation rule."""
+    return signers if isinstance(signers, SignerPool) else SignerPool([signers], max_ops=None)
+
+
 def signer_pool(accounts: list[Any], settings: KeeperSettings, *, error_table: dict | None = None,
                 journal: Journal | None = None) -> SignerPool:
     """A :class:`SignerPool` of ``accounts`` (Ape accounts) configured from ``settings``."""

@@ -39,7 +39,7 @@ from macrostrike.keeper.context import abi_json, cache_chain_id
 from macrostrike.keeper.errors import decode_revert, error_table
 from macrostrike.keeper.journal import Decision, Journal
 from macrostrike.keeper.settings import KeeperSettings
-from macrostrike.keeper.signers import SignerPool
+from macrostrike.keeper.signers import SignerPool, as_pool
 from macrostrike.keeper.txsender import SimulationReverted, TxSender
 from macrostrike.strategy import signals
 from macrostrike.strategy.signals import FLAT, HOLD, LONG, SHORT, Signal
@@ -276,7 +276,7 @@ class StrikeJob:
     def __init__(self, ctx: StrikeContext, signers: SignerPool | TxSender, settings: KeeperSettings,
                  journal: Journal, *, send: bool = True) -> None:
         self.ctx = ctx
-        self.signers = signers if isinstance(signers, SignerPool) else SignerPool([signers], max_ops=None)
+        self.signers = as_pool(signers)
         self.settings = settings
         self.journal = journal
         self.send_enabled = send

@@ -140,6 +140,10 @@ class TxSender:
         self._key = getattr(account, "private_key", None) if type(account).__name__ == "TestAccount" else None
         self.nonce = 0
         self.resync_nonce()
+        #: nonces of this signer still pending in the journal from an earlier process (after its
+        #: reconcile): once one of them is mined by us, those rows are superseded
+        self._left_pending = set() if journal is None else {
+            int(t["nonce"]) for t in journal.transactions("pending") if t["signer"] == self.address}
 
     def resync_nonce(self) -> int:
         """Take the node's pending transaction count as the next nonce (start, restart, errors)."""
@@ -228,28 +232,27 @@ class TxSender:
                 self.journal.tx_pending(tx_hash, self.address, nonce, job, bot_id)
             try:
                 self.web3.eth.send_raw_transaction(raw)
+                accepted = True
             except Exception as err:  # noqa: BLE001 - classified below, the rest re-raised
                 kind = send_error_kind(err)
-                if kind != "known":
+                accepted = kind == "known"  # the node already holds this exact transaction
+                if not accepted:
                     self._final(tx_hash, "rejected")
-                if kind == "known":
-                    pass
-                elif kind in ("nonce_too_low", "underpriced") and versions:
-                    pass  # an earlier version holds or used the nonce: follow it below
-                elif kind in ("nonce_too_low", "underpriced") and resyncs < 3:
-                    resyncs += 1
-                    previous = nonce
-                    nonce = self.resync_nonce()
-                    if nonce == previous:  # the pool holds this nonce without counting it: outbid it
-                        bumped = self._bump(tip, max_fee)
-                        if bumped is None:
-                            raise TxStuck(f"nonce {nonce} of {self.address} is held by another pending "
-                                          f"transaction and outbidding it would exceed the fee cap") from err
-                        tip, max_fee = bumped
-                    continue
-                else:
-                    raise
-            if tx_hash not in versions:
+                    if kind not in ("nonce_too_low", "underpriced") or (not versions and resyncs >= 3):
+                        raise
+                    if not versions:  # nothing of ours holds the nonce: re-sync (or outbid) and sign again
+                        resyncs += 1
+                        previous = nonce
+                        nonce = self.resync_nonce()
+                        if nonce == previous:  # the pool holds this nonce without counting it: outbid it
+                            bumped = self._bump(tip, max_fee)
+                            if bumped is None:
+                                raise TxStuck(f"nonce {nonce} of {self.address} is held by another pending "
+                                              f"transaction and outbidding it would exceed the fee cap") from err
+                            tip, max_fee = bumped
+                        continue
+                    # else an earlier version holds or used the nonce: follow it below
+            if accepted and tx_hash not in versions:
                 versions.append(tx_hash)
             self.nonce = max(self.nonce, nonce + 1)
             receipt = self._wait(versions, deadline, self.stuck_after_s)
@@ -270,7 +273,8 @@ class TxSender:
             if other != mined:
                 self._final(other, "replaced")
         self._final(mined, "mined" if receipt["status"] == 1 else "reverted", receipt)
-        if self.journal is not None:
+        if nonce in self._left_pending:  # a row an earlier process journalled but never got out
+            self._left_pending.discard(nonce)
             self.journal.supersede(self.address, nonce, mined)
         return Sent(
             tx_hash=mined,

@@ -47,7 +47,7 @@ contract StrikeFacet is ReentrancyGuardTransient {
     /// @notice Most withdraw → swap → repay rounds of one decrease or close.
     uint256 public constant MAX_UNWIND_LOOPS = 24;
     /// @notice Most bots exitAll walks to zero capital.
-    uint256 public constant MAX_EXIT_BOTS = 200;
+    uint256 public constant MAX_EXIT_BOTS = LibBots.MAX_EXIT_BOTS;
     /// @notice Extra margin (bps of the debt's value) withdrawn to cover swap fee and price impact.
     uint256 private constant UNWIND_CUSHION_BPS = 50;
     /// @notice Withdrawals keep 1 % of the collateral headroom above health factor 1.
@@ -102,8 +102,6 @@ contract StrikeFacet is ReentrancyGuardTransient {
     error UnwindIncomplete(uint256 botId);
     /// @notice The pair has not enough of the asset for the trade.
     error InsufficientLiquidity(address pair);
-    /// @notice The child has more bots than one exitAll may walk.
-    error TooManyBotsToExit(uint256 botCount, uint256 maxBots);
 
     event StrikeConfigSet(bool isLong, address pool, address pair, address asset, address quote, address oracle);
     event RulesSet(uint256 indexed botId, LibStrike.Rules rules);
@@ -119,7 +117,6 @@ contract StrikeFacet is ReentrancyGuardTransient {
     );
     event PositionClosed(uint256 indexed botId, uint8 reason, uint256 returned, uint256 marginReleased, int256 pnl);
     event TriggerFired(uint256 indexed botId, uint8 kind);
-    event BotCapitalExited(uint256 indexed botId, uint256 amount);
     event ExitedAll(address indexed by, uint256 positionsClosed, uint256 amount);
 
     /// @dev Everything one operation needs, read once.
@@ -430,17 +427,7 @@ contract StrikeFacet is ReentrancyGuardTransient {
             ++closed;
         }
         LibBots.BotStorage storage bs = LibBots.botStorage();
-        uint256 count = bs.botCount;
-        if (count > MAX_EXIT_BOTS) revert TooManyBotsToExit(count, MAX_EXIT_BOTS);
-        for (uint256 id = 1; id <= count; ++id) {
-            LibBots.Bot storage b = bs.bots[id];
-            uint256 capital = b.capital;
-            if (capital != 0) {
-                b.capital = 0;
-                emit BotCapitalExited(id, capital);
-            }
-        }
-        bs.totalCapital = 0;
+        LibBots.zeroAllCapital();
         IERC20 quote = bs.quoteToken;
         returned = quote.balanceOf(address(this));
         emit ExitedAll(msg.sender, closed, returned);
