@@ -12,7 +12,8 @@ import pytest
 from ape.exceptions import ContractLogicError
 
 from macrostrike.deploy import aave, venues
-from macrostrike.deploy.system import DeployConfig, deploy_system
+from macrostrike.deploy.system import STRIKE_FACETS, DeployConfig, deploy_system
+from macrostrike.keeper.context import diamond_at
 
 #: Seed price of the pools and of Aave's WBTC feed (USD per BTC).
 PRICE = 30_000
@@ -53,7 +54,11 @@ class Strike:
         self.master = m.address("master")
         self.addr = {"long": m.address("long"), "short": m.address("short")}
 
-    def facet(self, side: str, name: str = "StrikeFacet") -> Any:
+    def facet(self, side: str, name: str | None = None) -> Any:
+        """Facet ``name`` at the ``side`` child; by default the strike child's merged handle
+        (StrikeFacet + StrikeConfigFacet + StrikePositionsFacet)."""
+        if name is None:
+            return diamond_at(self.project, self.addr[side], *STRIKE_FACETS)
         return getattr(self.project, name).at(self.addr[side])
 
     def capital(self, side: str, bot: int) -> int:

@@ -7,12 +7,11 @@ The table is the compiled ABI itself, so a function added to any facet is covere
 import pytest
 from ape.exceptions import ContractLogicError
 
-from macrostrike.deploy.system import CHILD_FACETS, CORE_FACETS, MASTER_FACETS, DeployConfig, deploy_system
+from macrostrike.deploy.system import CHILD_FACETS, CORE_FACETS, MASTER_FACETS, STRIKE_FACETS, DeployConfig, deploy_system
 
 AUTH_ERRORS = {"NotContractOwner", "NotMasterOrOwner", "NotKeeper", "NotPendingOwner", "NotRiskKeeper"}
-#: facets of the strike children only, checked on the long and the short diamond
-STRIKE_FACETS = {"StrikeFacet", "StrikePositionsFacet"}
-FACETS = sorted(set(MASTER_FACETS) | set(CHILD_FACETS) | {"ArbitrageFacet"} | STRIKE_FACETS)
+#: facets of the strike children only (checked on the long and the short diamond)
+FACETS = sorted(set(MASTER_FACETS) | set(CHILD_FACETS) | {"ArbitrageFacet"} | set(STRIKE_FACETS))
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +52,7 @@ def test_table_covers_every_facet(project):
     # every facet that has state-changing functions takes part
     assert {"DiamondCutFacet", "OwnershipFacet", "TreasuryFacet", "ChildRegistryFacet", "BotRegistryFacet",
             "ChildCoordinationFacet", "ArbitrageFacet", "EmergencyFacet", "AllocationFacet", "RiskFacet",
-            "RiskLimitsFacet", "StrikeFacet", "StrikePositionsFacet"} <= {
+            "RiskLimitsFacet", "StrikeFacet", "StrikeConfigFacet", "StrikePositionsFacet"} <= {
         f for f in FACETS if any(True for _ in mutating_functions(getattr(project, f).contract_type))}
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from macrostrike.deploy import aave, venues
 from macrostrike.deploy import cuts as cutlib
-from macrostrike.deploy.system import CHILDREN
+from macrostrike.deploy.system import CHILDREN, STRIKE_FACETS
+from macrostrike.keeper.context import diamond_at
 from strike_helpers import (BPS, BTC, DEFAULT_RULES, E8, KIND_DELEVERAGE, KIND_EXPIRY, KIND_STOP_LOSS,
                             KIND_TAKE_PROFIT, PRICE, USD, WAD, amount_out, deploy_strike, min_out_buy,
                             reverts_named)
@@ -353,7 +354,7 @@ def hook_child(s, project, chain):
     project.BotRegistryFacet.at(child.address).setKeeper(s.keeper.address, True, sender=owner)
     usdc.mint(child.address, 2 * MARGIN, sender=owner)
     project.ChildCoordinationFacet.at(child.address).fundBot(1, 2 * MARGIN, sender=owner)
-    f = project.StrikeFacet.at(child.address)
+    f = diamond_at(project, child.address, *STRIKE_FACETS)
     f.setStrikeConfig((True, market.pool, pair.address, hook.address, usdc.address, market.oracle), sender=owner)
     return f, hook
 

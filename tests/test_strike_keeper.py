@@ -2,8 +2,6 @@
 master) and the keeper's StrikeJob — signals to positions, health-factor defence, and the hedged
 pair rule: an oracle drop, a third party's Aave ``liquidationCall`` on one bot's position holder,
 and the keeper closes the paired bot in the next block.
-
-Parts that need the strike facet (``StrikeFacet``) are skipped while the diamonds do not route it.
 """
 
 import pytest
@@ -40,8 +38,7 @@ def routes(project, diamond, signature):
 @pytest.fixture(scope="module")
 def strike_ready(project, system):
     s, _ = system
-    if not routes(project, s.manifest.address("long"), "openPosition(uint256,uint256,uint256,uint256)"):
-        pytest.skip("the strike diamonds do not route StrikeFacet yet")
+    assert routes(project, s.manifest.address("long"), "openPosition(uint256,uint256,uint256,uint256)")
     return s
 
 
@@ -168,7 +165,7 @@ def move_pool_to(system, owner, price, role="dex_a_pair"):
 
 
 def state(project, system, side, bot_id):
-    return Position(*project.StrikeFacet.at(system.manifest.address(side)).positionState(bot_id))
+    return Position(*project.StrikeConfigFacet.at(system.manifest.address(side)).positionState(bot_id))
 
 
 def sent(decisions, reason):
@@ -214,7 +211,7 @@ def test_keeper_deleverages_before_the_contract_floor(project, strike_ready, acc
     assert not sent(job.tick(), "hf_deleverage")  # HF >= 1.15 + 0.1
     # the bot's rule floor raised to 1.9: HF < 1.9 + 0.1 -> the keeper decreases the position
     # before the contract's own trigger gets its turn
-    facet = project.StrikeFacet.at(s.manifest.address("long"))
+    facet = project.StrikeConfigFacet.at(s.manifest.address("long"))
     rules = list(facet.rules(3))
     rules[2] = 19 * 10**17
     facet.setRules(3, rules, sender=owner)

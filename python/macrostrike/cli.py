@@ -335,7 +335,7 @@ def _strike_status(manifest: Any, master: str) -> list[Any]:
         table.add_column(col, justify="right")
     for side in ("long", "short"):
         address = manifest.address(side)
-        strike, perf = project.StrikeFacet.at(address), project.PerformanceFacet.at(address)
+        strike, perf = project.StrikeConfigFacet.at(address), project.PerformanceFacet.at(address)
         registry = project.BotRegistryFacet.at(address)
         for b in registry.botsPage(1, 100):
             is_open, coll, debt, hf, eq, *_rest = strike.positionState(b.id)

@@ -43,10 +43,12 @@ CORE_FACETS = ("DiamondCutFacet", "DiamondLoupeFacet", "OwnershipFacet")
 MASTER_FACETS = CORE_FACETS + ("ChildRegistryFacet", "TreasuryFacet", "MasterStatsFacet", "EmergencyFacet",
                                "AllocationFacet", "RiskFacet")
 CHILD_FACETS = CORE_FACETS + ("BotRegistryFacet", "ChildCoordinationFacet", "PerformanceFacet", "RiskLimitsFacet")
+#: The strike facets of LongStrikeDiamond / ShortStrikeDiamond: trading, configuration and views, holders.
+STRIKE_FACETS = ("StrikeFacet", "StrikeConfigFacet", "StrikePositionsFacet")
 #: role -> (diamond contract, facets, ChildKind as in LibMaster: Long=0, Short=1, AMM=2)
 CHILDREN: dict[str, tuple[str, tuple[str, ...], int]] = {
-    "long": ("LongStrikeDiamond", CHILD_FACETS + ("StrikeFacet", "StrikePositionsFacet"), 0),
-    "short": ("ShortStrikeDiamond", CHILD_FACETS + ("StrikeFacet", "StrikePositionsFacet"), 1),
+    "long": ("LongStrikeDiamond", CHILD_FACETS + STRIKE_FACETS, 0),
+    "short": ("ShortStrikeDiamond", CHILD_FACETS + STRIKE_FACETS, 1),
     "amm": ("AMMDiamond", CHILD_FACETS + ("ArbitrageFacet",), 2),
 }
 
@@ -561,10 +563,10 @@ def _deploy_strike(d: Deployer, c: dict[str, Any], config: DeployConfig, market:
                     str(c["usdc"].address), market.oracle)
             recorded = d.manifest.diamonds[role].get("strike_config")
             if recorded != [want[0], *want[1:]] or not _strike_config_live(d, address, want):
-                d.transact(f"setStrikeConfig {role}", d.project.StrikeFacet.at(address).setStrikeConfig, want)
+                d.transact(f"setStrikeConfig {role}", d.project.StrikeConfigFacet.at(address).setStrikeConfig, want)
                 d.manifest.diamonds[role]["strike_config"] = [want[0], *want[1:]]
                 d.save()
-            strike = d.project.StrikeFacet.at(address)
+            strike = d.project.StrikeConfigFacet.at(address)
             for bot_id in range(1, wanted[role] + 1):
                 rules = list(strike.rules(bot_id))
                 if int(rules[4]) != config.strike_slippage_bps:
@@ -579,7 +581,7 @@ def _deploy_strike(d: Deployer, c: dict[str, Any], config: DeployConfig, market:
 def _strike_config_live(d: Deployer, diamond: str, want: tuple[Any, ...]) -> bool:
     """Whether the child's on-chain strike config equals ``want`` (True when it has no view of it:
     the manifest's record then decides)."""
-    facet = d.project.StrikeFacet.at(diamond)
+    facet = d.project.StrikeConfigFacet.at(diamond)
     view = getattr(facet, "strikeConfig", None)
     if view is None or not _routes(d, diamond, "strikeConfig()"):
         return True

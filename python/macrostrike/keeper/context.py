@@ -29,6 +29,18 @@ def abi_json(*contract_types: Any) -> list[dict[str, Any]]:
     return merged
 
 
+def diamond_at(project: Any, address: str, *facets: str) -> Any:
+    """An Ape contract instance at diamond ``address`` with the merged ABI of ``facets`` (names of
+    the project's facet contracts), so one handle calls functions and decodes errors and events of
+    every facet cut into it (e.g. ``*deploy.system.STRIKE_FACETS`` for a strike child)."""
+    from ape import chain
+    from ethpm_types import ContractType
+
+    types = [getattr(project, name).contract_type for name in facets]
+    merged = ContractType.model_validate({"contractName": "+".join(facets), "abi": abi_json(*types)})
+    return chain.contracts.instance_at(address, contract_type=merged)
+
+
 def cache_chain_id(web3: Any) -> Any:
     """Let ``web3``'s provider answer ``eth_chainId`` from its cache (returns ``web3``).
 

@@ -36,6 +36,7 @@ from eth_utils import function_signature_to_4byte_selector as selector
 from eth_utils import keccak, to_checksum_address
 
 from macrostrike.keeper.context import abi_json, cache_chain_id
+from macrostrike.deploy.system import STRIKE_FACETS
 from macrostrike.keeper.errors import decode_revert, error_table
 from macrostrike.keeper.journal import Decision, Journal
 from macrostrike.keeper.settings import KeeperSettings
@@ -193,8 +194,8 @@ class StrikeContext:
         self.oracle = manifest.address("aave_oracle")
         self.wbtc = manifest.address("wbtc")
         types = []
-        for name in ("StrikeFacet", "StrikePositionsFacet", "BotRegistryFacet", "ChildCoordinationFacet",
-                     "RiskLimitsFacet", "PerformanceFacet", "PositionHolder"):
+        for name in (*STRIKE_FACETS, "BotRegistryFacet", "ChildCoordinationFacet", "RiskLimitsFacet",
+                     "PerformanceFacet", "PositionHolder"):
             try:
                 types.append(getattr(project, name).contract_type)
             except (AttributeError, KeyError):  # a facet not built (yet) in this project

@@ -2,10 +2,8 @@
 pragma solidity ^0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {LibDiamond} from "../../../diamond/libraries/LibDiamond.sol";
 import {IUniswapV2PairMinimal} from "../../interfaces/IUniswapV2PairMinimal.sol";
 import {LibBots} from "../../libraries/LibBots.sol";
 import {LibPerformance} from "../../libraries/LibPerformance.sol";
@@ -37,6 +35,8 @@ import {LibStrike, IAaveOracle} from "../LibStrike.sol";
 ///         (1 + L)·0.80/L ≥ 1.15 ⇒ ≈ 2.29x short. Beyond the loop's reach: LeverageNotReachable
 ///         (checked before the loop from the holder's LTV); beyond the HF floor: HealthFactorBelowMin.
 ///         Amounts: token base units; prices: Aave oracle, USD 8 decimals; ratios: bps; HF: wad.
+///         Configuration (setStrikeConfig, setRules) and the position views live in
+///         StrikeConfigFacet, cut into the same diamonds.
 /// @dev Units of PnL: quote base units, realised = quote returned − margin share released.
 contract StrikeFacet is ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
@@ -65,14 +65,8 @@ contract StrikeFacet is ReentrancyGuardTransient {
     uint8 public constant KIND_TAKE_PROFIT = 4;
     uint8 public constant REASON_EXIT_ALL = 5;
 
-    /// @notice A rule value is outside [min, max].
-    error RuleOutOfBounds(string name, uint256 value, uint256 min, uint256 max);
-    /// @notice The strike configuration is invalid (`reason` names the problem).
-    error InvalidStrikeConfig(string reason);
     /// @notice setStrikeConfig has not been called.
     error StrikeNotConfigured();
-    /// @notice The configuration cannot change while `count` positions are open.
-    error OpenPositionsExist(uint256 count);
     /// @notice Leverage above the bot's maximum.
     error LeverageAboveMax(uint256 leverageBps, uint256 maxLeverageBps);
     /// @notice Leverage below 1x (10,000 bps).
@@ -103,8 +97,6 @@ contract StrikeFacet is ReentrancyGuardTransient {
     /// @notice The pair has not enough of the asset for the trade.
     error InsufficientLiquidity(address pair);
 
-    event StrikeConfigSet(bool isLong, address pool, address pair, address asset, address quote, address oracle);
-    event RulesSet(uint256 indexed botId, LibStrike.Rules rules);
     event PositionOpened(
         uint256 indexed botId, address holder, uint256 margin, uint256 leverageBps, uint256 entryPrice
     );
@@ -134,120 +126,6 @@ contract StrikeFacet is ReentrancyGuardTransient {
         uint256 unitA;
         uint256 unitQ;
         uint256 slip;
-    }
-
-    // ----------------------------------------------------------------------------------------
-    // configuration
-    // ----------------------------------------------------------------------------------------
-
-    /// @notice Sets (or replaces, while no position is open) where this child trades. Owner only.
-    ///         Binds the diamond's Aave pool (StrikePositionsFacet) on first use; later configs must
-    ///         name the same pool. `quote` must be the bots' capital token; `pair` must hold exactly
-    ///         `asset` and `quote`; the oracle must price both.
-    /// @dev Reverts NotContractOwner, OpenPositionsExist, InvalidStrikeConfig.
-    function setStrikeConfig(LibStrike.Config calldata c) external {
-        LibDiamond.enforceIsContractOwner();
-        LibStrike.StrikeStorage storage s = LibStrike.strikeStorage();
-        if (s.openBots.length != 0) revert OpenPositionsExist(s.openBots.length);
-        if (c.pool == address(0) || c.pair == address(0) || c.asset == address(0) || c.oracle == address(0)) {
-            revert InvalidStrikeConfig("zero address");
-        }
-        if (c.quote != address(LibBots.botStorage().quoteToken)) revert InvalidStrikeConfig("quote is not the capital token");
-        if (c.asset == c.quote) revert InvalidStrikeConfig("asset equals quote");
-        if (c.pair.code.length == 0) revert InvalidStrikeConfig("pair has no code");
-        address t0 = IUniswapV2PairMinimal(c.pair).token0();
-        address t1 = IUniswapV2PairMinimal(c.pair).token1();
-        if (!((t0 == c.quote && t1 == c.asset) || (t0 == c.asset && t1 == c.quote))) {
-            revert InvalidStrikeConfig("pair tokens are not asset/quote");
-        }
-        if (IAaveOracle(c.oracle).getAssetPrice(c.asset) == 0 || IAaveOracle(c.oracle).getAssetPrice(c.quote) == 0) {
-            revert InvalidStrikeConfig("oracle has no price");
-        }
-        address bound = LibPositions.positionStorage().pool;
-        if (bound == address(0)) LibPositions.setPool(c.pool);
-        else if (bound != c.pool) revert InvalidStrikeConfig("pool differs from the holders' pool");
-        s.config = c;
-        s.assetDecimals = IERC20Metadata(c.asset).decimals();
-        s.quoteDecimals = IERC20Metadata(c.quote).decimals();
-        emit StrikeConfigSet(c.isLong, c.pool, c.pair, c.asset, c.quote, c.oracle);
-    }
-
-    /// @notice Sets bot `botId`'s rules. Owner only. Bounds: maxLeverageBps 10,000..50,000;
-    ///         stopLossBps 200..300; minHealthFactor 1.05e18..2e18; maxHoldSeconds 3,600..2,592,000;
-    ///         slippageBps 1..1,000; minPoolQuote ≤ maxPoolQuote.
-    /// @dev Reverts NotContractOwner, UnknownBot, RuleOutOfBounds(name, value, min, max).
-    function setRules(uint256 botId, LibStrike.Rules calldata r) external {
-        LibDiamond.enforceIsContractOwner();
-        LibBots.existingBot(botId);
-        _bound("maxLeverageBps", r.maxLeverageBps, LibStrike.MIN_LEVERAGE_BPS, LibStrike.MAX_LEVERAGE_BOUND_BPS);
-        _bound("stopLossBps", r.stopLossBps, LibStrike.MIN_STOP_LOSS_BPS, LibStrike.MAX_STOP_LOSS_BPS);
-        _bound(
-            "minHealthFactor", r.minHealthFactor, LibStrike.MIN_HEALTH_FACTOR_BOUND, LibStrike.MAX_HEALTH_FACTOR_BOUND
-        );
-        _bound("maxHoldSeconds", r.maxHoldSeconds, LibStrike.MIN_HOLD_BOUND, LibStrike.MAX_HOLD_BOUND);
-        _bound("slippageBps", r.slippageBps, LibStrike.MIN_SLIPPAGE_BPS, LibStrike.MAX_SLIPPAGE_BPS);
-        _bound("minPoolQuote", r.minPoolQuote, 0, r.maxPoolQuote);
-        LibStrike.StrikeStorage storage s = LibStrike.strikeStorage();
-        s.rules[botId] = r;
-        s.rulesSet[botId] = true;
-        emit RulesSet(botId, r);
-    }
-
-    // ----------------------------------------------------------------------------------------
-    // views
-    // ----------------------------------------------------------------------------------------
-
-    /// @notice The child's strike configuration (zero before setStrikeConfig).
-    function strikeConfig() external view returns (LibStrike.Config memory) {
-        return LibStrike.strikeStorage().config;
-    }
-
-    /// @notice Bot `botId`'s rules (the defaults until setRules).
-    function rules(uint256 botId) external view returns (LibStrike.Rules memory) {
-        return LibStrike.rulesOf(botId);
-    }
-
-    /// @notice Bot `botId`'s position record.
-    function position(uint256 botId) external view returns (LibStrike.Position memory) {
-        return LibStrike.strikeStorage().positions[botId];
-    }
-
-    /// @notice Ids of the bots with an open position (at most LibStrike.MAX_OPEN_POSITIONS).
-    function openPositionIds() external view returns (uint256[] memory) {
-        return LibStrike.strikeStorage().openBots;
-    }
-
-    /// @notice Bot `botId`'s position as Aave and the oracle see it now: collateral and debt of its
-    ///         holder (USD, 8 decimals), health factor (wad; type(uint256).max without debt), equity
-    ///         (collateral − debt, quote base units, 0 if negative), entry and current asset price
-    ///         (8 decimals), take-profit stage and opening time. Zeros for a bot without a holder.
-    function positionState(uint256 botId)
-        external
-        view
-        returns (
-            bool open,
-            uint256 collateralBase,
-            uint256 debtBase,
-            uint256 healthFactor,
-            uint256 equityQuote,
-            uint256 entryPrice,
-            uint256 price,
-            uint8 tpStage,
-            uint64 openedAt
-        )
-    {
-        LibStrike.StrikeStorage storage s = LibStrike.strikeStorage();
-        LibStrike.Position storage p = s.positions[botId];
-        (open, entryPrice, tpStage, openedAt) = (p.open, p.entryPrice, p.tpStage, p.openedAt);
-        LibStrike.Config storage c = s.config;
-        if (c.oracle == address(0)) return (open, 0, 0, 0, 0, entryPrice, 0, tpStage, openedAt);
-        price = IAaveOracle(c.oracle).getAssetPrice(c.asset);
-        address holder = LibPositions.positionStorage().holders[botId];
-        if (holder == address(0)) return (open, 0, 0, 0, 0, entryPrice, price, tpStage, openedAt);
-        (collateralBase, debtBase,,,, healthFactor) = IAaveV3Pool(c.pool).getUserAccountData(holder);
-        if (collateralBase > debtBase) {
-            equityQuote = (collateralBase - debtBase) * 10 ** s.quoteDecimals / IAaveOracle(c.oracle).getAssetPrice(c.quote);
-        }
     }
 
     // ----------------------------------------------------------------------------------------
@@ -862,10 +740,6 @@ contract StrikeFacet is ReentrancyGuardTransient {
 
     function _enforceDeadline(uint256 deadline) private view {
         if (block.timestamp > deadline) revert DeadlineExpired(deadline, block.timestamp);
-    }
-
-    function _bound(string memory name, uint256 value, uint256 min, uint256 max) private pure {
-        if (value < min || value > max) revert RuleOutOfBounds(name, value, min, max);
     }
 
     function _min(uint256 a, uint256 b) private pure returns (uint256) {
