@@ -21,24 +21,28 @@ from macrostrike.deploy.system import DeployConfig, deploy_system
 @network_option()
 @account_option(prompt=False)
 @click.option("--bots", type=click.IntRange(1, 100), default=50, show_default=True, help="AMM arbitrage bots.")
+@click.option("--long-bots", type=click.IntRange(0, 100), default=25, show_default=True,
+              help="Long strike bots (0 with --short-bots 0: no Aave market, an AMM-only system).")
+@click.option("--short-bots", type=click.IntRange(0, 100), default=25, show_default=True, help="Short strike bots.")
 @click.option("--capital", type=click.IntRange(min=1), default=8_000, show_default=True,
               help="USDC per bot (whole dollars).")
 @click.option("--price", type=click.FloatRange(min=0, min_open=True), default=2_500.0, show_default=True,
               help="Initial pool price, USD per BTC.")
 @click.option("--keeper", "keepers", multiple=True, help="Keeper address (repeatable).")
-def cli(network, account, bots, capital, price, keepers):
+def cli(network, account, bots, long_bots, short_bots, capital, price, keepers):
     with connected(network):
-        _deploy(account, bots, capital, price, keepers)
+        _deploy(account, (bots, long_bots, short_bots), capital, price, keepers)
 
 
-def _deploy(account, bots, capital, price, keepers):
+def _deploy(account, counts, capital, price, keepers):
     from ape import accounts, chain
 
     owner = resolve_account(account, 0)
     if not keepers and chain.provider.chain_id in (31337, 1337):
         keepers = tuple(str(accounts.test_accounts[i].address) for i in (1, 2, 3))
     try:
-        config = DeployConfig(amm_bots=bots, capital_per_bot_usd=capital, initial_price_usd=price, keepers=keepers)
+        config = DeployConfig(amm_bots=counts[0], long_bots=counts[1], short_bots=counts[2],
+                              capital_per_bot_usd=capital, initial_price_usd=price, keepers=keepers)
     except ValueError as err:
         raise UserError(str(err)) from None
     alias = getattr(owner, "alias", None)

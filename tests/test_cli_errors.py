@@ -10,6 +10,8 @@ from macrostrike.keeper.journal import Journal
 from ops_helpers import ape, assert_one_line_error
 
 pytestmark = pytest.mark.slow
+#: 3 AMM bots and 2 + 2 strike bots: `ape run deploy` with its Aave market, small enough to be quick
+DEPLOY_ARGS = ("--bots", "3", "--long-bots", "2", "--short-bots", "2", "--capital", "1000")
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,7 @@ def test_missing_manifest(anvil_node, deployments):
 @pytest.fixture(scope="module")
 def deployed(anvil_node, deployments):
     env = {"MACROSTRIKE_DEPLOYMENTS": str(deployments)}
-    first = ape("run", "deploy", "--network", anvil_node, "--bots", "3", env=env)
+    first = ape("run", "deploy", "--network", anvil_node, *DEPLOY_ARGS, env=env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert (deployments / "31337.json").is_file()
     return env
@@ -46,12 +48,19 @@ def test_child_roles_match_the_deploy():
 
 def test_deploy_status_and_unknown_bot(anvil_node, deployments, deployed):
     env = deployed
-    again = ape("run", "deploy", "--network", anvil_node, "--bots", "3", env=env)
+    again = ape("run", "deploy", "--network", anvil_node, *DEPLOY_ARGS, env=env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "0 transaction(s) sent" in again.stdout
     ok = ape("keeper", "status", "--network", anvil_node, env=env)
     assert ok.returncode == 0, ok.stderr
     assert "AMM arbitrage bots" in ok.stdout
+    # the strike side: the master's risk line and one row per strike bot, all flat after the deploy
+    assert "breaker ok" in ok.stdout and "drawdown 0.00%" in ok.stdout, ok.stdout
+    cells = [[c.strip() for c in line.split("│") if c.strip()] for line in ok.stdout.splitlines()]
+    rows = [r for r in cells if len(r) > 3 and r[0] in ("long", "short") and r[1].isdigit()]
+    assert sorted((r[0], r[1]) for r in rows) == [("long", "1"), ("long", "2"), ("short", "1"), ("short", "2")], \
+        ok.stdout
+    assert all("flat" in r for r in rows), ok.stdout
     unknown = ape("keeper", "status", "--network", anvil_node, "--bot", "999", env=env)
     assert_one_line_error(unknown, "unknown bot id 999", "1..3")
     # the keeper daemon on the same chain: one block, dry run (decides, never sends)

@@ -39,7 +39,8 @@ DEPLOYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff
 DEPLOYER = Account.from_key(DEPLOYER_KEY).address
 KEEPER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # Anvil test account 1
 ALIAS, PASSPHRASE = "deployer", "macrostrike-test-passphrase"
-DEPLOY_ARGS = ("--account", ALIAS, "--bots", "2", "--capital", "100", "--keeper", KEEPER)
+DEPLOY_ARGS = ("--account", ALIAS, "--bots", "2", "--long-bots", "0", "--short-bots", "0", "--capital", "100",
+               "--keeper", KEEPER)
 F1 = "0xc27fc305"  # f1(): TestFacetX answers 101, TestFacetY 201
 
 

@@ -172,7 +172,7 @@ def test_unknown_topic_is_kept_raw():
 def cli_env(anvil_node, tmp_path_factory):
     deployments = tmp_path_factory.mktemp("export-deployments")
     env = {"MACROSTRIKE_DEPLOYMENTS": str(deployments)}
-    deploy = ape("run", "deploy", "--network", anvil_node, "--bots", "2", env=env)
+    deploy = ape("run", "deploy", "--network", anvil_node, "--bots", "2", "--long-bots", "0", "--short-bots", "0", env=env)
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     return env
 

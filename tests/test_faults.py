@@ -74,7 +74,7 @@ def world(tmp_path_factory):
            "MACROSTRIKE_KEEPER_BACKOFF_BASE_S": "0.2",
            "MACROSTRIKE_KEEPER_BACKOFF_MAX_S": "1",
            "MACROSTRIKE_KEEPER_MAX_CONSECUTIVE_ERRORS": "200"}
-    deployed = ape("run", "deploy", "--network", node.uri, "--bots", "3", env=env)
+    deployed = ape("run", "deploy", "--network", node.uri, "--bots", "3", "--long-bots", "0", "--short-bots", "0", env=env)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     manifest = Manifest.from_json(json.loads((tmp / "31337.json").read_text()))
     yield node, env, manifest, tmp
