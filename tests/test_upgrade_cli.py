@@ -90,6 +90,6 @@ def test_upgrade_cli_calldata_then_send_then_inspect(setup):
     assert "Remove: legacyPing() 0x10c15651" in text and "(UpgradeCounterFacetV2)" in text
     assert "init 0x" in text
     raw = ape("keeper", "inspect", diamond, "--network", uri, "--json", env=env).stdout
-    as_json = json.loads(raw[raw.index("{"):])  # after Ape's INFO line
+    as_json = json.loads(raw)  # stdout is the JSON document alone (no Ape INFO line)
     assert {s for f in as_json["facets"] for s in f["signatures"]} >= {"step()", "facets()"}
     one_line_error(ape("keeper", "inspect", "amm", "--network", uri, env=env), "unknown diamond 'amm'")

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -486,5 +486,19 @@ def inspect(network: Any, diamond: str, from_block: int | None, as_json: bool) -
     """Facets, selectors (with signatures) and cut history of any EIP-2535 diamond (role or address)."""
     from macrostrike.upgrade.command import run_inspect
 
-    with connected(network):
+    with _machine_output() if as_json else nullcontext(), connected(network):
         run_inspect(diamond, from_block, as_json)
+
+
+@cli.command()
+@network_option()
+@account_option(prompt=False)
+@click.option("--yes", is_flag=True, help="Send the planned moves (default: print the plan only).")
+@click.option("--min-gap-bps", type=click.IntRange(0, 10_000), default=None, metavar="N",
+              help="Least recent-return gap (bps) of a move (default: the master's rebalanceMinGapBps).")
+def rebalance(network: Any, account: Any, yes: bool, min_gap_bps: int | None) -> None:
+    """Plan capital moves from worse to better recent performers (master.rebalanceByPerformance)."""
+    from macrostrike.keeper.rebalance import run_rebalance
+
+    with connected(network):
+        run_rebalance(account, yes, min_gap_bps)
