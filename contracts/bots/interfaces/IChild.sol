@@ -40,4 +40,8 @@ interface IChild {
         returns (uint8 status, uint256 capital, bytes32 strategy, bytes memory params);
     function botsPage(uint256 firstId, uint256 count) external view returns (BotView[] memory page);
     function botCount() external view returns (uint256);
+
+    /// @notice PerformanceFacet: `botId`'s realised PnL (quote base units) over the current and the
+    ///         preceding window of chain time, and the window length (seconds).
+    function recentPerformance(uint256 botId) external view returns (int256 recentPnl, uint256 windowSeconds);
 }

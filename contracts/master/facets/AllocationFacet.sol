@@ -51,6 +51,9 @@ contract AllocationFacet {
     error ChildNotEmpty(address child, uint256 balance, uint256 capital);
     /// @notice After withdrawAll the master still holds quote tokens.
     error MasterNotEmpty(uint256 balance);
+    /// @notice rebalanceByPerformance: the destination's recent return does not beat the source's
+    ///         by at least max(1, minGapBps) bps (returns in bps of each bot's capital).
+    error NotBetterPerformer(int256 fromReturnBps, int256 toReturnBps, uint256 minGapBps);
 
     event AllocationSet(
         uint16 longBps,
@@ -70,6 +73,21 @@ contract AllocationFacet {
     event Rebalanced(
         address indexed fromChild, uint256 fromBot, address indexed toChild, uint256 toBot, uint256 amount
     );
+    /// @notice rebalanceByPerformance moved `amount` from a bot whose recent return was
+    ///         `fromReturnBps` to one whose recent return was `toReturnBps` (bps of capital, before
+    ///         the move), at the request of `by` (the owner or a risk keeper). Rebalanced is emitted too.
+    event RebalancedByPerformance(
+        address indexed fromChild,
+        uint256 fromBot,
+        address indexed toChild,
+        uint256 toBot,
+        uint256 amount,
+        int256 fromReturnBps,
+        int256 toReturnBps,
+        address indexed by
+    );
+    /// @notice rebalanceByPerformance now requires a return gap of at least `minGapBps`.
+    event PerformanceGapSet(uint256 minGapBps);
     event ReserveFunded(uint256 amount, uint256 reserveFund);
     event ReserveReleased(uint256 amount, uint256 reserveFund);
     /// @notice Every child was emptied and `amount` (all the system held) was sent to `to`.
@@ -238,7 +256,8 @@ contract AllocationFacet {
 
     /// @notice Moves `amount` of capital from `fromBot` to `toBot` of `child` through the
     ///         treasury. Owner only; amount <= maxMoveBps of the source bot's capital.
-    ///         The choice by performance is the caller's (PerformanceFacet.botStats).
+    ///         Manual path: the choice is the owner's judgement, no performance check (see
+    ///         rebalanceByPerformance for the path a risk keeper may take).
     function rebalance(address child, uint256 fromBot, uint256 toBot, uint256 amount) external {
         LibDiamond.enforceIsContractOwner();
         _move(child, fromBot, child, toBot, amount);
@@ -251,6 +270,59 @@ contract AllocationFacet {
     {
         LibDiamond.enforceIsContractOwner();
         _move(fromChild, fromBot, toChild, toBot, amount);
+    }
+
+    /// @notice Moves `amount` of `fromBot`'s capital at `fromChild` to `toBot` at `toChild`, only
+    ///         from a worse to a strictly better recent performer. Owner or risk keeper
+    ///         (RiskFacet.setRiskKeeper; NotRiskKeeper otherwise). Recent return of each bot, read
+    ///         before the move: returnBps = recentPnl × 10,000 / capital (LibAllocation.recentReturnBps;
+    ///         recentPnl from the child's PerformanceFacet.recentPerformance, truncated toward zero).
+    ///         Reverts NoCapital if either bot has 0 capital, NotBetterPerformer unless
+    ///         toReturnBps − fromReturnBps >= max(1, rebalanceMinGapBps()), and, like rebalance,
+    ///         RebalanceAboveBound for amount > maxMoveBps of the source's capital (floor), ZeroAmount,
+    ///         SameBot, UnknownChild. Emits RebalancedByPerformance (with both returns) and Rebalanced.
+    function rebalanceByPerformance(
+        address fromChild,
+        uint256 fromBot,
+        address toChild,
+        uint256 toBot,
+        uint256 amount
+    ) external {
+        LibRisk.enforceKeeperOrOwner();
+        LibMaster.enforceChild(fromChild);
+        LibMaster.enforceChild(toChild);
+        (int256 fromBps,,) = LibAllocation.recentReturnBps(fromChild, fromBot);
+        (int256 toBps,,) = LibAllocation.recentReturnBps(toChild, toBot);
+        uint256 gap = LibAllocation.allocationStorage().minPerformanceGapBps;
+        if (toBps <= fromBps || uint256(toBps - fromBps) < gap) revert NotBetterPerformer(fromBps, toBps, gap);
+        emit RebalancedByPerformance(fromChild, fromBot, toChild, toBot, amount, fromBps, toBps, msg.sender);
+        _move(fromChild, fromBot, toChild, toBot, amount);
+    }
+
+    /// @notice `botId`'s recent return at `child` in bps of its capital, its recent PnL and its
+    ///         capital (quote base units): what rebalanceByPerformance compares. Reverts NoCapital at 0 capital.
+    function recentReturn(address child, uint256 botId)
+        external
+        view
+        returns (int256 returnBps, int256 recentPnl, uint256 capital)
+    {
+        LibMaster.enforceChild(child);
+        return LibAllocation.recentReturnBps(child, botId);
+    }
+
+    /// @notice Sets the least recent-return gap (bps) rebalanceByPerformance requires between the
+    ///         destination and the source (0: any strictly better return). Owner only. Reverts
+    ///         ParameterOutOfRange above 10,000. Emits PerformanceGapSet.
+    function setPerformanceGap(uint256 minGapBps) external {
+        LibDiamond.enforceIsContractOwner();
+        _bound("minGapBps", minGapBps, 0, LibAllocation.MAX_PERFORMANCE_GAP_BOUND_BPS);
+        LibAllocation.allocationStorage().minPerformanceGapBps = uint16(minGapBps);
+        emit PerformanceGapSet(minGapBps);
+    }
+
+    /// @notice The least recent-return gap (bps) rebalanceByPerformance requires (default 0).
+    function rebalanceMinGapBps() external view returns (uint256) {
+        return LibAllocation.allocationStorage().minPerformanceGapBps;
     }
 
     // ---------------------------------------------------------------------------- reserve fund

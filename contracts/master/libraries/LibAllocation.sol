@@ -67,7 +67,16 @@ library LibAllocation {
         uint256 totalProfitTax;
         /// child -> bot id -> principal (funded minus recalled, clamped to capital when read)
         mapping(address => mapping(uint256 => uint256)) principal;
+        /// least gap (bps) between the destination's and the source's recent return that
+        /// rebalanceByPerformance requires (0: any strictly better return); appended after v1
+        uint16 minPerformanceGapBps;
     }
+
+    /// @notice Upper bound accepted by setPerformanceGap (100%).
+    uint16 internal constant MAX_PERFORMANCE_GAP_BOUND_BPS = 10_000;
+
+    /// @notice `botId` at `child` has no capital, so it has no recent return (rebalanceByPerformance).
+    error NoCapital(address child, uint256 botId);
 
     /// @notice A parameter is outside [min, max].
     error ParameterOutOfRange(string name, uint256 value, uint256 min, uint256 max);
@@ -147,5 +156,21 @@ library LibAllocation {
     /// @notice Current capital of `botId` at `child`.
     function botCapital(address child, uint256 botId) internal view returns (uint256 capital) {
         (, capital,,) = IChild(child).bot(botId);
+    }
+
+    /// @notice `botId`'s recent return at `child`, in basis points of its current capital:
+    ///         returnBps = recentPnl × 10,000 / capital, where recentPnl is the child's
+    ///         PerformanceFacet.recentPerformance (realised PnL over the current and the preceding
+    ///         window, quote base units). Signed division truncates toward zero (−0.9 bp -> 0).
+    ///         Reverts NoCapital for a bot with 0 capital (no return is defined).
+    function recentReturnBps(address child, uint256 botId)
+        internal
+        view
+        returns (int256 returnBps, int256 recentPnl, uint256 capital)
+    {
+        capital = botCapital(child, botId);
+        if (capital == 0) revert NoCapital(child, botId);
+        (recentPnl,) = IChild(child).recentPerformance(botId);
+        returnBps = recentPnl * int256(BPS) / int256(capital);
     }
 }
