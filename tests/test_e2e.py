@@ -125,6 +125,10 @@ def test_aave_feeds_follow_the_closes_and_equity_is_tracked(demo):
     market = aave_market_of(run.system.manifest)
     assert float(aave.price_usd(market, "WBTC")) == pytest.approx(run.result.hours[-1].close, abs=1e-8)
     assert all(h.total_equity > 0 and set(h.equity) == {"long", "short", "amm"} for h in run.result.hours)
+    # each hour's realised PnL per child is the chain's; the last hour's equals the summary's
+    last = run.result.hours[-1].realised_by_diamond
+    assert {role: last[role] for role in ("long", "short", "amm")} == \
+        {role: d["realised_pnl_usdc"] for role, d in run.summary["diamonds"].items()}
     s = run.summary["system"]
     assert 0 <= s["max_drawdown_pct"] < 100 and s["breaker_trips"] >= 0
 

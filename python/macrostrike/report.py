@@ -103,7 +103,8 @@ def write_json(summary: dict[str, Any], path: Path) -> Path:
 
 
 def write_chart(summary: dict[str, Any], path: Path) -> Path:
-    """PNG: pool prices on both DEXes against the historical close; cumulative realised PnL."""
+    """PNG: pool prices on both DEXes against the historical close; cumulative realised PnL (per
+    diamond and system when the replay read it); total equity per diamond; system drawdown."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -126,9 +127,22 @@ def write_chart(summary: dict[str, Any], path: Path) -> Path:
              label="DEX B pool after noise")
     top.set_ylabel("USD per BTC")
     top.legend(loc="best", fontsize=8)
-    top.set_title(f"macrostrike replay: {len(hours)} hours, 2 Uniswap V2 pools, "
-                  f"{summary['trades']['succeeded']} arbitrage trades")
-    bottom.plot(when, [h["realised_pnl_usdc"] / 1e6 for h in hours], color="tab:green")
+    diamonds = summary.get("diamonds") or {}
+    if diamonds:
+        counts = ", ".join(f"{role} {d['trades']}" for role, d in diamonds.items())
+        top.set_title(f"macrostrike replay: {len(hours)} hours, {summary['system']['trades']} trades ({counts})")
+    else:
+        top.set_title(f"macrostrike replay: {len(hours)} hours, 2 Uniswap V2 pools, "
+                      f"{summary['trades']['succeeded']} arbitrage trades")
+    if any(h.get("realised_by_diamond") for h in hours):
+        by = [h.get("realised_by_diamond") or {} for h in hours]
+        bottom.plot(when, [sum(b.values()) / 1e6 for b in by], color="black", lw=1.2, label="system")
+        for role, color in (("long", "tab:green"), ("short", "tab:red"), ("amm", "tab:blue")):
+            bottom.plot(when, [b.get(role, 0) / 1e6 for b in by], color=color, lw=0.8, label=role)
+        bottom.axhline(0, color="gray", lw=0.5)
+        bottom.legend(loc="best", fontsize=8)
+    else:
+        bottom.plot(when, [h["realised_pnl_usdc"] / 1e6 for h in hours], color="tab:green")
     bottom.set_ylabel("cumulative realised\nPnL (USDC, before gas)")
     if with_equity:
         total = [h["total_equity"] / 1e6 for h in hours]

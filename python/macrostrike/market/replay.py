@@ -66,6 +66,8 @@ class HourRow:
     total_equity: int = 0
     equity: dict[str, int] = field(default_factory=dict)
     breaker_tripped: bool = False
+    #: each child's realised PnL so far (PerformanceFacet.aggregateStats, USDC base units, signed)
+    realised_by_diamond: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,6 +98,7 @@ class RiskKeeper:
         self.total_equity_data = sel("totalEquity()")
         self.child_equity_data = sel("equity()")
         self.breaker_data = sel("breakerTripped()")
+        self.aggregate_data = sel("aggregateStats()")
         self.trip_topic = keccak(text="BreakerTripped(uint8,uint256,uint256)")
         self.trips = 0
         self.gas_used = 0
@@ -113,6 +116,14 @@ class RiskKeeper:
         return (self._word(self.master, self.total_equity_data),
                 {r: self._word(a, self.child_equity_data) for r, a in self.children.items()},
                 bool(self._word(self.master, self.breaker_data)))
+
+    def realised(self) -> dict[str, int]:
+        """Each child's realised PnL (the 4th word of ``aggregateStats()``, int256, USDC base units)."""
+        out = {}
+        for role, address in self.children.items():
+            raw = bytes(self.web3.eth.call({"to": address, "data": self.aggregate_data}))
+            out[role] = int.from_bytes(raw[96:128], "big", signed=True)
+        return out
 
 
 class Replay:
@@ -218,6 +229,7 @@ class Replay:
             if self.risk is not None:
                 self.risk.checkpoint(base_fee)
                 row.total_equity, row.equity, row.breaker_tripped = self.risk.equity()
+                row.realised_by_diamond = self.risk.realised()
                 mark = self._lap(timing, "risk", mark)
             result.hours.append(row)
             if progress is not None:
