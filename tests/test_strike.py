@@ -350,6 +350,8 @@ def hook_child(s, project, chain):
     init = project.ChildInit.at(m.contracts["init:ChildInit"]["address"])
     child = owner.deploy(project.LongStrikeDiamond, owner.address, [cutlib.facet_cut(f) for f in facets],
                          init.address, init.init.encode_input(s.master, usdc.address))
+    # registered at the master: its opens report to the master's system-wide pair exposure (ExposureFacet)
+    project.ChildRegistryFacet.at(s.master).registerChild(child.address, 0, sender=owner)
     project.BotRegistryFacet.at(child.address).registerBots(1, b"hook".ljust(32, b"\0"), b"", sender=owner)
     project.BotRegistryFacet.at(child.address).setKeeper(s.keeper.address, True, sender=owner)
     usdc.mint(child.address, 2 * MARGIN, sender=owner)

@@ -8,6 +8,12 @@ interface IMasterBreaker {
     function breakerTripped() external view returns (bool);
 }
 
+/// @notice What a child reports to the master's system-wide per-pair exposure (master ExposureFacet).
+interface IMasterExposure {
+    function addPairExposure(bytes32 pairKey, uint256 size) external returns (uint256 exposure);
+    function removePairExposure(bytes32 pairKey, uint256 size) external returns (uint256 exposure);
+}
+
 /// @title LibRiskLimits
 /// @notice Per-bot risk limits of a child diamond (ERC-7201 "macrostrike.bots.risk"): maximum
 ///         position size, maximum concurrent positions, daily trade limit, per-pair exposure across
@@ -21,6 +27,15 @@ interface IMasterBreaker {
 ///      - `recordResult(botId, pnl)` for a trade with no position left open (an arbitrage).
 ///      A "day" is 86,400 s from the bot's first trade of that day.
 ///      Parameters are the defaults below until the owner sets them (RiskLimitsFacet).
+///      System-wide: after updating the child's per-pair exposure, recordOpen, recordIncrease and
+///      recordClose bring the master's sum (ExposureFacet) up to date with the difference between
+///      the child's exposure on the pair and what it reported last (`reportedExposure`): an open
+///      adds (the master reverts SystemPairExposureExceeded above its limit, undoing the open), a
+///      close removes (never reverts on a limit). Reporting the difference keeps the master equal
+///      to the child's own figure even for exposure raised without a report (positions opened
+///      before this code was cut in, or an increase booked directly in storage): it joins the
+///      master's sum at the pair's next open or close. Exposure is margin, as for the child's limits.
+///      Skipped when the child has no master (address 0). Effects come before the master call.
 library LibRiskLimits {
     // keccak256(abi.encode(uint256(keccak256("macrostrike.bots.risk")) - 1)) & ~bytes32(uint256(0xff))
     bytes32 internal constant STORAGE_SLOT = 0x2ca3e39be7bdd98e61aa637de4948770436d4f0c99bf43d9a78e28f6e45a0a00;
@@ -78,6 +93,8 @@ library LibRiskLimits {
         mapping(uint256 => BotRisk) bots;
         /// pair key -> open size summed over the child's bots
         mapping(bytes32 => uint256) pairExposure;
+        /// pair key -> the pairExposure last reported to the master (ExposureFacet)
+        mapping(bytes32 => uint256) reportedExposure;
     }
 
     /// @notice A parameter is outside [min, max].
@@ -226,6 +243,23 @@ library LibRiskLimits {
         uint256 exposure = s.pairExposure[pairKey] + size;
         s.pairExposure[pairKey] = exposure;
         emit PositionOpenRecorded(botId, pairKey, size, exposure);
+        _reportExposure(pairKey, exposure);
+    }
+
+    /// @notice Checks and records adding `add` to bot `botId`'s open position of `size` on
+    ///         `pairKey`: cooldown and daily trades (counts the trade), maximum position size over
+    ///         size + add, the child's pair exposure; then reports it to the master (which checks
+    ///         the system-wide limit). Released by recordClose with the position's whole size.
+    function recordIncrease(uint256 botId, bytes32 pairKey, uint256 size, uint256 add) internal {
+        checkTrade(botId);
+        Limits memory l = limits();
+        if (size + add > l.maxPositionSize) revert PositionTooLarge(botId, size + add, l.maxPositionSize);
+        RiskLimitsStorage storage s = riskStorage();
+        uint256 exposure = s.pairExposure[pairKey];
+        if (exposure + add > l.maxPairExposure) revert PairExposureExceeded(pairKey, exposure, add, l.maxPairExposure);
+        exposure += add;
+        s.pairExposure[pairKey] = exposure;
+        _reportExposure(pairKey, exposure);
     }
 
     /// @notice Records a closed (or reduced to zero) position of `size` with realised `pnl`; never
@@ -236,9 +270,11 @@ library LibRiskLimits {
         if (b.openPositions == 0) revert NoOpenPosition(botId);
         b.openPositions -= 1;
         uint256 exposure = s.pairExposure[pairKey];
-        s.pairExposure[pairKey] = exposure > size ? exposure - size : 0;
+        exposure = exposure > size ? exposure - size : 0;
+        s.pairExposure[pairKey] = exposure;
         _streak(botId, b, pnl);
         emit PositionCloseRecorded(botId, pairKey, size, pnl, b.lossStreak);
+        _reportExposure(pairKey, exposure);
     }
 
     /// @notice Records the result of a trade that left no position open (loss streak only).
@@ -254,6 +290,20 @@ library LibRiskLimits {
         b.cooldownUntil = 0;
         b.lossStreak = 0;
         emit BotCooldownCleared(botId);
+    }
+
+    /// @dev Brings the master's sum for `pairKey` to the child's `exposure`: adds or removes the
+    ///      difference from what was reported last. Storage first, then the call (CEI); a revert of
+    ///      the master (SystemPairExposureExceeded, NotChild) undoes the caller's transaction.
+    function _reportExposure(bytes32 pairKey, uint256 exposure) private {
+        address master = LibBots.botStorage().master;
+        if (master == address(0)) return;
+        RiskLimitsStorage storage s = riskStorage();
+        uint256 reported = s.reportedExposure[pairKey];
+        if (exposure == reported) return;
+        s.reportedExposure[pairKey] = exposure;
+        if (exposure > reported) IMasterExposure(master).addPairExposure(pairKey, exposure - reported);
+        else IMasterExposure(master).removePairExposure(pairKey, reported - exposure);
     }
 
     function _streak(uint256 botId, BotRisk storage b, int256 pnl) private {

@@ -41,7 +41,7 @@ WBTC_DECIMALS = 8
 
 CORE_FACETS = ("DiamondCutFacet", "DiamondLoupeFacet", "OwnershipFacet")
 MASTER_FACETS = CORE_FACETS + ("ChildRegistryFacet", "TreasuryFacet", "MasterStatsFacet", "EmergencyFacet",
-                               "AllocationFacet", "RiskFacet")
+                               "AllocationFacet", "RiskFacet", "ExposureFacet")
 CHILD_FACETS = CORE_FACETS + ("BotRegistryFacet", "ChildCoordinationFacet", "PerformanceFacet", "RiskLimitsFacet")
 #: The strike facets of LongStrikeDiamond / ShortStrikeDiamond: trading, configuration and views, holders.
 STRIKE_FACETS = ("StrikeFacet", "StrikeConfigFacet", "StrikePositionsFacet")
