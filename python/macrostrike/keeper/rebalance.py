@@ -124,20 +124,19 @@ def read_bots(project: Any, manifest: Any, roles: Sequence[str]) -> list[BotPerf
 
 
 def plan_table(moves: Sequence[Move], window_seconds: int, max_move_bps: int, min_gap_bps: int) -> Any:
-    """The plan as a rich Table (amounts in USDC)."""
+    """The plan as a rich Table: source and destination (role#bot), their recent returns (bps), the gap
+    and the amount (USDC)."""
     from rich.table import Table
 
     from macrostrike.report import usd
 
     table = Table(title=f"rebalance by performance (window {window_seconds:,} s, maxMoveBps {max_move_bps}, "
                         f"min gap {min_gap_bps} bps)")
-    for col in ("#", "from", "capital", "recent PnL", "return bps", "to", "capital", "recent PnL", "return bps",
-                "gap bps", "amount"):
+    for col in ("#", "from", "return bps", "to", "return bps", "gap bps", "amount"):
         table.add_column(col, justify="right")
     for n, m in enumerate(moves, 1):
-        s, d = m.source, m.dest
-        table.add_row(str(n), s.label, usd(s.capital), usd(s.recent_pnl), str(m.from_return_bps), d.label,
-                      usd(d.capital), usd(d.recent_pnl), str(m.to_return_bps), str(m.gap_bps), usd(m.amount))
+        table.add_row(str(n), m.source.label, str(m.from_return_bps), m.dest.label, str(m.to_return_bps),
+                      str(m.gap_bps), usd(m.amount))
     return table
 
 
@@ -149,6 +148,7 @@ def run_rebalance(account: Any, yes: bool, min_gap_bps: int | None) -> None:
     from rich.console import Console
 
     from macrostrike.cli import ROLES, UserError, load_manifest, resolve_account
+    from macrostrike.report import usd
 
     manifest = load_manifest()
     master = manifest.address("master")
@@ -184,5 +184,5 @@ def run_rebalance(account: Any, yes: bool, min_gap_bps: int | None) -> None:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
             raise UserError(f"move {n} ({m.source.label} -> {m.dest.label}) reverted: {type(err).__name__} "
                             f"{reason}; {n - 1} of {len(moves)} moves were sent") from None
-        click.echo(f"move {n}: {m.source.label} -> {m.dest.label} {m.amount} base units: tx {receipt.txn_hash} "
-                   f"in block {receipt.block_number}")
+        click.echo(f"move {n}: {m.source.label} -> {m.dest.label} {usd(m.amount)} ({m.amount} base units): "
+                   f"tx {receipt.txn_hash} in block {receipt.block_number}")
