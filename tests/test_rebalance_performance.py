@@ -269,6 +269,9 @@ def test_cli_plan_then_send(world, chain):
     h.alloc.setPerformanceGap(10, sender=world.owner)
     below = ape("keeper", "rebalance", "--network", uri, "--min-gap-bps", "5")
     assert_one_line_error(below, "--min-gap-bps 5 is below the master's rebalanceMinGapBps 10")
+    no_role = ape("keeper", "rebalance", "--network", uri, "--yes", "--account", "TEST::9")
+    assert_one_line_error(no_role, "is neither the master's owner nor a risk keeper", "--account")
+    assert {k: world.capital(*k) for k in before} == before  # nothing sent
     sent = ape("keeper", "rebalance", "--network", uri, "--yes")
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert sent.stdout.count("tx 0x") == 2
