@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+
 /// @title LibPerformance
 /// @notice Per-bot and aggregate trade statistics of a child diamond (ERC-7201
 ///         "macrostrike.performance"). Running totals only: no loops. PnL in quote base units.
@@ -37,9 +39,11 @@ library LibPerformance {
 
     /// @notice A bot's PnL (quote base units) in the window starting at `start` (unix s, a
     ///         multiple of the window length in force when it began) and in the window before it.
+    ///         start and pnl share one slot (a trade in the current window reads and writes only
+    ///         it); int192 holds ±3·10^57 base units (a sum beyond it reverts, SafeCast).
     struct Window {
         uint64 start;
-        int256 pnl;
+        int192 pnl;
         int256 prevPnl;
     }
 
@@ -93,10 +97,9 @@ library LibPerformance {
         uint256 start = w.start;
         if (t >= start + len) {
             w.prevPnl = t < start + 2 * uint256(len) ? w.pnl : int256(0);
-            w.pnl = pnl;
-            w.start = uint64(t - t % len);
+            (w.start, w.pnl) = (uint64(t - t % len), SafeCast.toInt192(pnl));
         } else {
-            w.pnl += pnl;
+            w.pnl = SafeCast.toInt192(w.pnl + pnl);
         }
     }
 
