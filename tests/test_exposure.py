@@ -107,18 +107,48 @@ def test_close_releases_partial_decrease_keeps(s, ex, key, chain):
     assert ex.pairExposure(key) == 2
 
 
-def test_increase_joins_at_the_next_report(s, ex, key, chain):
-    """StrikeFacet books an increase in the child's storage itself (not through LibRiskLimits), so
-    the master learns of it at the pair's next open or close; the sums stay equal there."""
+def test_increase_is_checked_and_reported(s, ex, key, chain):
+    """increasePosition goes through LibRiskLimits.recordIncrease: the master checks its limit on
+    the added margin and the sums stay equal."""
     open_(s, chain, "long", 1, 500 * USD)
     s.facet("long").increasePosition(1, 200 * USD, 20_000, deadline(chain), sender=s.keeper)
     assert child_exposure(s, "long", key) == 700 * USD
-    assert ex.pairExposure(key) == 500 * USD  # not yet reported (700 once StrikeFacet calls recordIncrease)
-    open_(s, chain, "long", 2, 100 * USD)
+    assert ex.pairExposure(key) == 700 * USD
+    ex.setPairExposureLimit(key, 800 * USD, sender=s.owner)
+    with reverts_named("SystemPairExposureExceeded") as info:
+        s.facet("long").increasePosition(1, 100 * USD + 1, 20_000, deadline(chain), sender=s.keeper)
+    assert info.value.inputs["exposure"] == 700 * USD and info.value.inputs["size"] == 100 * USD + 1
+    s.facet("long").increasePosition(1, 100 * USD, 20_000, deadline(chain), sender=s.keeper)
+    ex.setPairExposureLimit(key, 0, sender=s.owner)
     assert ex.pairExposure(key) == 800 * USD
+    open_(s, chain, "long", 2, 100 * USD)
+    assert ex.pairExposure(key) == 900 * USD
     close(s, chain, "long", 1)
     assert ex.pairExposure(key) == 100 * USD
     assert_in_sync(s, ex, key)
+
+
+def test_close_goes_through_when_the_master_refuses_the_removal(project, s, ex, key, chain):
+    """Closing is always allowed: with removePairExposure cut out of the master, the close works,
+    the child emits ExposureReportFailed and keeps the difference to report later."""
+    from macrostrike.deploy.cuts import ZERO_ADDRESS, FacetCutAction, selector
+
+    open_(s, chain, "long", 1, 500 * USD)
+    open_(s, chain, "long", 2, 100 * USD)
+    remove = selector("removePairExposure(bytes32,uint256)")
+    project.DiamondCutFacet.at(s.master).diamondCut([(ZERO_ADDRESS, int(FacetCutAction.REMOVE), [remove])],
+                                                    ZERO_ADDRESS, b"", sender=s.owner)
+    r = close(s, chain, "long", 1)
+    failed = list(r.decode_logs(s.facet("long").ExposureReportFailed))
+    assert [(f.pairKey, f.reported, f.exposure) for f in failed] == [(key, 600 * USD, 100 * USD)]
+    assert not s.facet("long").position(1).open and child_exposure(s, "long", key) == 100 * USD
+    assert ex.pairExposure(key) == 600 * USD  # the master still counts the closed margin
+    # the next report (an open) carries only the child's net change since the last accepted one
+    open_(s, chain, "long", 3, 50 * USD)
+    assert child_exposure(s, "long", key) == 150 * USD
+    assert ex.pairExposure(key) == 600 * USD  # 150 < 600 reported: a removal, refused again
+    ex_failed = close(s, chain, "long", 2).decode_logs(s.facet("long").ExposureReportFailed)
+    assert [f.exposure for f in ex_failed] == [50 * USD]
 
 
 @pytest.mark.parametrize("how", ["withdrawAll", "emergencyExit"])

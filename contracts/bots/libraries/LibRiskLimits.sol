@@ -129,6 +129,9 @@ library LibRiskLimits {
     /// @notice `botId` lost `streak` trades in a row and may not trade before `until` (unix s).
     event BotCooldownStarted(uint256 indexed botId, uint32 streak, uint64 until);
     event BotCooldownCleared(uint256 indexed botId);
+    /// @notice The master refused a removal of exposure on `pairKey` (reported `reported`, the
+    ///         child now holds `exposure`); the close went through, the difference is retried later.
+    event ExposureReportFailed(bytes32 indexed pairKey, uint256 reported, uint256 exposure);
 
     function riskStorage() internal pure returns (RiskLimitsStorage storage s) {
         bytes32 slot = STORAGE_SLOT;
@@ -293,8 +296,12 @@ library LibRiskLimits {
     }
 
     /// @dev Brings the master's sum for `pairKey` to the child's `exposure`: adds or removes the
-    ///      difference from what was reported last. Storage first, then the call (CEI); a revert of
-    ///      the master (SystemPairExposureExceeded, NotChild) undoes the caller's transaction.
+    ///      difference from what was reported last. Storage first, then the call (CEI). A revert of
+    ///      the master on an add (SystemPairExposureExceeded, NotChild) undoes the opening
+    ///      transaction. A removal never blocks a close: if the master refuses it (an upgrade that
+    ///      removed its ExposureFacet, a child it does not know), the close goes through, the
+    ///      reported figure stays where it was (the difference is retried at the pair's next report)
+    ///      and ExposureReportFailed is emitted.
     function _reportExposure(bytes32 pairKey, uint256 exposure) private {
         address master = LibBots.botStorage().master;
         if (master == address(0)) return;
@@ -302,8 +309,15 @@ library LibRiskLimits {
         uint256 reported = s.reportedExposure[pairKey];
         if (exposure == reported) return;
         s.reportedExposure[pairKey] = exposure;
-        if (exposure > reported) IMasterExposure(master).addPairExposure(pairKey, exposure - reported);
-        else IMasterExposure(master).removePairExposure(pairKey, reported - exposure);
+        if (exposure > reported) {
+            IMasterExposure(master).addPairExposure(pairKey, exposure - reported);
+        } else {
+            try IMasterExposure(master).removePairExposure(pairKey, reported - exposure) {}
+            catch {
+                s.reportedExposure[pairKey] = reported;
+                emit ExposureReportFailed(pairKey, reported, exposure);
+            }
+        }
     }
 
     function _streak(uint256 botId, BotRisk storage b, int256 pnl) private {

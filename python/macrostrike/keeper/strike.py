@@ -194,8 +194,9 @@ class StrikeContext:
         self.oracle = manifest.address("aave_oracle")
         self.wbtc = manifest.address("wbtc")
         types = []
+        # ExposureFacet: the master's SystemPairExposureExceeded bubbles up through a child's open
         for name in (*STRIKE_FACETS, "BotRegistryFacet", "ChildCoordinationFacet", "RiskLimitsFacet",
-                     "PerformanceFacet", "PositionHolder"):
+                     "PerformanceFacet", "PositionHolder", "ExposureFacet"):
             try:
                 types.append(getattr(project, name).contract_type)
             except (AttributeError, KeyError):  # a facet not built (yet) in this project

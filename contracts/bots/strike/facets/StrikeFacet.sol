@@ -199,7 +199,7 @@ contract StrikeFacet is ReentrancyGuardTransient {
         LibStrike.Rules memory r = LibStrike.rulesOf(botId);
         Ctx memory x = _ctx(botId, r.slippageBps);
         _checkEntry(x, r, botId, bot, addMargin, leverageBps);
-        _recordIncrease(botId, _pairKey(x), s.riskSize[botId], addMargin);
+        LibRiskLimits.recordIncrease(botId, _pairKey(x), s.riskSize[botId], addMargin);
 
         // effects
         LibBots.BotStorage storage bs = LibBots.botStorage();
@@ -329,20 +329,6 @@ contract StrikeFacet is ReentrancyGuardTransient {
         if (leverageBps < BPS) revert LeverageBelowMin(leverageBps);
         if (leverageBps > r.maxLeverageBps) revert LeverageAboveMax(leverageBps, r.maxLeverageBps);
         if (margin > bot.capital) revert LibBots.InsufficientBotCapital(botId, bot.capital, margin);
-    }
-
-    /// @dev LibRiskLimits for an increase: cooldown and daily trades (counts it), maximum position
-    ///      size over the whole position, pair exposure (raised here; released by recordClose).
-    function _recordIncrease(uint256 botId, bytes32 key, uint256 size, uint256 add) private {
-        LibRiskLimits.checkTrade(botId);
-        LibRiskLimits.Limits memory l = LibRiskLimits.limits();
-        if (size + add > l.maxPositionSize) revert LibRiskLimits.PositionTooLarge(botId, size + add, l.maxPositionSize);
-        LibRiskLimits.RiskLimitsStorage storage rs = LibRiskLimits.riskStorage();
-        uint256 exposure = rs.pairExposure[key];
-        if (exposure + add > l.maxPairExposure) {
-            revert LibRiskLimits.PairExposureExceeded(key, exposure, add, l.maxPairExposure);
-        }
-        rs.pairExposure[key] = exposure + add;
     }
 
     function _decrease(uint256 botId, uint256 fractionBps, uint8 reason, uint256 slip) private {
