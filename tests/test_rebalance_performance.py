@@ -210,6 +210,40 @@ def test_minimum_gap_and_zero_capital(world, stranger):
         h.alloc.rebalanceByPerformance(long_, 3, amm, 1, USDC, sender=world.owner)
 
 
+def test_a_source_gives_once_per_cooldown(world, chain, stranger):
+    """Repeated maxMoveBps moves cannot drain a bot: one move out of it per cooldown (1 day by default)."""
+    h, amm = world.h, world.h.addr("amm")
+    assert h.alloc.performanceMoveCooldown() == 86_400 and h.alloc.performanceMoveAvailableAt(amm, 2) == 0
+    r = h.alloc.rebalanceByPerformance(amm, 2, amm, 1, USDC, sender=world.owner)
+    moved_at = chain.provider.get_block(r.block_number).timestamp
+    assert h.alloc.performanceMoveAvailableAt(amm, 2) == moved_at + 86_400
+    with reverts_named("SourceCoolingDown", child=amm, botId=2, availableAt=moved_at + 86_400):
+        h.alloc.rebalanceByPerformance(amm, 2, amm, 3, USDC, sender=world.owner)
+    set_next_timestamp(chain, moved_at + 86_400 - 1)
+    with reverts_named("SourceCoolingDown"):
+        h.alloc.rebalanceByPerformance(amm, 2, amm, 3, USDC, sender=world.owner)
+    set_next_timestamp(chain, moved_at + 86_400)
+    h.alloc.rebalanceByPerformance(amm, 2, amm, 3, USDC, sender=world.owner)
+    # the cooldown is the owner's to set, within 60 s .. 30 days
+    with reverts_named("ParameterOutOfRange", name="cooldownSeconds", value=59, min=60, max=30 * 86_400):
+        h.alloc.setPerformanceMoveCooldown(59, sender=world.owner)
+    with reverts_named("NotContractOwner"):
+        h.alloc.setPerformanceMoveCooldown(3_600, sender=stranger)
+    r = h.alloc.setPerformanceMoveCooldown(3_600, sender=world.owner)
+    assert [e.cooldownSeconds for e in r.decode_logs(h.alloc.PerformanceMoveCooldownSet)] == [3_600]
+    assert h.alloc.performanceMoveAvailableAt(amm, 2) == moved_at + 86_400 + 3_600
+
+
+def test_plan_skips_sources_cooling_down():
+    bots = [bp("a", 1, 1_000, -50), bp("a", 2, 1_000, -10), bp("a", 3, 1_000, 40), bp("a", 4, 1_000, 90)]
+    cooling = BotPerformance("a", 1, 1_000, -50, available_at=1_000)
+    assert [(m.source.bot_id, m.dest.bot_id) for m in plan_rebalance(bots, 2_500)] == [(1, 4), (2, 3)]
+    plan = plan_rebalance([cooling, *bots[1:]], 2_500, now=999)
+    assert [(m.source.bot_id, m.dest.bot_id) for m in plan] == [(2, 4)]
+    plan = plan_rebalance([cooling, *bots[1:]], 2_500, now=1_000)
+    assert [(m.source.bot_id, m.dest.bot_id) for m in plan] == [(1, 4), (2, 3)]
+
+
 # -- the planner (pure) -------------------------------------------------------------------------------------
 
 def bp(child, bot, capital, pnl):

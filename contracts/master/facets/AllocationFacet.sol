@@ -54,6 +54,9 @@ contract AllocationFacet {
     /// @notice rebalanceByPerformance: the destination's recent return does not beat the source's
     ///         by at least max(1, minGapBps) bps (returns in bps of each bot's capital).
     error NotBetterPerformer(int256 fromReturnBps, int256 toReturnBps, uint256 minGapBps);
+    /// @notice `botId` at `child` gave capital by performance less than performanceMoveCooldown()
+    ///         ago: it may be a source again at `availableAt` (unix s).
+    error SourceCoolingDown(address child, uint256 botId, uint256 availableAt);
 
     event AllocationSet(
         uint16 longBps,
@@ -88,6 +91,8 @@ contract AllocationFacet {
     );
     /// @notice rebalanceByPerformance now requires a return gap of at least `minGapBps`.
     event PerformanceGapSet(uint256 minGapBps);
+    /// @notice A bot may now be the source of a performance move once per `cooldownSeconds`.
+    event PerformanceMoveCooldownSet(uint256 cooldownSeconds);
     event ReserveFunded(uint256 amount, uint256 reserveFund);
     event ReserveReleased(uint256 amount, uint256 reserveFund);
     /// @notice Every child was emptied and `amount` (all the system held) was sent to `to`.
@@ -280,7 +285,10 @@ contract AllocationFacet {
     ///         Reverts NoCapital if either bot has 0 capital, NotBetterPerformer unless
     ///         toReturnBps − fromReturnBps >= max(1, rebalanceMinGapBps()), and, like rebalance,
     ///         RebalanceAboveBound for amount > maxMoveBps of the source's capital (floor), ZeroAmount,
-    ///         SameBot, UnknownChild. Emits RebalancedByPerformance (with both returns) and Rebalanced.
+    ///         SameBot, UnknownChild, and SourceCoolingDown if the source gave capital by performance
+    ///         less than performanceMoveCooldown() (default 1 day) ago — so repeated moves cannot
+    ///         drain a bot faster than maxMoveBps per cooldown. Emits RebalancedByPerformance (with
+    ///         both returns) and Rebalanced.
     function rebalanceByPerformance(
         address fromChild,
         uint256 fromBot,
@@ -295,6 +303,9 @@ contract AllocationFacet {
         (int256 toBps,,) = LibAllocation.recentReturnBps(toChild, toBot);
         uint256 gap = LibAllocation.allocationStorage().minPerformanceGapBps;
         if (toBps <= fromBps || uint256(toBps - fromBps) < gap) revert NotBetterPerformer(fromBps, toBps, gap);
+        uint256 availableAt = LibAllocation.performanceMoveAvailableAt(fromChild, fromBot);
+        if (block.timestamp < availableAt) revert SourceCoolingDown(fromChild, fromBot, availableAt);
+        LibAllocation.allocationStorage().lastPerformanceMoveAt[fromChild][fromBot] = uint64(block.timestamp);
         emit RebalancedByPerformance(fromChild, fromBot, toChild, toBot, amount, fromBps, toBps, msg.sender);
         _move(fromChild, fromBot, toChild, toBot, amount);
     }
@@ -318,6 +329,30 @@ contract AllocationFacet {
         _bound("minGapBps", minGapBps, 0, LibAllocation.MAX_PERFORMANCE_GAP_BOUND_BPS);
         LibAllocation.allocationStorage().minPerformanceGapBps = uint16(minGapBps);
         emit PerformanceGapSet(minGapBps);
+    }
+
+    /// @notice Sets the least time between two performance moves out of one bot. Owner only.
+    ///         Reverts ParameterOutOfRange outside 60 s .. 30 days. Emits PerformanceMoveCooldownSet.
+    function setPerformanceMoveCooldown(uint256 cooldownSeconds) external {
+        LibDiamond.enforceIsContractOwner();
+        _bound(
+            "cooldownSeconds",
+            cooldownSeconds,
+            LibAllocation.MIN_PERFORMANCE_MOVE_COOLDOWN,
+            LibAllocation.MAX_PERFORMANCE_MOVE_COOLDOWN
+        );
+        LibAllocation.allocationStorage().performanceMoveCooldown = uint32(cooldownSeconds);
+        emit PerformanceMoveCooldownSet(cooldownSeconds);
+    }
+
+    /// @notice Least seconds between two performance moves out of one bot (default 1 day).
+    function performanceMoveCooldown() external view returns (uint256) {
+        return LibAllocation.performanceMoveCooldown();
+    }
+
+    /// @notice When (unix s) `botId` at `child` may next give capital by performance (0: never did).
+    function performanceMoveAvailableAt(address child, uint256 botId) external view returns (uint256) {
+        return LibAllocation.performanceMoveAvailableAt(child, botId);
     }
 
     /// @notice The least recent-return gap (bps) rebalanceByPerformance requires (default 0).

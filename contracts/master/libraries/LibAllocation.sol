@@ -70,10 +70,20 @@ library LibAllocation {
         /// least gap (bps) between the destination's and the source's recent return that
         /// rebalanceByPerformance requires (0: any strictly better return); appended after v1
         uint16 minPerformanceGapBps;
+        /// least seconds between two rebalanceByPerformance moves out of the same bot (0: default)
+        uint32 performanceMoveCooldown;
+        /// child -> bot id -> time (unix s) of the last rebalanceByPerformance move out of it
+        mapping(address => mapping(uint256 => uint64)) lastPerformanceMoveAt;
     }
 
     /// @notice Upper bound accepted by setPerformanceGap (100%).
     uint16 internal constant MAX_PERFORMANCE_GAP_BOUND_BPS = 10_000;
+    /// @notice Default least time between two performance moves out of one bot: 1 day, so that a
+    ///         risk keeper (a hot key) cannot drain a bot by repeating maxMoveBps moves.
+    uint32 internal constant DEFAULT_PERFORMANCE_MOVE_COOLDOWN = 1 days;
+    /// @notice Bounds accepted by setPerformanceMoveCooldown: 1 minute .. 30 days.
+    uint32 internal constant MIN_PERFORMANCE_MOVE_COOLDOWN = 1 minutes;
+    uint32 internal constant MAX_PERFORMANCE_MOVE_COOLDOWN = 30 days;
 
     /// @notice `botId` at `child` has no capital, so it has no recent return (rebalanceByPerformance).
     error NoCapital(address child, uint256 botId);
@@ -156,6 +166,19 @@ library LibAllocation {
     /// @notice Current capital of `botId` at `child`.
     function botCapital(address child, uint256 botId) internal view returns (uint256 capital) {
         (, capital,,) = IChild(child).bot(botId);
+    }
+
+    /// @notice Least seconds between two performance moves out of one bot (the default until set).
+    function performanceMoveCooldown() internal view returns (uint256 c) {
+        c = allocationStorage().performanceMoveCooldown;
+        if (c == 0) c = DEFAULT_PERFORMANCE_MOVE_COOLDOWN;
+    }
+
+    /// @notice When (unix s) `botId` at `child` may next be the source of a performance move
+    ///         (0 if it never was).
+    function performanceMoveAvailableAt(address child, uint256 botId) internal view returns (uint256) {
+        uint256 last = allocationStorage().lastPerformanceMoveAt[child][botId];
+        return last == 0 ? 0 : last + performanceMoveCooldown();
     }
 
     /// @notice `botId`'s recent return at `child`, in basis points of its current capital:

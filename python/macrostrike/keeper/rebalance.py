@@ -14,7 +14,10 @@ enforces the rule on chain; this module plans calls that pass it:
 * a pair is kept only if ``toReturnBps − fromReturnBps >= max(1, min_gap_bps)``; since the outer
   pair has the largest gap, planning stops at the first pair below it;
 * each move takes ``floor(capital × maxMoveBps / 10,000)`` of the source (the master's bound,
-  exactly as ``_move`` computes it); a move of 0 is dropped.
+  exactly as ``_move`` computes it); a move of 0 is dropped;
+* a bot that gave capital by performance less than the master's ``performanceMoveCooldown()``
+  (default 1 day) ago is not a source (the contract refuses it: ``SourceCoolingDown``); it may
+  still receive.
 
 :func:`plan_rebalance` is pure (no chain); :func:`run_rebalance` is the ``ape keeper rebalance``
 command's body: read the chain, print the plan, send only when asked.
@@ -52,6 +55,8 @@ class BotPerformance:
     recent_pnl: int
     #: manifest role of the child (long, short, amm), for display only
     role: str = ""
+    #: when (unix s) the bot may next give capital by performance (0: it never did)
+    available_at: int = 0
 
     @property
     def return_bps(self) -> int:
@@ -80,11 +85,13 @@ class Move:
         return (self.source.child, self.source.bot_id, self.dest.child, self.dest.bot_id, self.amount)
 
 
-def plan_rebalance(bots: Iterable[BotPerformance], max_move_bps: int, min_gap_bps: int = 0) -> list[Move]:
+def plan_rebalance(bots: Iterable[BotPerformance], max_move_bps: int, min_gap_bps: int = 0,
+                   now: int = 0) -> list[Move]:
     """Moves worst → best within ``max_move_bps`` of each source's capital (see the module doc).
 
-    Bots with capital 0 are left out. Ties in return keep a stable order (child, bot id). Returns
-    the moves in planning order: the largest return gap first."""
+    Bots with capital 0 are left out; a bot whose ``available_at`` is after ``now`` (unix s, the
+    chain's time) is not a source. Ties in return keep a stable order (child, bot id). Returns the
+    moves in planning order: the largest return gap first."""
     if not 1 <= max_move_bps <= BPS:
         raise ValueError(f"max_move_bps must be in 1..{BPS}, got {max_move_bps}")
     if not 0 <= min_gap_bps <= BPS:
@@ -95,6 +102,9 @@ def plan_rebalance(bots: Iterable[BotPerformance], max_move_bps: int, min_gap_bp
     i, j = 0, len(ranked) - 1
     while i < j:
         worst, best = ranked[i], ranked[j]
+        if worst.available_at > now:  # cooling down: it may not give, try the next worst
+            i += 1
+            continue
         if best.return_bps - worst.return_bps < need:
             break
         amount = worst.capital * max_move_bps // BPS
@@ -107,9 +117,11 @@ def plan_rebalance(bots: Iterable[BotPerformance], max_move_bps: int, min_gap_bp
 # ------------------------------------------------------------------------------------------ chain side
 
 def read_bots(project: Any, manifest: Any, roles: Sequence[str]) -> list[BotPerformance]:
-    """Every Active bot of the children ``roles``: capital (BotRegistryFacet.botsPage) and recent
-    PnL (PerformanceFacet.recentPerformance), as of the latest block."""
+    """Every Active bot of the children ``roles``: capital (BotRegistryFacet.botsPage), recent PnL
+    (PerformanceFacet.recentPerformance) and when it may next give capital
+    (AllocationFacet.performanceMoveAvailableAt), as of the latest block."""
     out: list[BotPerformance] = []
+    alloc = project.AllocationFacet.at(manifest.address("master"))
     for role in roles:
         child = str(manifest.address(role))
         page = project.BotRegistryFacet.at(child).botsPage(1, MAX_BOTS_PER_CHILD)
@@ -119,7 +131,8 @@ def read_bots(project: Any, manifest: Any, roles: Sequence[str]) -> list[BotPerf
             if status != ACTIVE:
                 continue
             recent_pnl, _window = perf.recentPerformance(bot_id)
-            out.append(BotPerformance(child, bot_id, capital, int(recent_pnl), role))
+            out.append(BotPerformance(child, bot_id, capital, int(recent_pnl), role,
+                                      int(alloc.performanceMoveAvailableAt(child, bot_id))))
     return out
 
 
@@ -143,7 +156,7 @@ def plan_table(moves: Sequence[Move], window_seconds: int, max_move_bps: int, mi
 def run_rebalance(account: Any, yes: bool, min_gap_bps: int | None) -> None:
     """``ape keeper rebalance`` once connected: read, plan, print; send each move only with ``yes``."""
     import click
-    from ape import project
+    from ape import chain, project
     from ape.exceptions import ContractLogicError
     from rich.console import Console
 
@@ -162,7 +175,7 @@ def run_rebalance(account: Any, yes: bool, min_gap_bps: int | None) -> None:
     max_move_bps = int(alloc.allocationParams().maxMoveBps)
     window = int(project.PerformanceFacet.at(manifest.address(ROLES[0])).performanceWindowSeconds())
     bots = read_bots(project, manifest, ROLES)
-    moves = plan_rebalance(bots, max_move_bps, min_gap_bps)
+    moves = plan_rebalance(bots, max_move_bps, min_gap_bps, now=int(chain.pending_timestamp))
     console = Console()
     if not moves:
         console.print(f"no move: no pair of the {len(bots)} active funded bots differs by at least "
