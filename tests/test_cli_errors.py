@@ -69,7 +69,7 @@ def test_deploy_status_and_unknown_bot(anvil_node, deployments, deployed):
               "--journal", f"sqlite:///{journal}", env=env)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "blocks=1" in run.stdout and "sent=0" in run.stdout
-    assert Journal(f"sqlite:///{journal}").last_block("arbitrage") is not None
+    assert Journal(f"sqlite:///{journal}").last_block("keeper") is not None
 
 
 def test_corrupt_data_file(anvil_node, tmp_path):

@@ -35,7 +35,7 @@ IDLE_CHAIN = KeeperSettings(health_max_block_age_s=None)
 
 def caught_up(web3):
     journal = Journal()
-    journal.set_last_block("arbitrage", web3.eth.block_number)
+    journal.set_last_block("keeper", web3.eth.block_number)
     return journal
 
 

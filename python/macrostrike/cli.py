@@ -98,7 +98,9 @@ def cli() -> None:
               help="Serve Prometheus metrics on this port (default: keeper.metrics_port, off when unset).")
 def run(cli_ctx: Any, network: Any, account: Any, blocks: int | None, dry_run: bool,
         journal_url: str | None, signer_aliases: tuple[str, ...], metrics_port: int | None) -> None:
-    """Run the arbitrage job on every new block."""
+    """Run every bot on each new block: arbitrage; on a system with strike bots also the strike
+    job (signals once per strike_signal_interval_s, triggers and health factors every block) and
+    the master's risk checkpoint (once per checkpoint_interval_s)."""
     with connected(network):
         _run(cli_ctx, account, blocks, dry_run, journal_url, signer_aliases, metrics_port=metrics_port)
 
@@ -132,7 +134,9 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
 
     from macrostrike.keeper.arbitrage import ArbitrageJob
     from macrostrike.keeper.context import AmmContext
+    from macrostrike.keeper.jobs import JobSet, strike_job
     from macrostrike.keeper.journal import Journal
+    from macrostrike.keeper.risk import CheckpointJob
     from macrostrike.keeper.runner import KeeperHalted, Runner
     from macrostrike.keeper.settings import load_settings
     from macrostrike.keeper.signers import signer_pool
@@ -157,22 +161,30 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
         cli_ctx.logger.info(f"reconciled pending transactions from the last run: {settled}")
     pool = signer_pool(signers, settings, error_table=ctx.errors, journal=journal)
     job = ArbitrageJob(ctx, pool, settings, journal, send=not dry_run)
+    jobs: list[Any] = [job]
+    strike = strike_job(manifest, pool, settings, journal, send=not dry_run)
+    if strike is not None:
+        warmed = strike.warm_up_from_feed(settings.strike_warmup_rounds, settings.strike_signal_interval_s)
+        cli_ctx.logger.info(f"strike signals warmed up on {warmed} price-feed round(s), one per "
+                            f"{settings.strike_signal_interval_s} s")
+        jobs += [strike, CheckpointJob(manifest, pool, settings, journal, send=not dry_run)]
     for address, balance in pool.low_balances(chain.provider.web3):
         cli_ctx.logger.warning(f"signer {address} is low on gas: {balance / 1e18:.4f} ETH")
     cli_ctx.logger.info(f"keeper signers {', '.join(str(a.address) for a in signers)} on chain "
-                        f"{chain.provider.chain_id}, {len(job.bots)} bots, "
+                        f"{chain.provider.chain_id}, {len(job.bots)} AMM bots"
+                        f"{f', {len(strike.bots)} strike bots' if strike is not None else ''}, "
                         f"{'dry run' if dry_run else 'sending'}; journal {journal_url}")
     observer = _start_metrics(cli_ctx, settings, metrics_port, job, pool)  # None unless a port is set
 
     def on_block(number: int, decisions: list[Any]) -> None:
         for d in decisions:
-            if d.action == "send" or d.reason != "no_opportunity":
+            if d.action == "send" or d.reason not in ("no_opportunity", "hold"):
                 click.echo(f"block {d.block} bot={d.bot_id} {d.action} {d.reason} "
                            f"{ {k: v for k, v in d.detail.items() if k != 'tx'} }")
         if observer is not None:
             observer(number, decisions)
 
-    runner = Runner(chain.provider.web3, job, poll_interval_s=settings.poll_interval_s,
+    runner = Runner(chain.provider.web3, JobSet(jobs), poll_interval_s=settings.poll_interval_s,
                     max_consecutive_errors=settings.max_consecutive_errors,
                     backoff_base_s=settings.backoff_base_s, backoff_max_s=settings.backoff_max_s,
                     on_block=on_block, journal=journal, reorg_depth=settings.reorg_depth)
@@ -190,6 +202,11 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
     click.echo(f"blocks={s.blocks} opportunities={s.opportunities} sent={s.sent} "
                f"succeeded={s.succeeded} reverted={s.reverted} reorgs={result.reorgs} "
                f"backfilled_blocks={result.backfilled_blocks}")
+    if strike is not None:
+        st = strike.stats
+        click.echo(f"strike: sent={st.sent} succeeded={st.succeeded} reverted={st.reverted} "
+                   f"by_intent={st.by_intent} open={len(strike.open_positions())} "
+                   f"liquidations={st.liquidations} checkpoints={jobs[-1].sent}")
 
 
 @cli.command()

@@ -49,7 +49,7 @@ from macrostrike.keeper.settings import KeeperSettings
 CHILDREN = function_signature_to_4byte_selector("children()")
 PAUSED = function_signature_to_4byte_selector("paused()")
 STATUSES = ("ok", "degraded", "down")
-JOB = "arbitrage"
+JOB = "keeper"  # the cursor of `ape keeper run` (macrostrike.keeper.jobs.JobSet.name)
 
 
 def breaker_state(web3: Any, manifest: Manifest) -> dict[str, Any]:

@@ -93,6 +93,14 @@ class KeeperSettings(BaseSettings):
     strike_deadline_s: int = Field(900, ge=1)
     #: Gas assumed for a strike transaction before one is measured (units of gas).
     strike_default_gas: int = Field(1_200_000, gt=21_000)
+    #: `keeper run`: chain seconds between two price observations fed to the strike signals (their
+    #: parameters count observations: hours in the demo, which feeds one per replayed hour), and the
+    #: price-feed rounds read back at start-up to warm them up (0: start cold).
+    strike_signal_interval_s: int = Field(3_600, ge=1)
+    strike_warmup_rounds: int = Field(300, ge=0, le=5_000)
+    #: `keeper run`: chain seconds between two master.checkpoint() calls (drawdown / daily-loss
+    #: breaker; the signer must be a risk keeper); 0: the keeper never calls it.
+    checkpoint_interval_s: int = Field(3_600, ge=0)
     #: Hedged pairs: (long bot id, short bot id). When one side is liquidated on Aave or closed
     #: without the keeper (force-closed), the keeper closes the other side in the next block.
     hedge_pairs: list[tuple[int, int]] = Field(default_factory=list)

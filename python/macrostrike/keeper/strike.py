@@ -58,6 +58,11 @@ BOTS_PAGE = selector("botsPage(uint256,uint256)")
 BOT_COUNT = selector("botCount()")
 OPENING_ALLOWED = selector("openingAllowed()")
 GET_ASSET_PRICE = selector("getAssetPrice(address)")
+OPEN_POSITION_IDS = selector("openPositionIds()")
+GET_SOURCE_OF_ASSET = selector("getSourceOfAsset(address)")
+LATEST_ROUND_DATA = selector("latestRoundData()")
+GET_ROUND_DATA = selector("getRoundData(uint80)")
+ROUND_TYPES = ["uint80", "int256", "uint256", "uint256", "uint80"]
 STATE_TYPES = ["bool", "uint256", "uint256", "uint256", "uint256", "uint256", "uint256", "uint8", "uint64"]
 BOT_VIEW = "(uint256,uint8,uint256,bytes32,bytes)[]"
 #: ``LiquidationCall(collateralAsset, debtAsset, user indexed, …)`` of Aave V3's Pool (IPool.sol).
@@ -243,6 +248,26 @@ class StrikeContext:
         (answer,) = decode(["uint256"], self.call(self.oracle, GET_ASSET_PRICE + encode(["address"], [self.wbtc])))
         return answer / 10**8
 
+    def price_history(self, rounds: int) -> list[tuple[int, float]]:
+        """The last ``rounds`` answers of the Aave oracle's WBTC source (a Chainlink-compatible
+        ``AggregatorV3Interface``: ``latestRoundData`` then ``getRoundData(roundId − k)``, one
+        JSON-RPC batch), oldest first, as ``(updatedAt unix s, USD price)``; rounds the feed cannot
+        return (before its first, another phase) are left out."""
+        if rounds <= 0:
+            return []
+        (feed,) = decode(["address"], self.call(self.oracle, GET_SOURCE_OF_ASSET + encode(["address"], [self.wbtc])))
+        feed = to_checksum_address(feed)
+        latest = decode(ROUND_TYPES, self.call(feed, LATEST_ROUND_DATA))
+        ids = [int(latest[0]) - k for k in range(rounds) if int(latest[0]) - k > 0]
+        results = self.batch_call([(feed, GET_ROUND_DATA + encode(["uint80"], [i])) for i in ids])
+        history = []
+        for raw in results:
+            if isinstance(raw, bytes) and len(raw) >= 32 * 5:
+                _rid, answer, _started, updated, _in = decode(ROUND_TYPES, raw[:160])
+                if int(updated) and int(answer) > 0:
+                    history.append((int(updated), int(answer) / 10**8))
+        return sorted(history)
+
     def read_bots(self, side: str) -> list[tuple[int, int, int, bytes]]:
         """``(id, status, capital, params)`` of every bot of ``side``'s diamond."""
         diamond = self.diamonds[side]
@@ -289,13 +314,18 @@ class StrikeJob:
             self.partner[("long", long_id)] = ("short", short_id)
             self.partner[("short", short_id)] = ("long", long_id)
         self.last_scanned = int(ctx.web3.eth.block_number)
+        #: chain time (unix s) of the next price observation when tick() is not given a price
+        self.next_signal_at = 0
         self.refresh_bots()
 
     # -- chain reads -----------------------------------------------------------------------------
     def refresh_bots(self) -> None:
-        """Read every strike bot's status, capital and strategy; position holders once."""
+        """Read every strike bot's status, capital, strategy and whether its position is open
+        (``openPositionIds``: a keeper that restarts watches the positions an earlier run opened);
+        position holders once."""
         for side in ("long", "short"):
             rows = self.ctx.read_bots(side)
+            (open_ids,) = decode(["uint256[]"], self.ctx.call(self.ctx.diamonds[side], OPEN_POSITION_IDS))
             for bot_id, status, capital, params in rows:
                 key = (side, bot_id)
                 bot = self.bots.get(key)
@@ -303,6 +333,7 @@ class StrikeJob:
                     bot = StrikeBot(side, bot_id, self.ctx.diamonds[side], params_signal(params, bot_id - 1, len(rows)))
                     self.bots[key] = bot
                 bot.status, bot.capital = status, capital
+                bot.open = bot_id in open_ids
         self.refresh_holders(list(self.bots.values()))
         bots = list(self.bots.values())
         results = self.ctx.batch_call([(b.diamond, RULES + encode(["uint256"], [b.bot_id])) for b in bots])
@@ -328,12 +359,30 @@ class StrikeJob:
                 if out != HOLD:
                     bot.desired = out
 
+    def warm_up_from_feed(self, rounds: int, interval_s: int) -> int:
+        """Warm the signals up from the price feed's past rounds (``keeper run`` at start-up): one
+        observation per ``interval_s`` seconds of feed time (the first round, then each round at
+        least ``interval_s`` after the last one taken). Returns the number of prices fed; the next
+        live observation is due ``interval_s`` after the last."""
+        taken: list[tuple[int, float]] = []
+        for updated, usd in self.ctx.price_history(rounds):
+            if not taken or updated >= taken[-1][0] + interval_s:
+                taken.append((updated, usd))
+        self.warm_up([usd for _t, usd in taken])
+        if taken:
+            self.next_signal_at = taken[-1][0] + interval_s
+        return len(taken)
+
     def open_positions(self) -> list[StrikeBot]:
         return [b for b in self.bots.values() if b.open]
 
     # -- one block -------------------------------------------------------------------------------
     def tick(self, price: float | None = None) -> list[Decision]:
-        """Run one decision round on the latest block; ``price`` (USD per BTC) defaults to the oracle's."""
+        """Run one decision round on the latest block. ``price`` (USD per BTC) is the observation
+        fed to every signal (the replay passes each hour's close). Without it (``keeper run``) the
+        oracle's price is fed at most once per ``strike_signal_interval_s`` seconds of chain time —
+        the signals' parameters count observations — while triggers, health factors and hedges are
+        checked on every block."""
         import time
 
         block = self.ctx.web3.eth.get_block("latest")
@@ -347,11 +396,15 @@ class StrikeJob:
             decisions.append(self.journal.record(Decision(number, self.name, action, reason,
                                                           bot.bot_id if bot else None, detail)))
 
+        observe = price is not None or now >= self.next_signal_at
         price = self.ctx.oracle_price() if price is None else float(price)
-        for bot in self.bots.values():
-            out = bot.signal.update(price)
-            if out != HOLD:
-                bot.desired = out
+        if observe:
+            if now >= self.next_signal_at:
+                self.next_signal_at = now + self.settings.strike_signal_interval_s
+            for bot in self.bots.values():
+                out = bot.signal.update(price)
+                if out != HOLD:
+                    bot.desired = out
 
         # 1. liquidations and vanished positions since the last round -> hedge partners to close
         started = time.perf_counter()

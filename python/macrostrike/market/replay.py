@@ -20,10 +20,12 @@ from typing import Any
 from macrostrike.amm.v2math import price
 from macrostrike.keeper.arbitrage import ArbitrageJob
 from macrostrike.keeper.context import AmmContext
+from macrostrike.keeper.jobs import strike_job
 from macrostrike.keeper.journal import Journal
+from macrostrike.keeper.risk import RiskKeeper
 from macrostrike.keeper.settings import KeeperSettings
-from macrostrike.keeper.signers import SignerPool, signer_pool
-from macrostrike.keeper.strike import StrikeContext, StrikeJob
+from macrostrike.keeper.signers import signer_pool
+from macrostrike.keeper.strike import StrikeJob
 from macrostrike.keeper.txsender import TxSender
 from macrostrike.market.data import Candle
 from macrostrike.market.noise import NoiseTrader, fund_trader
@@ -83,49 +85,6 @@ class ReplayResult:
 UPDATE_ANSWER = bytes.fromhex("a87a20ce")  # MockV3Aggregator.updateAnswer(int256)
 
 
-class RiskKeeper:
-    """Sends the master's ``checkpoint()`` once per replayed hour and reads the equity figures."""
-
-    def __init__(self, manifest: Any, sender: TxSender) -> None:
-        from eth_utils import function_signature_to_4byte_selector as sel
-        from eth_utils import keccak
-
-        self.master = manifest.address("master")
-        self.children = {r: manifest.address(r) for r in ("long", "short", "amm")}
-        self.sender = sender
-        self.web3 = sender.web3
-        self.checkpoint_data = sel("checkpoint()")
-        self.total_equity_data = sel("totalEquity()")
-        self.child_equity_data = sel("equity()")
-        self.breaker_data = sel("breakerTripped()")
-        self.aggregate_data = sel("aggregateStats()")
-        self.trip_topic = keccak(text="BreakerTripped(uint8,uint256,uint256)")
-        self.trips = 0
-        self.gas_used = 0
-
-    def _word(self, to: str, data: bytes) -> int:
-        return int.from_bytes(bytes(self.web3.eth.call({"to": to, "data": data}))[:32], "big")
-
-    def checkpoint(self, base_fee: int) -> None:
-        gas = self.sender.estimate_gas(self.master, self.checkpoint_data)
-        sent = self.sender.send(self.master, self.checkpoint_data, gas * 5 // 4, base_fee, job="risk")
-        self.gas_used += sent.gas_used
-        self.trips += sum(1 for log in sent.logs if log["topics"] and bytes(log["topics"][0]) == self.trip_topic)
-
-    def equity(self) -> tuple[int, dict[str, int], bool]:
-        return (self._word(self.master, self.total_equity_data),
-                {r: self._word(a, self.child_equity_data) for r, a in self.children.items()},
-                bool(self._word(self.master, self.breaker_data)))
-
-    def realised(self) -> dict[str, int]:
-        """Each child's realised PnL (the 4th word of ``aggregateStats()``, int256, USDC base units)."""
-        out = {}
-        for role, address in self.children.items():
-            raw = bytes(self.web3.eth.call({"to": address, "data": self.aggregate_data}))
-            out[role] = int.from_bytes(raw[96:128], "big", signed=True)
-        return out
-
-
 class Replay:
     """Drives noise traders and the keeper's arbitrage job over a list of candles."""
 
@@ -161,11 +120,7 @@ class Replay:
         job = ArbitrageJob(ctx, pool, settings, journal)
         if "aave_pool" not in system.manifest.contracts:
             return cls(ctx, job, traders, config)
-        # strike side: the same signers (one nonce tracker per account), their own rotation window off
-        sctx = StrikeContext(system.manifest)
-        for sender in pool.senders:
-            sender.error_table = {**sender.error_table, **sctx.errors}
-        strike = StrikeJob(sctx, SignerPool(pool.senders, max_ops=None), settings, journal)
+        strike = strike_job(system.manifest, pool, settings, journal)  # the same signers, no rotation
         owner_sender = TxSender(owner, priority_fee_wei=0, base_fee_multiplier=settings.max_fee_base_multiplier,
                                 journal=journal)
         feeds = {s.split(":", 1)[1]: e["address"] for s, e in system.manifest.contracts.items()
