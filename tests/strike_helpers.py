@@ -3,17 +3,14 @@ Aave V3 market, handles to its facets, exact oracle and pool prices, Uniswap V2 
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import pytest
-from ape.exceptions import ContractLogicError
-
 from macrostrike.deploy import aave, venues
 from macrostrike.deploy.system import STRIKE_FACETS, DeployConfig, deploy_system
 from macrostrike.keeper.context import diamond_at
+from revert_helpers import reverts_named  # noqa: F401 - re-exported for the strike tests
 
 #: Seed price of the pools and of Aave's WBTC feed (USD per BTC).
 PRICE = 30_000
@@ -121,12 +118,3 @@ def min_out_buy(quote_in: int, price_e8: int, slippage_bps: int, quote_price_e8:
     """StrikeFacet's minimum asset out for ``quote_in`` (USDC 6 dec → WBTC 8 dec), same roundings."""
     expected = quote_in * quote_price_e8 * BTC // (price_e8 * USD)
     return expected * (BPS - slippage_bps) // BPS
-
-
-@contextmanager
-def reverts_named(name: str):
-    """The call reverts with custom error ``name`` (as Ape decodes it from the facet's ABI)."""
-    with pytest.raises(ContractLogicError) as info:
-        yield info
-    got = type(info.value).__name__
-    assert got == name, f"expected {name}, got {got}: {info.value}"

@@ -6,29 +6,20 @@ rebalancing is bounded; withdrawAll empties everything to one address. Every flo
 Amounts in USDC base units (6 decimals); all divisions floor.
 """
 
-from contextlib import contextmanager
 
 import pytest
-from ape.exceptions import ContractLogicError
 
 from macrostrike.amm.v2math import best_arbitrage
 from macrostrike.deploy.cuts import ZERO_ADDRESS
 from macrostrike.deploy.system import DeployConfig, deploy_system
 from market_helpers import push_price_up, reserves
 from treasury_helpers import STRIKE_STRATEGY, USDC, deposit, handles, remove_exit_all
+from revert_helpers import reverts_named
 
 REFERENCE = 800_000 * USDC
 FIRST_AMM_CAPITAL = 8_000 * USDC  # the one AMM bot deploy_system funds
 
 
-@contextmanager
-def reverts_named(error, **fields):
-    with pytest.raises(ContractLogicError) as info:
-        yield
-    err = info.value
-    assert type(err).__name__ == error, f"expected {error}, got {type(err).__name__}: {err}"
-    for key, value in fields.items():
-        assert err.inputs[key] == value, (key, err.inputs)
 
 
 @pytest.fixture(scope="module")

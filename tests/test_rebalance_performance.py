@@ -9,7 +9,6 @@ moves real tokens (a loss leaves the child, a gain is minted to it first), so ca
 Amounts in USDC base units (6 decimals); times in seconds of chain time.
 """
 
-from contextlib import contextmanager
 
 import pytest
 from ape.exceptions import ContractLogicError
@@ -19,19 +18,12 @@ from macrostrike.deploy.system import DeployConfig, deploy_system
 from macrostrike.keeper.rebalance import BotPerformance, Move, plan_rebalance, return_bps
 from ops_helpers import ape, assert_one_line_error
 from treasury_helpers import STRIKE_STRATEGY, USDC, handles, latest_timestamp, set_next_timestamp
+from revert_helpers import reverts_named
 
 WEEK = 7 * 86_400
 BOT_CAPITAL = 1_000 * USDC
 
 
-@contextmanager
-def reverts_named(error, **fields):
-    with pytest.raises(ContractLogicError) as info:
-        yield
-    err = info.value
-    assert type(err).__name__ == error, f"expected {error}, got {type(err).__name__}: {err}"
-    for key, value in fields.items():
-        assert err.inputs[key] == value, (key, err.inputs)
 
 
 class World:

@@ -8,31 +8,21 @@ moves the lost quote tokens out of the child, so the master's equity really fall
 Amounts in USDC base units (6 decimals); times in seconds of chain time.
 """
 
-from contextlib import contextmanager
 
 import ape
 import pytest
-from ape.exceptions import ContractLogicError
 
 from macrostrike.amm.v2math import best_arbitrage
 from macrostrike.deploy.system import DeployConfig, deploy_system
 from market_helpers import push_price_up, reserves
 from treasury_helpers import (STRIKE_STRATEGY, USDC, add_harness, deposit, handles, latest_timestamp,
                               remove_exit_all, set_next_timestamp)
+from revert_helpers import reverts_named
 
 PAIR = b"WBTC/USDC".ljust(32, b"\0")
 BOT_CAPITAL = 2_000 * USDC
 
 
-@contextmanager
-def reverts_named(error, **fields):
-    """A revert with custom error ``error`` (decoded by Ape), optionally checking its fields."""
-    with pytest.raises(ContractLogicError) as info:
-        yield
-    err = info.value
-    assert type(err).__name__ == error, f"expected {error}, got {type(err).__name__}: {err}"
-    for key, value in fields.items():
-        assert err.inputs[key] == value, (key, err.inputs)
 
 
 def ceil_div(a: int, b: int) -> int:

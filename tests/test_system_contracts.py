@@ -1,25 +1,18 @@
 """Master and child diamonds: registry, treasury flows, coordination, arbitrage guards, events."""
 
-from contextlib import contextmanager
 
 import ape
 import pytest
-from ape.exceptions import ContractLogicError
 
 from macrostrike.amm.v2math import best_arbitrage
 from market_helpers import push_price_up, reserves
 from macrostrike.deploy.system import ARBITRAGE_STRATEGY, CHILD_FACETS, DeployConfig, deploy_system
 from macrostrike.deploy.cuts import facet_cut
+from revert_helpers import reverts_named
 
 CAPITAL = 1_000 * 10**6
 
 
-@contextmanager
-def reverts_named(name):
-    """Like ape.reverts for a custom error raised by a contract one call deeper (decoded by name)."""
-    with pytest.raises(ContractLogicError) as info:
-        yield
-    assert type(info.value).__name__ == name, f"expected {name}, got {type(info.value).__name__}"
 
 
 @pytest.fixture(scope="module")
