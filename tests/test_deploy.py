@@ -51,3 +51,16 @@ def test_changed_facet_is_cut_in_and_the_rest_reused(accounts, project, chain, c
         assert loupe.facetAddress(selector("aggregateStats()")) == new
         assert old not in loupe.facetAddresses()
     assert deploy_system(owner, config, overrides=overrides).transactions == 0
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("amm_bots", 0, "amm_bots=0 is out of range: use 1..100"),
+    ("long_bots", 101, "long_bots=101 is out of range: use 0..100"),
+    ("capital_per_bot_usd", 0, "capital_per_bot_usd, pool_usd and initial_price_usd must be positive"),
+    ("pool_usd", -1, "capital_per_bot_usd, pool_usd and initial_price_usd must be positive"),
+    ("initial_price_usd", 0.0, "capital_per_bot_usd, pool_usd and initial_price_usd must be positive"),
+    ("eth_usd_price", 0.0, "eth_usd_price and aave_liquidity_usd must be positive"),
+])
+def test_deploy_config_refuses_bad_values(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        DeployConfig(**{field: value})

@@ -98,13 +98,13 @@ class DeployConfig:
                 raise ValueError(f"{name}={getattr(self, name)} is out of range: use 0..100")
         if self.eth_usd_price <= 0 or self.aave_liquidity_usd <= 0:
             raise ValueError("eth_usd_price and aave_liquidity_usd must be positive")
+        if self.capital_per_bot_usd <= 0 or self.pool_usd <= 0 or self.initial_price_usd <= 0:
+            raise ValueError("capital_per_bot_usd, pool_usd and initial_price_usd must be positive")
 
     @property
     def strike(self) -> bool:
         """Whether this system has strike bots (and so the Aave market)."""
         return self.long_bots + self.short_bots > 0
-        if self.capital_per_bot_usd <= 0 or self.pool_usd <= 0 or self.initial_price_usd <= 0:
-            raise ValueError("capital_per_bot_usd, pool_usd and initial_price_usd must be positive")
 
 
 @dataclass
