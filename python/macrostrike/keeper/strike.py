@@ -35,8 +35,8 @@ from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector as selector
 from eth_utils import keccak, to_checksum_address
 
-from macrostrike.keeper.context import abi_json, cache_chain_id
 from macrostrike.deploy.system import STRIKE_FACETS
+from macrostrike.keeper.context import abi_json, cache_chain_id
 from macrostrike.keeper.errors import decode_revert, error_table
 from macrostrike.keeper.journal import Decision, Journal
 from macrostrike.keeper.settings import KeeperSettings
