@@ -4,7 +4,7 @@ children by recent performance, within bounds"), on chain and from the keeper's 
 Recent PnL per bot is kept by LibPerformance in windows of chain time (PerformanceFacet.recentPerformance);
 the master's AllocationFacet.rebalanceByPerformance moves capital only from a worse to a strictly better
 recent return (bps of capital), owner or risk keeper, within maxMoveBps. Trades are booked through the
-test-only PerformanceHarnessFacet, which calls LibPerformance.recordTrade as the trading facets do and
+test-only RiskHarnessFacet (harnessSettle), which calls LibPerformance.recordTrade as the trading facets do and
 moves real tokens (a loss leaves the child, a gain is minted to it first), so capital and PnL agree.
 Amounts in USDC base units (6 decimals); times in seconds of chain time.
 """
@@ -27,7 +27,7 @@ BOT_CAPITAL = 1_000 * USDC
 
 
 class World:
-    """A small system: AMM bots 1..3 and long bots 1..2, $1,000 each, a PerformanceHarnessFacet in both children."""
+    """A small system: AMM bots 1..3 and long bots 1..2, $1,000 each, a RiskHarnessFacet in both children."""
 
     def __init__(self, project, accounts, chain):
         self.chain = chain
@@ -36,7 +36,7 @@ class World:
                                                         treasury_reserve_usd=5_000, initial_price_usd=20_000))
         self.h = handles(project, system)
         self.project = project
-        harness = self.owner.deploy(project.PerformanceHarnessFacet)
+        harness = self.owner.deploy(project.RiskHarnessFacet)
         for role in ("amm", "long"):
             project.DiamondCutFacet.at(self.h.addr(role)).diamondCut([facet_cut(harness)], ZERO_ADDRESS, b"",
                                                                      sender=self.owner)
@@ -50,7 +50,7 @@ class World:
             self.h.usdc.mint(self.h.addr(role), pnl, sender=self.owner)
         if at is not None:
             set_next_timestamp(self.chain, at)
-        return self.h.child(role, "PerformanceHarnessFacet").perfHarnessTrade(bot, pnl, self.sink, sender=self.owner)
+        return self.h.child(role, "RiskHarnessFacet").harnessSettle(bot, pnl, self.sink, sender=self.owner)
 
     def capital(self, role: str, bot: int) -> int:
         return self.h.child(role, "BotRegistryFacet").bot(bot)[1]

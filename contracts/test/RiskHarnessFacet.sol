@@ -9,7 +9,7 @@ import {LibPerformance} from "../bots/libraries/LibPerformance.sol";
 import {LibRiskLimits} from "../bots/libraries/LibRiskLimits.sol";
 
 /// @title RiskHarnessFacet
-/// @notice TEST ONLY (tests/test_risk.py; never in a deployment's facet lists). Stands in for a
+/// @notice TEST ONLY (tests/test_risk.py, tests/test_rebalance_performance.py; never in a deployment's facet lists). Stands in for a
 ///         strike facet's bookkeeping around a position, calling LibRiskLimits exactly as the strike
 ///         facet does: open (breaker + limits checked, trade counted), close with a realised PnL in
 ///         quote base units that moves real tokens: a loss leaves the child for `counterparty`, a
@@ -38,6 +38,20 @@ contract RiskHarnessFacet {
 
     function harnessClose(uint256 botId, bytes32 pairKey, uint256 size, int256 pnl, address counterparty) external {
         LibDiamond.enforceIsContractOwner();
+        _settle(botId, pnl, counterparty);
+        LibRiskLimits.recordClose(botId, pairKey, size, pnl);
+    }
+
+    /// @notice A closed trade with realised `pnl` and no position (as an arbitrage books it):
+    ///         tokens and LibPerformance only, no risk limits (tests/test_rebalance_performance.py).
+    function harnessSettle(uint256 botId, int256 pnl, address counterparty) external {
+        LibDiamond.enforceIsContractOwner();
+        _settle(botId, pnl, counterparty);
+    }
+
+    /// @dev Moves real tokens for `pnl`: a loss leaves the child for `counterparty`, a gain must
+    ///      already be in the child and is credited to the bot; then LibPerformance.recordTrade.
+    function _settle(uint256 botId, int256 pnl, address counterparty) private {
         LibBots.BotStorage storage bs = LibBots.botStorage();
         LibBots.Bot storage bot = LibBots.existingBot(botId);
         if (pnl < 0) {
@@ -53,6 +67,5 @@ contract RiskHarnessFacet {
             bs.totalCapital += uint256(pnl);
         }
         LibPerformance.recordTrade(botId, pnl);
-        LibRiskLimits.recordClose(botId, pairKey, size, pnl);
     }
 }
