@@ -144,27 +144,13 @@ contract StrikeFacet is ReentrancyGuardTransient {
         external
         nonReentrant
     {
-        LibBots.enforceKeeperOrOwner();
-        _enforceDeadline(deadline);
-        LibRiskLimits.enforceOpeningAllowed();
-        LibBots.Bot storage bot = LibBots.enforceActiveBot(botId);
-        LibStrike.StrikeStorage storage s = LibStrike.strikeStorage();
-        LibStrike.Position storage p = s.positions[botId];
-        if (p.open) revert PositionAlreadyOpen(botId);
-        if (margin == 0) revert ZeroAmount();
-        LibStrike.Rules memory r = LibStrike.rulesOf(botId);
-        if (LibPositions.positionStorage().holders[botId] == address(0) && s.config.pool != address(0)) {
-            _createHolder(botId);
-        }
-        Ctx memory x = _ctx(botId, r.slippageBps);
-        _checkEntry(x, r, botId, bot, margin, leverageBps);
-        bytes32 key = _pairKey(x);
-        LibRiskLimits.recordOpen(botId, key, margin); // cooldown, limits, counts the trade
+        (LibBots.Bot storage bot, LibStrike.Position storage p, LibStrike.Rules memory r, Ctx memory x) =
+            _enter(botId, margin, leverageBps, deadline, true);
+        LibRiskLimits.recordOpen(botId, _pairKey(x), margin); // cooldown, limits, counts the trade
 
         // effects
-        LibBots.BotStorage storage bs = LibBots.botStorage();
-        bot.capital -= margin;
-        bs.totalCapital -= margin;
+        _takeMargin(bot, margin);
+        LibStrike.StrikeStorage storage s = LibStrike.strikeStorage();
         p.marginQuote = uint128(margin);
         p.entryPrice = uint128(x.pA);
         p.openedAt = uint64(block.timestamp);
@@ -188,23 +174,13 @@ contract StrikeFacet is ReentrancyGuardTransient {
         external
         nonReentrant
     {
-        LibBots.enforceKeeperOrOwner();
-        _enforceDeadline(deadline);
-        LibRiskLimits.enforceOpeningAllowed();
-        LibBots.Bot storage bot = LibBots.enforceActiveBot(botId);
+        (LibBots.Bot storage bot, LibStrike.Position storage p, LibStrike.Rules memory r, Ctx memory x) =
+            _enter(botId, addMargin, leverageBps, deadline, false);
         LibStrike.StrikeStorage storage s = LibStrike.strikeStorage();
-        LibStrike.Position storage p = s.positions[botId];
-        if (!p.open) revert PositionNotOpen(botId);
-        if (addMargin == 0) revert ZeroAmount();
-        LibStrike.Rules memory r = LibStrike.rulesOf(botId);
-        Ctx memory x = _ctx(botId, r.slippageBps);
-        _checkEntry(x, r, botId, bot, addMargin, leverageBps);
         LibRiskLimits.recordIncrease(botId, _pairKey(x), s.riskSize[botId], addMargin);
 
         // effects
-        LibBots.BotStorage storage bs = LibBots.botStorage();
-        bot.capital -= addMargin;
-        bs.totalCapital -= addMargin;
+        _takeMargin(bot, addMargin);
         uint256 oldMargin = p.marginQuote;
         uint256 newMargin = oldMargin + addMargin;
         uint256 entry = (uint256(p.entryPrice) * oldMargin + x.pA * addMargin) / newMargin;
@@ -315,6 +291,37 @@ contract StrikeFacet is ReentrancyGuardTransient {
     // ----------------------------------------------------------------------------------------
     // internals: checks and bookkeeping
     // ----------------------------------------------------------------------------------------
+
+    /// @dev What opening and increasing share before their risk-limit bookkeeping: keeper or owner,
+    ///      deadline, opening allowed (not paused, breaker not tripped), an Active bot whose position
+    ///      is flat (`opening`) or open (not `opening`), a non-zero margin, the bot's rules, its
+    ///      holder (created on the first open), the context, and the entry rules (_checkEntry).
+    function _enter(uint256 botId, uint256 margin, uint256 leverageBps, uint256 deadline, bool opening)
+        private
+        returns (LibBots.Bot storage bot, LibStrike.Position storage p, LibStrike.Rules memory r, Ctx memory x)
+    {
+        LibBots.enforceKeeperOrOwner();
+        _enforceDeadline(deadline);
+        LibRiskLimits.enforceOpeningAllowed();
+        bot = LibBots.enforceActiveBot(botId);
+        LibStrike.StrikeStorage storage s = LibStrike.strikeStorage();
+        p = s.positions[botId];
+        if (opening && p.open) revert PositionAlreadyOpen(botId);
+        if (!opening && !p.open) revert PositionNotOpen(botId);
+        if (margin == 0) revert ZeroAmount();
+        r = LibStrike.rulesOf(botId);
+        if (opening && LibPositions.positionStorage().holders[botId] == address(0) && s.config.pool != address(0)) {
+            _createHolder(botId);
+        }
+        x = _ctx(botId, r.slippageBps);
+        _checkEntry(x, r, botId, bot, margin, leverageBps);
+    }
+
+    /// @dev `margin` leaves the bot's capital (and the child's total) for the position.
+    function _takeMargin(LibBots.Bot storage bot, uint256 margin) private {
+        bot.capital -= margin;
+        LibBots.botStorage().totalCapital -= margin;
+    }
 
     function _checkEntry(
         Ctx memory x,
