@@ -8,6 +8,8 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,22 +55,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def start_anvil(*args: str) -> Iterator[str]:
+    """A separate Anvil (extra CLI ``args``) on a free loopback port; yields its URI, stops it after."""
+    port = free_port()
+    proc = subprocess.Popen([str(ANVIL), "--port", str(port), "--silent", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        else:
+            pytest.fail("anvil did not start within 20 s")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def anvil_node():
     """A separate Anvil on a free loopback port, for CLI tests run as subprocesses; yields its URI."""
-    port = free_port()
-    proc = subprocess.Popen([str(ANVIL), "--port", str(port), "--silent"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("anvil did not start within 20 s")
-    yield uri
-    proc.terminate()
-    proc.wait(timeout=10)
+    with start_anvil() as uri:
+        yield uri

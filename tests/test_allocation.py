@@ -20,8 +20,6 @@ REFERENCE = 800_000 * USDC
 FIRST_AMM_CAPITAL = 8_000 * USDC  # the one AMM bot deploy_system funds
 
 
-
-
 @pytest.fixture(scope="module")
 def h(project, accounts):
     owner, keeper = accounts[0], accounts[1]

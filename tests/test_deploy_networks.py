@@ -14,19 +14,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from eth_account import Account
 from web3 import Web3
 
-from conftest import ANVIL, free_port
+from conftest import start_anvil
 from macrostrike.deploy import venues
 from macrostrike.deploy.create2 import PRESIGNED_SIGNER, PROXY_ADDRESS, PROXY_RUNTIME, create2_address
 from macrostrike.deploy.manifest import manifest_path
@@ -130,26 +126,6 @@ def test_interrupted_deploys_resume_to_the_same_system(chain, owner, tmp_path, m
 
 
 # -- subprocesses against separate Anvils ------------------------------------------------------------
-@contextmanager
-def anvil(*args: str) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([str(ANVIL), "--port", str(port), "--silent", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        else:
-            pytest.fail("anvil did not start within 20 s")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def ape_env(tmp_path_factory) -> dict[str, str]:
     """Environment for the subprocesses: a temp Ape data folder with the keyfile account."""
@@ -208,7 +184,7 @@ def test_testnet_keyfile_deploy_interrupted_resumed_upgraded(ape_env):
     """Sepolia stand-in without the proxy: the deploy installs it from its presigned transaction,
     is killed (SIGKILL) right after the master diamond's transaction is mined, resumes, and the
     chain shows every contract created exactly once, all in the manifest; then an upgrade."""
-    with anvil("--chain-id", "11155111", "--disable-default-create2-deployer") as uri:
+    with start_anvil("--chain-id", "11155111", "--disable-default-create2-deployer") as uri:
         env = {**ape_env, "SEPOLIA_RPC_URL": uri}
         cmd = [APE, "run", "deploy", "--network", "ethereum:sepolia:node", *DEPLOY_ARGS]
         proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdin=subprocess.DEVNULL,
@@ -255,7 +231,7 @@ def test_upgrade_rehearsed_on_a_mainnet_fork_then_applied_upstream(ape_env):
     """Upstream (chain id 1) runs the system with TestFacetX in the AMM diamond. Replacing it by
     TestFacetY is rehearsed on ``ethereum:mainnet-fork:foundry`` (upstream untouched, fork manifest
     apart), then applied upstream with the very same cut (CREATE2: same facet address)."""
-    with anvil("--chain-id", "1") as upstream:
+    with start_anvil("--chain-id", "1") as upstream:
         env = {**ape_env, "MAINNET_RPC_URL": upstream}
         run([APE, "run", "deploy", "--network", "ethereum:mainnet:node", *DEPLOY_ARGS], env)
         real = Path(env["MACROSTRIKE_DEPLOYMENTS"]) / "1.json"

@@ -24,8 +24,6 @@ WEEK = 7 * 86_400
 BOT_CAPITAL = 1_000 * USDC
 
 
-
-
 class World:
     """A small system: AMM bots 1..3 and long bots 1..2, $1,000 each, a RiskHarnessFacet in both children."""
 

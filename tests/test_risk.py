@@ -23,8 +23,6 @@ PAIR = b"WBTC/USDC".ljust(32, b"\0")
 BOT_CAPITAL = 2_000 * USDC
 
 
-
-
 def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 

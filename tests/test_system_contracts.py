@@ -13,8 +13,6 @@ from revert_helpers import reverts_named
 CAPITAL = 1_000 * 10**6
 
 
-
-
 @pytest.fixture(scope="module")
 def system(accounts):
     return deploy_system(accounts[0], DeployConfig(amm_bots=3, pool_usd=1_000_000, capital_per_bot_usd=1_000,

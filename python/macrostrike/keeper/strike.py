@@ -314,8 +314,10 @@ class StrikeJob:
             self.partner[("long", long_id)] = ("short", short_id)
             self.partner[("short", short_id)] = ("long", long_id)
         self.last_scanned = int(ctx.web3.eth.block_number)
-        #: chain time (unix s) of the next price observation when tick() is not given a price
+        #: chain time (unix s) of the next price observation when tick() is not given a price, and
+        #: the last price fed to the signals (USD per BTC; journalled with signal decisions)
         self.next_signal_at = 0
+        self.last_price: float | None = None
         self.refresh_bots()
 
     # -- chain reads -----------------------------------------------------------------------------
@@ -358,6 +360,8 @@ class StrikeJob:
                 out = bot.signal.update(price)
                 if out != HOLD:
                     bot.desired = out
+        if prices:
+            self.last_price = float(prices[-1])
 
     def warm_up_from_feed(self, rounds: int, interval_s: int) -> int:
         """Warm the signals up from the price feed's past rounds (``keeper run`` at start-up): one
@@ -396,15 +400,17 @@ class StrikeJob:
             decisions.append(self.journal.record(Decision(number, self.name, action, reason,
                                                           bot.bot_id if bot else None, detail)))
 
-        observe = price is not None or now >= self.next_signal_at
-        price = self.ctx.oracle_price() if price is None else float(price)
-        if observe:
+        if price is not None or now >= self.next_signal_at:
+            price = self.ctx.oracle_price() if price is None else float(price)
             if now >= self.next_signal_at:
                 self.next_signal_at = now + self.settings.strike_signal_interval_s
+            self.last_price = price
             for bot in self.bots.values():
                 out = bot.signal.update(price)
                 if out != HOLD:
                     bot.desired = out
+        else:
+            price = self.last_price  # what the signals last saw: no oracle read between observations
 
         # 1. liquidations and vanished positions since the last round -> hedge partners to close
         started = time.perf_counter()
