@@ -39,8 +39,11 @@ def test_sends_and_journals(system, accounts):
     job, journal = make_job(system, accounts[1])
     nonce = accounts[1].nonce
     decisions = job.tick()
-    mined = [d for d in decisions if d.reason == "mined"]
-    assert mined and accounts[1].nonce == nonce + len(mined)
+    submitted = [d for d in decisions if d.reason == "submitted"]
+    assert submitted and not [d for d in decisions if d.reason == "mined"]  # the tick does not wait
+    mined = [d for d in job.flush() if d.reason == "mined"]  # settled from receipts afterwards
+    assert len(mined) == len(submitted) and accounts[1].nonce == nonce + len(mined)
+    assert all(d.detail["realised_profit"] > 0 for d in mined)
     assert [t["status"] for t in journal.transactions()] == ["mined"] * len(mined)
     # bots are used in turn: no bot traded twice in one block
     assert len({d.bot_id for d in mined}) == len(mined)
@@ -62,7 +65,8 @@ def test_fee_above_cap_is_skipped(system, accounts):
     nonce = accounts[1].nonce
     decisions = job.tick()
     assert [d.reason for d in decisions] == ["fee_above_cap"]
-    assert decisions[0].detail["gas_price_wei"] > decisions[0].detail["cap_wei"]
+    detail = decisions[0].detail
+    assert detail["next_base_fee_wei"] + detail["tip_wei"] > detail["cap_wei"]
     assert accounts[1].nonce == nonce
 
 
@@ -125,7 +129,9 @@ def test_on_chain_revert_is_recorded_and_the_bot_rests(system, accounts, chain):
     thread = threading.Thread(target=front_run, daemon=True)
     try:
         thread.start()
-        decisions = job.tick()
+        assert [d.reason for d in job.tick()] == ["submitted"]
+        thread.join(timeout=30)
+        decisions = job.flush()
     finally:
         thread.join(timeout=30)
         w3.provider.make_request("evm_setAutomine", [True])
@@ -137,7 +143,7 @@ def test_on_chain_revert_is_recorded_and_the_bot_rests(system, accounts, chain):
     assert bot.resting_until == reverted.block + 5
     # a new opportunity: the resting bot is skipped, the others trade
     push_price_up(system, owner)
-    later = job.tick()
+    later = job.tick() + job.flush()
     assert later and reverted.bot_id not in {d.bot_id for d in later if d.action == "send"}
 
 

@@ -9,17 +9,22 @@ from macrostrike.keeper.runner import KeeperHalted, Runner
 
 
 class FlakyEth:
-    """block_number follows ``script``: an int is a head, an exception instance is raised."""
+    """The head follows ``script``: an int is a head block number, an exception instance is raised."""
 
     def __init__(self, script):
         self.script = list(script)
 
-    @property
-    def block_number(self):
+    @staticmethod
+    def block(number):
+        return {"number": number, "hash": number.to_bytes(32, "big"), "parentHash": (number - 1).to_bytes(32, "big")}
+
+    def get_block(self, tag):
+        if tag != "latest":
+            return self.block(tag)
         item = self.script.pop(0) if len(self.script) > 1 else self.script[0]
         if isinstance(item, Exception):
             raise item
-        return item
+        return self.block(item)
 
 
 class Job:

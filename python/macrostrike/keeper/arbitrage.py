@@ -2,9 +2,12 @@
 
 Per block: read both pools' reserves, compute the optimal round trip with the constant-product
 formula and the 0.3% fee (Uniswap V2 whitepaper §3.2.1; :mod:`macrostrike.amm.v2math`), subtract
-the gas cost at the current base fee, pick the least recently used bot with capital, simulate
-``executeArbitrage`` with ``eth_call`` and ``eth_estimateGas``, send. Every round that does not
-send records why. The contract re-checks its own guards (``minProfit``, capital, keeper role).
+the gas cost at the next block's base fee (ETH/USD from a feed, :mod:`macrostrike.keeper.prices`),
+pick the least recently used bot with capital and no open intent, simulate ``executeArbitrage``
+with ``eth_call`` and ``eth_estimateGas``, submit it (:class:`~macrostrike.keeper.jobbase.Job`),
+and go on with the pools as that trade will leave them (computed locally: no receipt is awaited).
+Outcomes settle in later blocks (:meth:`ArbitrageJob.on_settled`). Every round that does not send
+records why. The contract re-checks its own guards (``minProfit``, capital, keeper role).
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ from typing import Any
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector
 
-from macrostrike.amm.v2math import arbitrage_profit, best_arbitrage
+from macrostrike.amm.v2math import arbitrage_profit, best_arbitrage, get_amount_out
 from macrostrike.keeper.context import AmmContext
-from macrostrike.keeper.journal import Decision, Journal
+from macrostrike.keeper.fees import FeeAboveCap, next_base_fee
+from macrostrike.keeper.jobbase import Job
+from macrostrike.keeper.journal import Decision, IntentOpen, Journal
+from macrostrike.keeper.prices import EthUsd
 from macrostrike.keeper.settings import KeeperSettings
-from macrostrike.keeper.signers import SignerPool, as_pool
-from macrostrike.keeper.txsender import SimulationReverted, TxSender
+from macrostrike.keeper.signers import SignerPool
+from macrostrike.keeper.txmanager import Outcome, TxManager
+from macrostrike.keeper.txsender import SendRejected, SimulationReverted, TxSender
 
 EXECUTE = function_signature_to_4byte_selector("executeArbitrage(uint256,bool,uint256,uint256)")
 BOTS_PAGE = function_signature_to_4byte_selector("botsPage(uint256,uint256)")
@@ -66,18 +73,25 @@ def gas_cost_usdc(gas: int, gas_price_wei: int, eth_usd_price: float) -> int:
     return int(gas * gas_price_wei * eth_usd_price / 10**12)
 
 
-class ArbitrageJob:
-    """Decides and sends arbitrage trades for the AMM diamond's bots."""
+def after_arbitrage(amount_in: int, buy: tuple[int, int], sell: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Both pools' ``(quote, base)`` reserves after buying base with ``amount_in`` quote on ``buy``
+    and selling it on ``sell`` (Uniswap V2 ``getAmountOut`` with the 0.3 % fee, both legs)."""
+    base_out = get_amount_out(amount_in, buy[0], buy[1])
+    quote_out = get_amount_out(base_out, sell[1], sell[0])
+    return (buy[0] + amount_in, buy[1] - base_out), (sell[0] - quote_out, sell[1] + base_out)
+
+
+class ArbitrageJob(Job):
+    """Decides and submits arbitrage trades for the AMM diamond's bots."""
 
     name = "arbitrage"
 
     def __init__(self, ctx: AmmContext, signers: SignerPool | TxSender, settings: KeeperSettings,
-                 journal: Journal, *, send: bool = True) -> None:
+                 journal: Journal, *, send: bool = True, txm: TxManager | None = None,
+                 eth_usd: EthUsd | None = None) -> None:
+        super().__init__(signers, settings, journal, send=send, txm=txm)
         self.ctx = ctx
-        self.signers = as_pool(signers)
-        self.settings = settings
-        self.journal = journal
-        self.send_enabled = send
+        self.eth_usd = eth_usd or EthUsd.for_deployment(ctx.web3, settings, ctx.manifest)
         self.stats = JobStats()
         self.bots: dict[int, BotState] = {}
         self.refresh_bots()
@@ -122,16 +136,11 @@ class ArbitrageJob:
         return max(measured)
 
     def pick_bot(self, exclude: set[int], block: int = -1) -> BotState | None:
-        """The least recently used active bot with capital that is not resting (ties: lowest id)."""
+        """The least recently used active bot with capital that is not resting and has no open
+        intent (ties: lowest id)."""
         ready = [b for b in self.bots.values() if b.status == ACTIVE and b.capital > 0 and b.bot_id not in exclude
-                 and b.resting_until < block]
+                 and b.resting_until < block and not self.is_busy(self.ctx.amm_address, b.bot_id)]
         return min(ready, key=lambda b: (b.last_block, b.bot_id)) if ready else None
-
-    def recover(self) -> None:
-        """Re-sync every signer's nonce and every bot from the chain (after RPC errors)."""
-        for sender in self.signers.senders:
-            sender.resync_nonce()
-        self.refresh_bots()
 
     def backfill(self, from_block: int, to_block: int) -> list[Decision]:
         """Catch up on blocks missed while the keeper was down (``[from_block, to_block]``).
@@ -139,39 +148,37 @@ class ArbitrageJob:
         Every ``ArbitrageExecuted`` in the range whose transaction the journal does not hold as
         ``mined`` (another keeper's, or ours mined while the journal could not record it) is
         recorded as an ``observe``/``backfilled_trade`` decision; bots are re-read from the chain.
-        Nothing is sent for past blocks: an opportunity of the past is gone.
+        Nothing is sent for past blocks: an opportunity of the past is gone. Logs are read in
+        chunks of at most ``logs_max_range_blocks`` (halved when the node refuses a range).
         """
         known = {t["tx_hash"].lower() for t in self.journal.transactions("mined")}
         decisions = []
-        logs = self.ctx.logs("ArbitrageExecuted", from_block, to_block)
+        logs = self.ctx.logs("ArbitrageExecuted", from_block, to_block, max_range=self.settings.logs_max_range_blocks)
         for log, event in zip(logs, self.ctx.decode_event("ArbitrageExecuted", logs)):
             tx_hash = "0x" + bytes(log["transactionHash"]).hex()
             if tx_hash.lower() in known:
                 continue
-            decisions.append(self.journal.record(Decision(
-                int(log["blockNumber"]), self.name, "observe", "backfilled_trade", int(event["botId"]),
-                {"tx": tx_hash, "realised_profit": int(event["profit"])})))
+            decisions.append(self.record(int(log["blockNumber"]), "observe", "backfilled_trade", int(event["botId"]),
+                                         tx=tx_hash, realised_profit=int(event["profit"])))
         self.refresh_bots()
         return decisions
 
     # -- one round -------------------------------------------------------------------------------
-    def tick(self) -> list[Decision]:
-        """Run the decision rounds for the latest block; returns this block's decisions."""
-        block = self.ctx.web3.eth.get_block("latest")
-        number, base_fee = int(block["number"]), int(block.get("baseFeePerGas") or 0)
-        now = int(block["timestamp"])
-        gas_price = base_fee + self.settings.priority_fee_wei
+    def decide(self, header: Any, **_: Any) -> list[Decision]:
+        """Run the decision rounds for block ``header``; returns this block's decisions."""
+        number, now = int(header["number"]), int(header["timestamp"])
+        base_fee = next_base_fee(header)
+        gas_price = base_fee + self.signers.senders[0].fees.tip(number)
         self.stats.blocks += 1
         decisions: list[Decision] = []
         tried: set[int] = set()
 
         def note(action: str, reason: str, bot_id: int | None = None, **detail: Any) -> None:
-            decisions.append(self.journal.record(Decision(number, self.name, action, reason, bot_id, detail)))
+            decisions.append(self.record(number, action, reason, bot_id, **detail))
 
-        hint = None  # reserves after our own last trade, from its receipt's Sync events
+        hint = None  # the pools as our trades of this block will leave them
         for round_no in range(self.settings.max_trades_per_block):
             reserves_a, reserves_b = hint if hint is not None else self.ctx.reserves()
-            hint = None
             buy_on_a, optimum, gross = best_arbitrage(reserves_a, reserves_b)
             if optimum == 0:
                 if round_no == 0:
@@ -179,16 +186,12 @@ class ArbitrageJob:
                 break
             if round_no == 0:
                 self.stats.opportunities += 1
-            cap = self.settings.fee_cap_wei()
-            if cap is not None and gas_price > cap:
-                note("skip", "fee_above_cap", base_fee_wei=base_fee, gas_price_wei=gas_price, cap_wei=cap,
-                     gross_profit=gross)
-                break
             gas = self.expected_gas()
-            gas_cost = gas_cost_usdc(gas, gas_price, self.settings.eth_usd_price)
+            eth_usd = self.eth_usd.price()
+            gas_cost = gas_cost_usdc(gas, gas_price, eth_usd)
             if gross <= gas_cost:
                 note("skip", "unprofitable_after_gas", gross_profit=gross, gas_cost_usdc=gas_cost,
-                     base_fee_wei=base_fee, amount_in=optimum)
+                     base_fee_wei=base_fee, amount_in=optimum, eth_usd=eth_usd, eth_usd_source=self.eth_usd.source)
                 break
             bot = self.pick_bot(tried, number)
             if bot is None:
@@ -210,7 +213,7 @@ class ArbitrageJob:
             data = EXECUTE + encode(["uint256", "bool", "uint256", "uint256"],
                                     [bot.bot_id, buy_on_a, amount, min_profit])
             try:
-                simulated = decode(["uint256"], sender.call(self.ctx.amm_address, data))[0]
+                simulated = decode(["uint256"], sender.call(self.ctx.amm_address, data))[0] if hint is None else expected
                 estimate = self.gas_limit_basis() or sender.estimate_gas(self.ctx.amm_address, data)
             except SimulationReverted as err:
                 note("skip", "simulation_reverted", bot.bot_id, error=err.reason, amount_in=amount)
@@ -219,36 +222,51 @@ class ArbitrageJob:
             if not self.send_enabled:
                 note("skip", "dry_run", bot.bot_id, amount_in=amount, simulated_profit=simulated, gas=estimate)
                 break
-            gas_limit = estimate * (10_000 + self.settings.gas_limit_margin_bps) // 10_000
-            sent = sender.send(self.ctx.amm_address, data, gas_limit, base_fee, job=self.name, bot_id=bot.bot_id)
+            detail = dict(amount_in=amount, buy_on_a=buy_on_a, expected_profit=expected, simulated_profit=simulated,
+                          min_profit=min_profit, eth_usd=eth_usd)
+            try:
+                intent = self.submit(bot.bot_id, "arbitrage", sender, self.ctx.amm_address, data,
+                                     self.gas_limit(estimate), header, bot_id=bot.bot_id, detail=detail)
+            except FeeAboveCap as err:
+                note("skip", "fee_above_cap", bot.bot_id, next_base_fee_wei=err.next_base_fee, tip_wei=err.tip,
+                     cap_wei=err.cap, gross_profit=gross)
+                break
+            except IntentOpen:
+                continue
+            except SendRejected as err:
+                note("skip", "send_rejected", bot.bot_id, error=str(err), **detail)
+                break
             self.signers.record(sender, now)
             self.stats.sent += 1
-            self.stats.latency_s.append(sent.latency_s)
             bot.last_block = number
-            bot.trades += 1
-            bot.gas_used += sent.gas_used
-            bot.gas_cost_wei += sent.gas_used * sent.effective_gas_price
-            if sent.status == 1:
-                self.stats.succeeded += 1
-                self.stats.gas_per_trade.append(sent.gas_used)
-                events = self.ctx.decode_event("ArbitrageExecuted", sent.logs)
-                realised = int(events[0]["profit"]) if events else simulated
-                bot.capital += realised
-                hint = self.ctx.reserves_from_logs(sent.logs)
-                note("send", "mined", bot.bot_id, tx=sent.tx_hash, signer=sender.address, amount_in=amount, buy_on_a=buy_on_a,
-                     expected_profit=expected, simulated_profit=simulated, realised_profit=realised,
-                     min_profit=min_profit, gas_used=sent.gas_used, gas_price_wei=sent.effective_gas_price)
-            else:
-                # Why: replay the call on the state the block left behind (the usual culprit, e.g. a
-                # pool moved by an earlier transaction in the block, is still there).
-                try:
-                    sender.call(self.ctx.amm_address, data, sent.block_number)
-                    error = "reverted on chain; the call succeeds on the block's post-state"
-                except SimulationReverted as err:
-                    error = err.reason
-                self.stats.reverted += 1
-                bot.resting_until = number + self.settings.revert_rest_blocks
-                note("send", "reverted", bot.bot_id, tx=sent.tx_hash, error=error, amount_in=amount,
-                     gas_used=sent.gas_used, resting_until=bot.resting_until)
-                break  # the market moved under us: decide again on the next block, not in a hot loop
+            note("send", "submitted", bot.bot_id, intent=intent.id, nonce=intent.nonce, signer=sender.address,
+                 **detail)
+            hint = after_arbitrage(amount, buy, sell)
+            if not buy_on_a:
+                hint = (hint[1], hint[0])
         return decisions
+
+    def on_settled(self, outcome: Outcome) -> list[Decision]:
+        """Book a settled arbitrage: realised profit and gas on the bot; a revert rests the bot."""
+        intent, receipt = outcome.intent, outcome.receipt
+        bot = self.bots.get(intent.bot_id)
+        detail = {**intent.detail, **self.settled_detail(outcome)}
+        block = int(receipt["blockNumber"]) if receipt is not None else intent.created_block
+        if outcome.status == "abandoned" or bot is None:
+            return [self.record(block, "settle", outcome.status, intent.bot_id, **detail)]
+        gas_used, price = int(receipt["gasUsed"]), int(receipt.get("effectiveGasPrice", 0))
+        bot.trades += 1
+        bot.gas_used += gas_used
+        bot.gas_cost_wei += gas_used * price
+        if outcome.status == "mined":
+            self.stats.succeeded += 1
+            self.stats.gas_per_trade.append(gas_used)
+            self.stats.latency_s.append(max(0.0, detail.get("latency_s", 0.0)))
+            events = self.ctx.decode_event("ArbitrageExecuted", list(receipt["logs"]))
+            realised = int(events[0]["profit"]) if events else int(intent.detail.get("simulated_profit", 0))
+            bot.capital += realised
+            return [self.record(block, "send", "mined", bot.bot_id, realised_profit=realised, **detail)]
+        self.stats.reverted += 1
+        bot.resting_until = block + self.settings.revert_rest_blocks
+        detail["error"] = self.revert_reason(intent, receipt)
+        return [self.record(block, "send", "reverted", bot.bot_id, resting_until=bot.resting_until, **detail)]

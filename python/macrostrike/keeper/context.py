@@ -120,11 +120,14 @@ class AmmContext:
             out.append((pair[0], pair[1]) if pool.quote_is_token0 else (pair[1], pair[0]))
         return out[0], out[1]
 
-    def logs(self, name: str, from_block: int, to_block: int) -> list[Any]:
-        """Raw logs of event ``name`` from the AMM diamond in ``[from_block, to_block]``."""
+    def logs(self, name: str, from_block: int, to_block: int, *, max_range: int = 2_000) -> list[Any]:
+        """Raw logs of event ``name`` from the AMM diamond in ``[from_block, to_block]``, read in
+        chunks of at most ``max_range`` blocks (:func:`macrostrike.keeper.logs.get_logs`)."""
+        from macrostrike.keeper.logs import get_logs
+
         topic = event_abi_to_log_topic(self._events[name])
-        return list(self.web3.eth.get_logs({"address": self.amm_address, "fromBlock": from_block,
-                                            "toBlock": to_block, "topics": ["0x" + topic.hex()]}))
+        return get_logs(self.web3, {"address": self.amm_address, "fromBlock": from_block, "toBlock": to_block,
+                                    "topics": ["0x" + topic.hex()]}, max_range=max_range)
 
     def decode_event(self, name: str, logs: list[Any]) -> list[dict[str, Any]]:
         """Decode every log of event ``name`` emitted by the AMM diamond in ``logs``."""

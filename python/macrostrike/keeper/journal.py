@@ -1,12 +1,21 @@
-"""The keeper's journal: every decision (with its reason), every transaction, the last block seen.
+"""The keeper's journal: every decision (with its reason), every intent and its signed attempts,
+the last block seen.
 
 Stored with SQLAlchemy; SQLite is the embedded default (``sqlite:///out/keeper.sqlite``), and any
 SQLAlchemy URL works, e.g. ``postgresql+psycopg://keeper@db/keeper`` for a long-running deployment.
 ``Journal()`` with no URL keeps an in-memory SQLite database.
 
-Transactions are written as ``pending`` *before* they are broadcast (the hash of a signed
-transaction is known before sending), so a keeper killed between send and receipt finds them on
-restart and reconciles them (:meth:`Journal.reconcile`) instead of sending the same work again.
+**Intents and attempts** (the model of Chainlink's transaction manager: a logical transaction kept
+apart from its signed attempts). A decision that leads to a send becomes an *intent* keyed by its
+``subject`` (the diamond and bot it acts on); its states are ``planned → sent → mined | reverted |
+abandoned`` (:data:`INTENT_STATES`). A database index allows at most one *open* (planned or sent)
+intent per subject, so a bot with unfinished work is never decided again, even by a second process.
+Each signed transaction of an intent is an *attempt* (a row of ``transactions``: hash, nonce, fees,
+the raw bytes for a re-broadcast); a fee bump is a new attempt of the same intent.
+
+Attempts are written as ``pending`` *before* they are broadcast (the hash of a signed transaction is
+known before sending), in a committed SQLite transaction with ``synchronous=FULL``, so a keeper
+killed at any point finds them on restart and resumes the intent instead of deciding afresh.
 """
 
 from __future__ import annotations
@@ -14,12 +23,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Integer, MetaData, String, Table, create_engine, event, select
+from sqlalchemy import (JSON, BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text, create_engine,
+                        delete, event, func, select)
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from web3.exceptions import TransactionNotFound
 
 logger = logging.getLogger("macrostrike.keeper")
@@ -52,6 +63,55 @@ transactions_table = Table(
     Column("block", BigInteger, nullable=True),
     Column("block_hash", String(66), nullable=True),
     Column("sent_at", BigInteger, nullable=False),
+    # the intent this attempt belongs to (None for rows of journals older than intents)
+    Column("intent_id", Integer, nullable=True, index=True),
+    Column("raw", Text, nullable=True),  # 0x-hex signed bytes: re-broadcast after a lost reply or a restart
+    Column("tip", BigInteger, nullable=True),  # maxPriorityFeePerGas, wei
+    Column("max_fee", BigInteger, nullable=True),  # maxFeePerGas, wei
+    Column("error", String(300), nullable=True),  # the node's JSON-RPC error for a rejected attempt
+)
+
+#: Intent states; planned and sent are open.
+INTENT_STATES = {
+    "planned": "decided and simulated; not signed yet",
+    "sent": "at least one attempt signed and journalled; waiting for a receipt",
+    "mined": "an attempt was included with status 1 (after the configured confirmations)",
+    "reverted": "an attempt was included with status 0",
+    "abandoned": "nothing of it is or can be on chain: every attempt refused, or its nonce used by another",
+}
+OPEN_STATES = ("planned", "sent")
+
+intents_table = Table(
+    "intents", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(64), nullable=False),
+    Column("subject", String(128), nullable=False),  # e.g. "<diamond>:bot:<id>", "<master>:checkpoint"
+    Column("action", String(32), nullable=False),
+    Column("bot_id", Integer, nullable=True),
+    Column("state", String(16), nullable=False, index=True),
+    Column("to_address", String(42), nullable=False),
+    Column("data", Text, nullable=False),  # 0x-hex calldata
+    Column("value", BigInteger, nullable=False),
+    Column("gas_limit", BigInteger, nullable=False),
+    Column("signer", String(42), nullable=True),
+    Column("nonce", BigInteger, nullable=True),
+    Column("tx_hash", String(66), nullable=True),  # the included attempt
+    Column("block", BigInteger, nullable=True),
+    Column("block_hash", String(66), nullable=True),
+    Column("created_block", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("error", String(300), nullable=True),
+)
+#: At most one open intent per subject (a partial unique index: SQLite and PostgreSQL).
+Index("uq_intents_open_subject", intents_table.c.subject, unique=True,
+      sqlite_where=intents_table.c.state.in_(OPEN_STATES), postgresql_where=intents_table.c.state.in_(OPEN_STATES))
+
+heartbeats_table = Table(
+    "heartbeats", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("at", Float, nullable=False),  # Unix seconds of the run loop's last iteration
 )
 
 cursors_table = Table(
@@ -67,10 +127,51 @@ TX_STATUSES = {
     "mined": "included with status 1 (after the configured confirmations)",
     "reverted": "included with status 0",
     "replaced": "superseded by a fee-bumped version with the same nonce, which was mined",
-    "rejected": "the node refused it (nonce too low, underpriced, …); never in the pool",
+    "rejected": "the node answered with a JSON-RPC error (nonce too low, underpriced, …); never in the pool",
     "dropped": "its nonce was used by another transaction and it has no receipt",
-    "reorged": "was mined, then its block left the canonical chain; its outcome is undone",
+    "reorged": "was mined, then its block left the canonical chain; not final: back to mined if re-included",
 }
+
+
+class IntentOpen(Exception):
+    """The subject already has an open intent (planned or sent): it must not be decided again."""
+
+
+@dataclass
+class Intent:
+    """One logical transaction (see the module docstring); ``data`` is the calldata."""
+
+    id: int
+    job: str
+    subject: str
+    action: str
+    bot_id: int | None
+    state: str
+    to: str
+    data: bytes
+    value: int
+    gas_limit: int
+    signer: str | None
+    nonce: int | None
+    tx_hash: str | None
+    block: int | None
+    block_hash: str | None
+    created_block: int
+    created_at: float
+    detail: dict[str, Any]
+    error: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @classmethod
+    def from_row(cls, r: Any) -> Intent:
+        return cls(int(r["id"]), r["job"], r["subject"], r["action"], r["bot_id"], r["state"], r["to_address"],
+                   bytes.fromhex(r["data"][2:]), int(r["value"]), int(r["gas_limit"]), r["signer"],
+                   None if r["nonce"] is None else int(r["nonce"]), r["tx_hash"],
+                   None if r["block"] is None else int(r["block"]), r["block_hash"], int(r["created_block"]),
+                   float(r["created_at"]), dict(r["detail"] or {}), r["error"])
 
 
 @dataclass
@@ -96,7 +197,9 @@ def _sqlite_pragmas(engine: Engine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a committed attempt row (written before its broadcast) survives a power loss, not only a
+        # crash of the process; its cost per commit is measured by `make bench` (see bench/README.md)
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
 
@@ -104,20 +207,29 @@ class Journal:
     """Decisions, transactions and per-job block cursors in one SQLAlchemy database.
 
     :param url: SQLAlchemy URL; ``None`` keeps an in-memory SQLite database.
+    :param memory: decisions kept in memory for this process's reports (the newest; all are stored).
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, memory: int = 10_000) -> None:
         self.url = url or "sqlite://"
-        self.engine = create_engine(self.url)
+        if self.url in ("sqlite://", "sqlite:///:memory:"):
+            from sqlalchemy.pool import StaticPool  # one connection: every user sees the same memory database
+
+            self.engine = create_engine(self.url, poolclass=StaticPool,
+                                        connect_args={"check_same_thread": False})
+        else:
+            self.engine = create_engine(self.url)
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine)
-        metadata.create_all(self.engine)
+        from macrostrike.keeper.migrations import upgrade
+
+        upgrade(self.engine)
         self.counts: Counter[tuple[str, str]] = Counter()
-        self.decisions: list[Decision] = []
+        self.decisions: deque[Decision] = deque(maxlen=memory)
 
     # -- decisions -----------------------------------------------------------------------------
     def record(self, decision: Decision) -> Decision:
-        """Store one decision (and keep it in memory for this process's reports)."""
+        """Store one decision (and keep the newest ``memory`` in memory for this process's reports)."""
         self.decisions.append(decision)
         self.counts[(decision.action, decision.reason)] += 1
         level = logging.INFO if decision.action == "send" else logging.DEBUG
@@ -137,23 +249,103 @@ class Journal:
         return [Decision(r["block"], r["job"], r["action"], r["reason"], r["bot_id"], r["detail"]) for r in rows]
 
     # -- transactions --------------------------------------------------------------------------
-    def tx_pending(self, tx_hash: str, signer: str, nonce: int, job: str, bot_id: int | None) -> None:
-        """Record a signed transaction as pending, before it is broadcast."""
+    def tx_pending(self, tx_hash: str, signer: str, nonce: int, job: str, bot_id: int | None, *,
+                   intent_id: int | None = None, raw: bytes | None = None, tip: int | None = None,
+                   max_fee: int | None = None) -> bool:
+        """Record a signed transaction (an attempt) as pending, before it is broadcast; with
+        ``intent_id`` the intent becomes ``sent`` on this signer and nonce in the same commit.
+
+        Signing the same transaction again gives the same hash: the existing row is kept (its
+        status back to pending unless it was included). Returns True if a new row was written.
+        """
+        values = dict(tx_hash=tx_hash, signer=signer, nonce=nonce, job=job, bot_id=bot_id, status="pending",
+                      sent_at=int(time.time()), intent_id=intent_id, raw=None if raw is None else "0x" + raw.hex(),
+                      tip=tip, max_fee=max_fee)
         with self.engine.begin() as conn:
-            conn.execute(transactions_table.insert().values(
-                tx_hash=tx_hash, signer=signer, nonce=nonce, job=job, bot_id=bot_id, status="pending",
-                sent_at=int(time.time())))
+            exists = conn.execute(select(transactions_table.c.status)
+                                  .where(transactions_table.c.tx_hash == tx_hash)).first()
+            if exists is None:
+                conn.execute(transactions_table.insert().values(**values))
+            elif exists[0] not in ("mined", "reverted"):
+                conn.execute(transactions_table.update().where(transactions_table.c.tx_hash == tx_hash)
+                             .values(status="pending", error=None))
+            if intent_id is not None:
+                conn.execute(intents_table.update().where(intents_table.c.id == intent_id).values(
+                    state="sent", signer=signer, nonce=nonce, updated_at=time.time()))
+        return exists is None
 
     def tx_final(self, tx_hash: str, status: str, gas_used: int | None = None,
                  effective_gas_price: int | None = None, block: int | None = None,
-                 block_hash: str | None = None) -> None:
+                 block_hash: str | None = None, error: str | None = None) -> None:
         """Set a transaction's outcome (one of :data:`TX_STATUSES`) and, if mined, where."""
         if status not in TX_STATUSES:
             raise ValueError(f"unknown transaction status {status!r}; one of {sorted(TX_STATUSES)}")
         with self.engine.begin() as conn:
             conn.execute(transactions_table.update().where(transactions_table.c.tx_hash == tx_hash).values(
                 status=status, gas_used=gas_used, effective_gas_price=effective_gas_price, block=block,
-                block_hash=block_hash))
+                block_hash=block_hash, error=None if error is None else error[:300]))
+
+    def tx_receipt(self, tx_hash: str, receipt: Any) -> str:
+        """Settle ``tx_hash`` from its receipt (``mined`` or ``reverted``); returns the status."""
+        status = "mined" if receipt["status"] == 1 else "reverted"
+        self.tx_final(tx_hash, status, int(receipt["gasUsed"]), int(receipt.get("effectiveGasPrice", 0)),
+                      int(receipt["blockNumber"]), "0x" + bytes(receipt["blockHash"]).hex())
+        return status
+
+    def attempts(self, intent_id: int) -> list[dict[str, Any]]:
+        """The attempts (transaction rows) of one intent, oldest first."""
+        query = select(transactions_table).where(transactions_table.c.intent_id == intent_id) \
+            .order_by(transactions_table.c.sent_at, transactions_table.c.max_fee)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings().all()]
+
+    # -- intents -------------------------------------------------------------------------------
+    def intent_create(self, job: str, subject: str, action: str, bot_id: int | None, to: str, data: bytes,
+                      gas_limit: int, block: int, *, value: int = 0, detail: dict[str, Any] | None = None) -> Intent:
+        """Record a decided action as a ``planned`` intent.
+
+        Raises:
+            IntentOpen: ``subject`` already has an open intent (nothing is written).
+        """
+        now = time.time()
+        values = dict(job=job, subject=subject, action=action, bot_id=bot_id, state="planned", to_address=to,
+                      data="0x" + bytes(data).hex(), value=value, gas_limit=gas_limit, created_block=block,
+                      created_at=now, updated_at=now, detail=json.loads(json.dumps(detail or {}, default=str)))
+        try:
+            with self.engine.begin() as conn:
+                intent_id = conn.execute(intents_table.insert().values(**values)).inserted_primary_key[0]
+        except IntegrityError:
+            raise IntentOpen(f"{subject} already has an open intent") from None
+        return self.intent(int(intent_id))
+
+    def intent(self, intent_id: int) -> Intent:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(intents_table).where(intents_table.c.id == intent_id)).mappings().one()
+        return Intent.from_row(row)
+
+    def intents(self, states: tuple[str, ...] | None = None, *, job: str | None = None) -> list[Intent]:
+        """Intents (optionally in ``states`` / of ``job``), oldest first."""
+        query = select(intents_table).order_by(intents_table.c.id)
+        if states is not None:
+            query = query.where(intents_table.c.state.in_(states))
+        if job is not None:
+            query = query.where(intents_table.c.job == job)
+        with self.engine.connect() as conn:
+            return [Intent.from_row(r) for r in conn.execute(query).mappings().all()]
+
+    def open_intents(self) -> list[Intent]:
+        """Intents still planned or sent (to resume after a restart)."""
+        return self.intents(OPEN_STATES)
+
+    def intent_state(self, intent_id: int, state: str, *, tx_hash: str | None = None, block: int | None = None,
+                     block_hash: str | None = None, error: str | None = None) -> None:
+        """Move an intent to ``state`` (one of :data:`INTENT_STATES`; back to ``sent`` after a reorg)."""
+        if state not in INTENT_STATES:
+            raise ValueError(f"unknown intent state {state!r}; one of {sorted(INTENT_STATES)}")
+        with self.engine.begin() as conn:
+            conn.execute(intents_table.update().where(intents_table.c.id == intent_id).values(
+                state=state, tx_hash=tx_hash, block=block, block_hash=block_hash,
+                error=None if error is None else error[:300], updated_at=time.time()))
 
     def transactions(self, status: str | None = None) -> list[dict[str, Any]]:
         """Stored transactions (optionally of one status), by signer then nonce."""
@@ -164,14 +356,16 @@ class Journal:
             return [dict(r) for r in conn.execute(query).mappings().all()]
 
     def reconcile(self, web3: Any) -> dict[str, int]:
-        """Settle every ``pending`` transaction against the chain (after a restart).
+        """Settle every ``pending`` or ``reorged`` transaction that belongs to no intent (rows of an
+        older journal; the transaction manager settles intents' attempts itself) against the chain.
 
         Mined ones get their receipt's status; one whose nonce the signer has used up without a
         receipt is ``replaced`` if another journalled version of that nonce was mined, else
         ``dropped``; the rest stay pending. Returns counts by status.
         """
         settled: Counter[str] = Counter()
-        for tx in self.transactions("pending"):
+        rows = [t for t in self.transactions("pending") + self.transactions("reorged") if t["intent_id"] is None]
+        for tx in rows:
             try:
                 receipt = web3.eth.get_transaction_receipt(tx["tx_hash"])
             except TransactionNotFound:  # transport errors propagate: a dead node is not a verdict
@@ -185,7 +379,7 @@ class Journal:
                 status = "replaced" if self._nonce_mined(tx["signer"], tx["nonce"]) else "dropped"
                 self.tx_final(tx["tx_hash"], status)
             else:
-                status = "pending"
+                status = tx["status"]
             settled[status] += 1
         return dict(settled)
 
@@ -255,6 +449,54 @@ class Journal:
                                    .values(last_block=block, last_hash=block_hash))
             if updated.rowcount == 0:
                 conn.execute(cursors_table.insert().values(job=job, last_block=block, last_hash=block_hash))
+
+    # -- liveness and housekeeping ------------------------------------------------------------------
+    def beat(self, name: str = "keeper", at: float | None = None) -> None:
+        """Write the run loop's heartbeat (Unix seconds; ``ape keeper health --liveness`` reads it)."""
+        at = time.time() if at is None else at
+        with self.engine.begin() as conn:
+            if conn.execute(heartbeats_table.update().where(heartbeats_table.c.name == name)
+                            .values(at=at)).rowcount == 0:
+                conn.execute(heartbeats_table.insert().values(name=name, at=at))
+
+    def heartbeat(self, name: str = "keeper") -> float | None:
+        """Unix seconds of the run loop's last heartbeat, or None if it never beat here."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(heartbeats_table.c.at).where(heartbeats_table.c.name == name)).first()
+        return None if row is None else float(row[0])
+
+    def prune(self, before_block: int, *, dry_run: bool = False) -> dict[str, int]:
+        """Delete decisions, settled intents and their attempts recorded below ``before_block``.
+
+        Open intents and their attempts, pending or reorged attempts and cursors are never deleted.
+        Returns the rows deleted (or, with ``dry_run``, that would be) per table.
+
+        Raises:
+            ValueError: ``before_block`` is negative.
+        """
+        if before_block < 0:
+            raise ValueError(f"--before-block must be >= 0, got {before_block}")
+        settled = ("mined", "reverted", "abandoned")
+        old_intents = select(intents_table.c.id).where(intents_table.c.state.in_(settled),
+                                                        intents_table.c.created_block < before_block)
+        open_ids = select(intents_table.c.id).where(intents_table.c.state.in_(OPEN_STATES))
+        tx_where = (transactions_table.c.status.notin_(("pending", "reorged")),
+                    transactions_table.c.sent_at >= 0,
+                    (transactions_table.c.intent_id.in_(old_intents))
+                    | (transactions_table.c.intent_id.is_(None) & (transactions_table.c.block < before_block)),
+                    transactions_table.c.intent_id.is_(None) | transactions_table.c.intent_id.notin_(open_ids))
+        wheres = {"decisions": (decisions_table, (decisions_table.c.block < before_block,)),
+                  "transactions": (transactions_table, tx_where),
+                  "intents": (intents_table, (intents_table.c.state.in_(settled),
+                                              intents_table.c.created_block < before_block))}
+        counts = {}
+        with self.engine.begin() as conn:
+            for name, (table, where) in wheres.items():  # attempts before their intents
+                if dry_run:
+                    counts[name] = int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar())
+                else:
+                    counts[name] = int(conn.execute(delete(table).where(*where)).rowcount or 0)
+        return counts
 
     def close(self) -> None:
         self.engine.dispose()

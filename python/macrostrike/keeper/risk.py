@@ -14,16 +14,24 @@ from typing import Any
 from eth_utils import function_signature_to_4byte_selector as sel
 from eth_utils import keccak
 
-from macrostrike.keeper.journal import Decision, Journal
+from eth_abi import decode
+
+from macrostrike.keeper.fees import FeeAboveCap
+from macrostrike.keeper.jobbase import Job
+from macrostrike.keeper.journal import Decision, IntentOpen, Journal
 from macrostrike.keeper.settings import KeeperSettings
-from macrostrike.keeper.signers import SignerPool, as_pool
-from macrostrike.keeper.txsender import SimulationReverted, TxSender
+from macrostrike.keeper.signers import SignerPool
+from macrostrike.keeper.txmanager import Outcome, TxManager
+from macrostrike.keeper.txsender import SendRejected, SimulationReverted, TxSender
 
 CHECKPOINT = sel("checkpoint()")
 TOTAL_EQUITY = sel("totalEquity()")
 CHILD_EQUITY = sel("equity()")
 BREAKER_TRIPPED = sel("breakerTripped()")
 AGGREGATE_STATS = sel("aggregateStats()")
+#: ``aggregateStats()`` outputs (IChild.sol), decoded by name
+AGGREGATE_STATS_OUTPUTS = (("trades", "uint64"), ("wins", "uint64"), ("losses", "uint64"), ("realisedPnl", "int256"),
+                           ("totalCapital", "uint256"))
 BREAKER_TRIPPED_TOPIC = keccak(text="BreakerTripped(uint8,uint256,uint256)")
 
 
@@ -58,57 +66,80 @@ class RiskKeeper:
                 bool(self._word(self.master, BREAKER_TRIPPED)))
 
     def realised(self) -> dict[str, int]:
-        """Each child's realised PnL (the 4th word of ``aggregateStats()``, int256, USDC base units)."""
+        """Each child's realised PnL (``aggregateStats().realisedPnl``, int256, USDC base units)."""
+        names, types = zip(*AGGREGATE_STATS_OUTPUTS)
         out = {}
         for role, address in self.children.items():
             raw = bytes(self.web3.eth.call({"to": address, "data": AGGREGATE_STATS}))
-            out[role] = int.from_bytes(raw[96:128], "big", signed=True)
+            out[role] = int(dict(zip(names, decode(list(types), raw)))["realisedPnl"])
         return out
 
 
-class CheckpointJob:
+class CheckpointJob(Job):
     """``checkpoint()`` once per ``settings.checkpoint_interval_s`` seconds of chain time (0: never).
 
-    Each send is journalled as a ``risk`` decision with the equity and breaker state read after it;
-    a refused simulation (the signer is not a risk keeper: ``NotRiskKeeper``) is journalled as a
-    skip and retried only at the next interval."""
+    The schedule advances only when a checkpoint is *mined* (:meth:`on_settled`): a fee above the
+    cap, a node's refusal or a transaction that never lands is retried at the next block, so a
+    failed send never skips the circuit breaker for an interval. A refused simulation (the signer
+    is not a risk keeper: ``NotRiskKeeper``) is journalled as a skip and retried at the next interval
+    (it is a configuration error, not a transient one). One checkpoint intent is open at a time."""
 
     name = "risk"
 
     def __init__(self, manifest: Any, signers: SignerPool | TxSender, settings: KeeperSettings, journal: Journal,
-                 *, send: bool = True) -> None:
-        self.signers = as_pool(signers)
+                 *, send: bool = True, txm: TxManager | None = None) -> None:
+        super().__init__(signers, settings, journal, send=send, txm=txm)
         self.risk = RiskKeeper(manifest, self.signers.senders[0])
-        self.settings, self.journal, self.send_enabled = settings, journal, send
         self.next_at = 0
         self.sent = 0
 
-    def tick(self) -> list[Decision]:
+    def decide(self, header: Any, **_: Any) -> list[Decision]:
         interval = self.settings.checkpoint_interval_s
-        if interval == 0:
+        number, now = int(header["number"]), int(header["timestamp"])
+        if interval == 0 or now < self.next_at or self.is_busy(self.risk.master, "checkpoint"):
             return []
-        block = self.risk.web3.eth.get_block("latest")
-        number, now = int(block["number"]), int(block["timestamp"])
-        if now < self.next_at:
-            return []
-        self.next_at = now + interval
         sender = self.signers.pick(0, now) or self.signers.senders[0]
 
         def note(action: str, reason: str, **detail: Any) -> list[Decision]:
-            return [self.journal.record(Decision(number, self.name, action, reason, None, detail))]
+            return [self.record(number, action, reason, None, **detail)]
 
+        try:
+            gas = sender.estimate_gas(self.risk.master, CHECKPOINT)
+        except SimulationReverted as err:
+            self.next_at = now + interval
+            return note("skip", "simulation_reverted", intent="checkpoint", error=err.reason)
         if not self.send_enabled:
-            try:
-                sender.call(self.risk.master, CHECKPOINT)
-            except SimulationReverted as err:
-                return note("skip", "simulation_reverted", error=err.reason)
+            self.next_at = now + interval
             return note("skip", "dry_run", intent="checkpoint")
         try:
-            sent = self.risk.checkpoint(int(block.get("baseFeePerGas") or 0), sender)
-        except SimulationReverted as err:
-            return note("skip", "simulation_reverted", intent="checkpoint", error=err.reason)
+            intent = self.submit("checkpoint", "checkpoint", sender, self.risk.master, CHECKPOINT, gas * 5 // 4, header)
+        except FeeAboveCap as err:
+            return note("skip", "fee_above_cap", intent="checkpoint", next_base_fee_wei=err.next_base_fee,
+                        cap_wei=err.cap)
+        except IntentOpen:
+            return []
+        except SendRejected as err:
+            return note("skip", "send_rejected", intent="checkpoint", error=str(err))
         self.signers.record(sender, now)
-        self.sent += 1
-        equity, _children, tripped = self.risk.equity()
-        return note("send", "checkpoint", status="mined" if sent.status == 1 else "reverted", tx=sent.tx_hash,
-                    gas_used=sent.gas_used, total_equity=equity, breaker_tripped=tripped)
+        return note("send", "checkpoint", status="sent", intent=intent.id, nonce=intent.nonce, signer=sender.address)
+
+    def on_settled(self, outcome: Outcome) -> list[Decision]:
+        """A mined checkpoint moves the schedule one interval past its block's time; the equity and
+        breaker state after it are journalled."""
+        receipt = outcome.receipt
+        detail = self.settled_detail(outcome)
+        if receipt is None:
+            return [self.record(outcome.intent.created_block, "settle", "checkpoint", None, **detail)]
+        block = int(receipt["blockNumber"])
+        if outcome.status == "mined":
+            mined_at = int(self.web3.eth.get_block(block)["timestamp"])
+            self.next_at = mined_at + self.settings.checkpoint_interval_s
+            self.sent += 1
+            self.risk.gas_used += int(receipt["gasUsed"])
+            self.risk.trips += sum(1 for log in receipt["logs"]
+                                   if log["topics"] and bytes(log["topics"][0]) == BREAKER_TRIPPED_TOPIC)
+            equity, _children, tripped = self.risk.equity()
+            detail.update(total_equity=equity, breaker_tripped=tripped)
+        else:
+            detail["error"] = self.revert_reason(outcome.intent, receipt)
+        return [self.record(block, "settle", "checkpoint", None, **detail)]

@@ -1,29 +1,36 @@
-"""The keeper's block loop: one job tick per new block, with retries, a breaker and clean stops.
+"""The keeper's block loop: one job tick per new head, reorg detection, retries, a breaker, clean stops.
 
-* RPC failures (connection refused, timeouts, node errors) are retried with exponential backoff
-  (``backoff_base_s * 2**(n-1)``, capped at ``backoff_max_s``).
-* After ``max_consecutive_errors`` failures in a row the runner halts (:class:`KeeperHalted`)
-  instead of hammering a dead node.
-* SIGTERM and SIGINT ask the loop to stop after the current block's work: a transaction being
-  sent finishes and is journalled; nothing is left half-done.
-* With a journal, the job's cursor (last block and its hash) moves after every tick. A cursor
-  whose block hash is no longer canonical means a reorg: transactions recorded in the last
-  ``reorg_depth`` blocks are re-checked (:meth:`Journal.undo_reorged` marks vanished ones
-  ``reorged``) and the job re-reads its bots from the chain. Blocks missed while the keeper was
-  down are handed to the job's ``backfill(from_block, to_block)`` once, at start.
-* The first tick after errors is preceded by :meth:`Runner.recover`: pending transactions are
-  reconciled and the job re-syncs its nonces and bots.
+* Each poll reads the head block (number *and* hash: a reorg at the same height is a new head).
+  The loop writes a heartbeat to the journal (``ape keeper health --liveness`` reads it).
+* **Reorgs**: :class:`BlockWatcher` keeps the hashes of the last ``reorg_depth`` blocks (gaps the
+  loop skipped are filled from the chain). A head whose ancestry differs from what was seen gives
+  the fork block; the job's ``on_reorg(fork)`` re-checks every intent included at or above it
+  (re-opened if its receipt is gone, back to mined when re-included) and re-syncs nonces. A
+  settled receipt whose block hash differs from the canonical hash seen counts as a reorg too.
+* RPC failures are retried with exponential backoff and jitter (tenacity's ``wait_exponential`` +
+  ``wait_random``: ``backoff_base_s * 2**(n-1)`` capped at ``backoff_max_s``, plus up to
+  ``backoff_jitter_s``). After ``max_consecutive_errors`` failures in a row the runner halts
+  (:class:`KeeperHalted`) instead of hammering a dead node; the first tick after errors is
+  preceded by the job's ``recover()``.
+* SIGTERM and SIGINT stop the loop within one poll: no tick waits for a receipt (intents settle in
+  later blocks), and a sleep is interrupted at once. Open intents are resumed at the next start.
+* With a journal, the cursor (last block and its hash) moves after every tick; blocks missed while
+  the keeper was down are handed to the job's ``backfill(from_block, to_block)`` once, at start.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
+from tenacity import wait_exponential, wait_random
 from web3.exceptions import BlockNotFound
 
 logger = logging.getLogger("macrostrike.keeper")
@@ -42,65 +49,141 @@ class RunResult:
     backfilled_blocks: int = 0
 
 
-class Runner:
-    """Calls ``tick()`` of ``job`` once per new block of ``web3``.
+def _hex(value: Any) -> str:
+    if isinstance(value, str):
+        return value.lower() if value.startswith("0x") else "0x" + value.lower()
+    return "0x" + bytes(value).hex()
 
-    :param on_block: called with the block number after each successful tick (e.g. to move the
-        journal's cursor or print decisions).
+
+class BlockWatcher:
+    """Hashes of the last ``depth`` blocks seen; finds where a new head's ancestry diverges.
+
+    Args:
+        web3: the connection (blocks the loop skipped are read to fill gaps).
+        depth: blocks of history kept (``reorg_depth``).
+    """
+
+    def __init__(self, web3: Any, depth: int) -> None:
+        self.web3, self.depth = web3, depth
+        self.hashes: dict[int, str] = {}
+
+    def seed(self, number: int, block_hash: str) -> None:
+        """Remember one block (e.g. the journal's cursor from an earlier run)."""
+        self.hashes[number] = block_hash.lower()
+
+    def observe(self, head: Any) -> int | None:
+        """Record ``head``; return the lowest block number whose hash changed (the fork block), or
+        None when the new head extends what was seen."""
+        number, head_hash = int(head["number"]), _hex(head["hash"])
+        replaced = [n for n in self.hashes if n > number]  # a shorter chain: those blocks are gone
+        if self.hashes.get(number, head_hash) != head_hash:
+            replaced.append(number)
+        parent, k = _hex(head["parentHash"]), number - 1
+        floor = max(min(self.hashes, default=number), number - self.depth)
+        while k >= floor:  # walk the new head's ancestry down to a block we saw with the same hash
+            known = self.hashes.get(k)
+            if known == parent:
+                break
+            if known is not None:
+                replaced.append(k)
+            try:
+                block = self.web3.eth.get_block(k)
+            except BlockNotFound:
+                break
+            self.hashes[k], parent, k = _hex(block["hash"]), _hex(block["parentHash"]), k - 1
+        for n in [n for n in self.hashes if n > number or n < number - self.depth]:
+            del self.hashes[n]
+        self.hashes[number] = head_hash
+        return min(replaced) if replaced else None
+
+
+class Runner:
+    """Calls ``tick()`` of ``job`` once per new head of ``web3``.
+
+    :param on_block: called with the block number and decisions after each successful tick.
+    :param sleep: how the loop waits (default: an interruptible wait that SIGTERM ends at once).
+    :param journal: where the cursor and the heartbeat are written (None: neither).
+    :param reorg_depth: blocks of hash history kept to find a fork.
     """
 
     def __init__(self, web3: Any, job: Any, *, poll_interval_s: float = 1.0, max_consecutive_errors: int = 10,
-                 backoff_base_s: float = 0.5, backoff_max_s: float = 30.0,
+                 backoff_base_s: float = 0.5, backoff_max_s: float = 30.0, backoff_jitter_s: float = 0.0,
                  on_block: Callable[[int, list[Any]], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep, journal: Any = None, reorg_depth: int = 64) -> None:
+                 sleep: Callable[[float], Any] | None = None, journal: Any = None, reorg_depth: int = 64,
+                 heartbeat_every_s: float = 1.0) -> None:
         self.web3, self.job = web3, job
         self.journal, self.reorg_depth = journal, reorg_depth
-        self._cursor: tuple[int, str | None] | None = None  # the journal's cursor as this runner last wrote it
+        self.watcher = BlockWatcher(web3, reorg_depth)
         self.poll_interval_s = poll_interval_s
         self.max_consecutive_errors = max_consecutive_errors
-        self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
+        self._wait = wait_exponential(multiplier=backoff_base_s, max=backoff_max_s) + wait_random(0, backoff_jitter_s)
         self.on_block = on_block
-        self.sleep = sleep
-        self.stop_requested = False
+        self._stop = threading.Event()
+        self.sleep = sleep or self._stop.wait
+        self.heartbeat_every_s, self._beat_at = heartbeat_every_s, 0.0
+        self._tick_takes_header = _accepts_argument(job.tick)
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
 
     def request_stop(self, *_args: Any) -> None:
-        """Signal handler: finish the current block, then return."""
-        self.stop_requested = True
+        """Signal handler: stop at the next poll (any sleep ends at once)."""
+        self._stop.set()
 
     def backoff(self, consecutive: int) -> float:
         """Seconds to wait after the ``consecutive``-th error in a row."""
-        return min(self.backoff_max_s, self.backoff_base_s * 2 ** (consecutive - 1))
+        return float(self._wait(SimpleNamespace(attempt_number=consecutive)))
 
-    def _hash(self, number: int) -> str | None:
-        try:
-            block = self.web3.eth.get_block(number)
-        except BlockNotFound:  # the chain is shorter now; transport errors propagate (retried)
-            return None
-        return "0x" + bytes(block["hash"]).hex()
+    def _beat(self) -> None:
+        if self.journal is not None and time.monotonic() - self._beat_at >= self.heartbeat_every_s:
+            self._beat_at = time.monotonic()
+            self.journal.beat(getattr(self.job, "name", "keeper"))
 
-    def _advance(self, number: int) -> None:
-        """Move the job's cursor to ``number`` and its current hash (journal and memory)."""
-        self._cursor = (number, self._hash(number))
-        self.journal.set_last_block(self.job.name, *self._cursor)
+    def _advance(self, number: int, block_hash: str) -> None:
+        self.journal.set_last_block(self.job.name, number, block_hash)
 
-    def check_reorg(self) -> bool:
-        """True (and the journal and job repaired) if the cursor's block left the canonical chain."""
-        if self.journal is None:
+    def _reorg(self, fork: int) -> None:
+        logger.warning("reorg: blocks from %d were replaced", fork)
+        if hasattr(self.job, "on_reorg"):
+            self.job.on_reorg(fork)
+        else:
+            if self.journal is not None:
+                self.journal.undo_reorged(self.web3, fork)
+            if hasattr(self.job, "refresh_bots"):
+                self.job.refresh_bots()
+
+    def check_reorg(self, head: Any = None) -> bool:
+        """True (and the job repaired) if ``head`` (default: the latest block) does not extend the
+        blocks seen so far, or the journal's cursor left the canonical chain."""
+        head = head if head is not None else self.web3.eth.get_block("latest")
+        if not self.watcher.hashes and self.journal is not None:
+            cursor = self.journal.cursor(self.job.name)
+            if cursor is not None and cursor[1] is not None:
+                self._seed_from_cursor(*cursor)
+        fork = self.watcher.observe(head)
+        txm = getattr(self.job, "txm", None)
+        if txm is not None:
+            moved = txm.receipt_block_mismatch(self.watcher.hashes)
+            fork = moved if fork is None else (fork if moved is None else min(fork, moved))
+        if fork is None:
             return False
-        cursor = self._cursor or self.journal.cursor(self.job.name)  # no database read per block
-        if cursor is None or cursor[1] is None or self._hash(cursor[0]) == cursor[1]:
-            return False
-        since = max(0, cursor[0] - self.reorg_depth)
-        undone = self.journal.undo_reorged(self.web3, since)
-        logger.warning("reorg below block %d: %d recorded transaction(s) undone", cursor[0], len(undone))
-        if hasattr(self.job, "refresh_bots"):
-            self.job.refresh_bots()
-        self._advance(since)
+        self._reorg(fork)
         return True
 
+    def _seed_from_cursor(self, number: int, block_hash: str) -> None:
+        try:
+            canonical = _hex(self.web3.eth.get_block(number)["hash"])
+        except BlockNotFound:
+            canonical = None
+        if canonical == block_hash.lower():
+            self.watcher.seed(number, canonical)
+        else:  # the cursor's block is gone: everything from a reorg depth below it is suspect
+            self._reorg(max(0, number - self.reorg_depth))
+
     def recover(self) -> None:
-        """After errors (a node restart, a lost connection): settle journalled pending transactions
-        against the chain and let the job re-sync (nonces, bots) before it decides again."""
+        """After errors (a node restart, a lost connection): settle legacy pending rows and let the
+        job re-sync (nonces above its open intents, bots) before it decides again."""
         if self.journal is not None:
             settled = self.journal.reconcile(self.web3)
             if settled:
@@ -126,24 +209,26 @@ class Runner:
         try:
             while not self.stop_requested and (max_blocks is None or result.blocks < max_blocks):
                 try:
-                    number = int(self.web3.eth.block_number)
-                    if number == last:
+                    head = self.web3.eth.get_block("latest")
+                    self._beat()
+                    key = (int(head["number"]), _hex(head["hash"]))
+                    if key == last:
                         self.sleep(self.poll_interval_s)
                         continue
                     if consecutive:
                         self.recover()
-                    if self.check_reorg():
+                    if self.check_reorg(head):
                         result.reorgs += 1
                     if not started:
-                        result.backfilled_blocks = self.backfill(number)
+                        result.backfilled_blocks = self.backfill(key[0])
                         started = True
-                    decisions = self.job.tick()
-                    last, consecutive = number, 0
+                    decisions = self.job.tick(head) if self._tick_takes_header else self.job.tick()
+                    last, consecutive = key, 0
                     result.blocks += 1
                     if self.journal is not None:
-                        self._advance(number)
+                        self._advance(*key)
                     if self.on_block is not None:
-                        self.on_block(number, decisions)
+                        self.on_block(key[0], decisions)
                 except Exception as err:  # noqa: BLE001 - any RPC/transport failure is retried
                     consecutive += 1
                     result.errors += 1
@@ -159,3 +244,12 @@ class Runner:
                 signal.signal(sig, handler)
         result.stopped_by_signal = self.stop_requested
         return result
+
+
+def _accepts_argument(method: Callable[..., Any]) -> bool:
+    try:
+        params = [p for p in inspect.signature(method).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return False
+    return bool(params)

@@ -18,11 +18,24 @@ class KeeperSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MACROSTRIKE_KEEPER_", extra="forbid")
 
-    #: ETH price used to turn gas (wei) into USDC for the profit-after-gas test. The skeleton has no
-    #: ETH feed; this is an assumption and every report states it.
-    eth_usd_price: float = Field(300.0, gt=0)
-    #: EIP-1559 priority fee (tip) offered per gas, in wei.
+    #: ETH/USD used to turn gas (wei) into USDC for the profit-after-gas test: read from a
+    #: Chainlink-compatible feed (``latestRoundData``, 8 decimals) at ``eth_usd_feed`` — an address,
+    #: or None for the deployment's own WETH feed when its manifest has one (the demo's Aave market).
+    #: ``eth_usd_price`` is the explicit fallback when there is no feed or its answer is older than
+    #: ``eth_usd_max_age_s``; reports state which was used.
+    eth_usd_feed: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{40}$")
+    eth_usd_max_age_s: int = Field(86_400, ge=1)
+    eth_usd_price: float = Field(3_000.0, gt=0)
+    #: EIP-1559 priority fee (tip) offered per gas, in wei: the floor; with ``tip_from_node`` the
+    #: node's ``eth_maxPriorityFeePerGas`` clamped to [priority_fee_wei, priority_fee_max_wei].
     priority_fee_wei: int = Field(1_000_000_000, ge=0)
+    priority_fee_max_wei: int = Field(50_000_000_000, ge=0)
+    tip_from_node: bool = False
+    #: Most blocks per eth_getLogs request (backfill, liquidation scan); halved when the node refuses
+    #: a range (hosted nodes: "query exceeds max block range").
+    logs_max_range_blocks: int = Field(2_000, ge=1)
+    #: `ape keeper health --liveness`: the run loop's heartbeat must be younger than this (seconds).
+    health_max_heartbeat_age_s: float = Field(60.0, gt=0)
     #: maxFeePerGas = base fee * this + priority fee (room for base-fee rises while pending).
     max_fee_base_multiplier: int = Field(2, ge=1, le=10)
     #: Gas assumed for an arbitrage before the keeper has measured one (units of gas).
@@ -69,11 +82,9 @@ class KeeperSettings(BaseSettings):
     #: After this many measured arbitrages the gas limit comes from the largest recent measurement
     #: (+ margin) instead of an eth_estimateGas round trip per trade; 0: always estimate.
     trusted_gas_samples: int = Field(5, ge=0)
-    #: Receipt poll interval (s) during the first receipt_poll_fast_window_s seconds after sending,
-    #: then doubling per miss up to receipt_poll_max_s (fast on a local automining chain, gentle on
-    #: a 12 s block chain).
-    receipt_poll_s: float = Field(0.001, gt=0)
-    receipt_poll_fast_window_s: float = Field(0.25, ge=0)
+    #: Receipt poll of blocking sends (scripts, the replay; the keeper loop settles once per block):
+    #: from receipt_poll_s, doubling per miss up to receipt_poll_max_s.
+    receipt_poll_s: float = Field(0.005, gt=0)
     receipt_poll_max_s: float = Field(0.5, gt=0)
     #: A bot whose transaction reverted on chain is not used again for this many blocks.
     revert_rest_blocks: int = Field(10, ge=0)

@@ -42,6 +42,9 @@ class SignerPool:
         self.states = [_SignerState(s) for s in senders]
         self.max_ops, self.window_s, self.cooldown_s = max_ops, window_s, cooldown_s
         self.low_balance_wei = low_balance_wei
+        #: the :class:`~macrostrike.keeper.txmanager.TxManager` the jobs on these signers share (set
+        #: by the first job that needs one, see :class:`~macrostrike.keeper.jobbase.Job`)
+        self.txm: Any = None
 
     @property
     def senders(self) -> list[TxSender]:
@@ -91,14 +94,18 @@ def as_pool(signers: SignerPool | TxSender) -> SignerPool:
 def signer_pool(accounts: list[Any], settings: KeeperSettings, *, error_table: dict | None = None,
                 journal: Journal | None = None) -> SignerPool:
     """A :class:`SignerPool` of ``accounts`` (Ape accounts) configured from ``settings``."""
+    from ape import chain
+
+    from macrostrike.keeper.fees import FeePolicy
+
+    fees = FeePolicy.from_settings(chain.provider.web3, settings)  # one fee policy for every job
     senders = [TxSender(a, priority_fee_wei=settings.priority_fee_wei,
                         base_fee_multiplier=settings.max_fee_base_multiplier, error_table=error_table,
                         journal=journal, max_fee_cap_wei=settings.fee_cap_wei(),
                         confirmations=settings.confirmations, stuck_after_s=settings.stuck_after_s,
                         fee_bump_bps=settings.fee_bump_bps, max_replacements=settings.max_replacements,
                         timeout_s=settings.tx_timeout_s, poll_s=settings.receipt_poll_s,
-                        poll_max_s=settings.receipt_poll_max_s,
-                        poll_fast_window_s=settings.receipt_poll_fast_window_s) for a in accounts]
+                        poll_max_s=settings.receipt_poll_max_s, fees=fees) for a in accounts]
     return SignerPool(senders, max_ops=settings.signer_max_ops, window_s=settings.signer_window_s,
                       cooldown_s=settings.signer_cooldown_s,
                       low_balance_wei=int(settings.signer_low_balance_eth * 10**18))

@@ -36,12 +36,17 @@ from eth_utils import function_signature_to_4byte_selector as selector
 from eth_utils import keccak, to_checksum_address
 
 from macrostrike.deploy.system import STRIKE_FACETS
+from macrostrike.keeper.abi import Calls
 from macrostrike.keeper.context import abi_json, cache_chain_id
 from macrostrike.keeper.errors import decode_revert, error_table
-from macrostrike.keeper.journal import Decision, Journal
+from macrostrike.keeper.fees import FeeAboveCap
+from macrostrike.keeper.jobbase import Job
+from macrostrike.keeper.journal import Decision, IntentOpen, Journal
+from macrostrike.keeper.logs import get_logs
 from macrostrike.keeper.settings import KeeperSettings
-from macrostrike.keeper.signers import SignerPool, as_pool
-from macrostrike.keeper.txsender import SimulationReverted, TxSender
+from macrostrike.keeper.signers import SignerPool
+from macrostrike.keeper.txmanager import Outcome, TxManager
+from macrostrike.keeper.txsender import SendRejected, SimulationReverted, TxSender
 from macrostrike.strategy import signals
 from macrostrike.strategy.signals import FLAT, HOLD, LONG, SHORT, Signal
 
@@ -52,8 +57,6 @@ CLOSE = selector("closePosition(uint256,uint256)")
 CHECK_TRIGGERS = selector("checkTriggers(uint256)")
 POSITION_STATE = selector("positionState(uint256)")
 HOLDER_OF = selector("positionHolderOf(uint256)")
-RULES = selector("rules(uint256)")
-RULES_TYPES = ["uint16", "uint16", "uint64", "uint32", "uint16", "uint256", "uint256"]
 BOTS_PAGE = selector("botsPage(uint256,uint256)")
 BOT_COUNT = selector("botCount()")
 OPENING_ALLOWED = selector("openingAllowed()")
@@ -85,8 +88,15 @@ REASONS = {
     "no_capital": "the bot's capital is zero (or its margin rounds to zero)",
     "simulation_reverted": "eth_call of the action reverted: not sent",
     "no_signer_available": "every signer is resting",
+    "fee_above_cap": "the next base fee + tip is above max_fee_cap_gwei: not signed",
+    "send_rejected": "the node refused the transaction (JSON-RPC error): nothing in its pool",
     "dry_run": "decided and simulated, not sent",
 }
+
+
+class RpcError(RuntimeError):
+    """A node error that is not a revert (rate limit, range refusal, internal error): the block's
+    work is retried, never read as a verdict on the call."""
 
 
 def _addr(word: bytes) -> str:
@@ -109,7 +119,15 @@ class Position:
 
     @classmethod
     def decode(cls, raw: bytes) -> "Position":
+        """From raw ``positionState`` output (types :data:`STATE_TYPES`, in declaration order)."""
         return cls(*(bool(v) if i == 0 else int(v) for i, v in enumerate(decode(STATE_TYPES, raw))))
+
+    @classmethod
+    def from_named(cls, out: dict[str, Any]) -> "Position":
+        """From ``positionState``'s outputs decoded by name (:class:`macrostrike.keeper.abi.Calls`)."""
+        return cls(bool(out["open"]), int(out["collateralBase"]), int(out["debtBase"]), int(out["healthFactor"]),
+                   int(out["equityQuote"]), int(out["entryPrice"]), int(out["price"]), int(out["tpStage"]),
+                   int(out["openedAt"]))
 
     @property
     def leverage_bps(self) -> int:
@@ -235,8 +253,13 @@ class StrikeContext:
                 data = err.get("data") if isinstance(err, dict) else None
                 if isinstance(data, dict):
                     data = data.get("data")
+                message = str(err.get("message") if isinstance(err, dict) else err)
+                code = err.get("code") if isinstance(err, dict) else None
+                is_revert = code == 3 or "revert" in message.lower() or (isinstance(data, str) and len(data) > 2)
+                if not is_revert:  # a rate limit or node error is no verdict on the call
+                    raise RpcError(f"eth_call refused by the node: {message} (code {code})")
                 reason = decode_revert(data, self.errors) if isinstance(data, str) and data.startswith("0x") \
-                    else str(err.get("message") if isinstance(err, dict) else err)
+                    else message
                 out.append(SimulationReverted(reason))
             else:
                 result = r["result"]
@@ -277,13 +300,15 @@ class StrikeContext:
         (page,) = decode([BOT_VIEW], self.call(diamond, BOTS_PAGE + encode(["uint256", "uint256"], [1, count])))
         return [(int(b[0]), int(b[1]), int(b[2]), bytes(b[4])) for b in page]
 
-    def liquidations(self, holders: dict[str, tuple[str, int]], from_block: int, to_block: int) -> list[dict[str, Any]]:
-        """Aave ``LiquidationCall`` events on any of ``holders`` (address -> bot key) in the range."""
+    def liquidations(self, holders: dict[str, tuple[str, int]], from_block: int, to_block: int, *,
+                     max_range: int = 2_000) -> list[dict[str, Any]]:
+        """Aave ``LiquidationCall`` events on any of ``holders`` (address -> bot key) in the range,
+        read in chunks of at most ``max_range`` blocks (halved on a node's range refusal)."""
         if not holders or from_block > to_block:
             return []
         users = ["0x" + bytes.fromhex(h[2:]).rjust(32, b"\0").hex() for h in holders]
-        logs = self.web3.eth.get_logs({"address": self.pool, "fromBlock": from_block, "toBlock": to_block,
-                                       "topics": ["0x" + LIQUIDATION_CALL.hex(), None, None, users]})
+        logs = get_logs(self.web3, {"address": self.pool, "fromBlock": from_block, "toBlock": to_block,
+                                    "topics": ["0x" + LIQUIDATION_CALL.hex(), None, None, users]}, max_range=max_range)
         out = []
         for log in logs:
             user = _addr(log["topics"][3]).lower()  # holders are keyed lower-case
@@ -295,29 +320,32 @@ class StrikeContext:
         return out
 
 
-class StrikeJob:
-    """Decides and sends strike trades for the long and the short diamond's bots."""
+class StrikeJob(Job):
+    """Decides and submits strike trades for the long and the short diamond's bots."""
 
     name = "strike"
+    #: journal cursor of the liquidation scan (a restarted keeper scans from there: item 8)
+    SCAN_CURSOR = "strike-liquidations"
 
     def __init__(self, ctx: StrikeContext, signers: SignerPool | TxSender, settings: KeeperSettings,
-                 journal: Journal, *, send: bool = True) -> None:
+                 journal: Journal, *, send: bool = True, txm: TxManager | None = None) -> None:
+        super().__init__(signers, settings, journal, send=send, txm=txm)
         self.ctx = ctx
-        self.signers = as_pool(signers)
-        self.settings = settings
-        self.journal = journal
-        self.send_enabled = send
+        self.calls = Calls(ctx.abi)
         self.stats = StrikeStats()
         self.bots: dict[tuple[str, int], StrikeBot] = {}
         self.partner: dict[tuple[str, int], tuple[str, int]] = {}
         for long_id, short_id in settings.hedge_pairs:
             self.partner[("long", long_id)] = ("short", short_id)
             self.partner[("short", short_id)] = ("long", long_id)
-        self.last_scanned = int(ctx.web3.eth.block_number)
+        scanned = journal.last_block(self.SCAN_CURSOR)
+        self.last_scanned = int(ctx.web3.eth.block_number) if scanned is None else scanned
         #: chain time (unix s) of the next price observation when tick() is not given a price, and
         #: the last price fed to the signals (USD per BTC; journalled with signal decisions)
         self.next_signal_at = 0
         self.last_price: float | None = None
+        #: bots whose state could not be read back after a settlement: re-read next block
+        self.stale: set[tuple[str, int]] = set()
         self.refresh_bots()
 
     # -- chain reads -----------------------------------------------------------------------------
@@ -327,7 +355,8 @@ class StrikeJob:
         position holders once."""
         for side in ("long", "short"):
             rows = self.ctx.read_bots(side)
-            (open_ids,) = decode(["uint256[]"], self.ctx.call(self.ctx.diamonds[side], OPEN_POSITION_IDS))
+            open_ids = self.calls.decode("openPositionIds", self.ctx.call(self.ctx.diamonds[side], OPEN_POSITION_IDS))
+            open_ids = set(next(iter(open_ids.values())))
             for bot_id, status, capital, params in rows:
                 key = (side, bot_id)
                 bot = self.bots.get(key)
@@ -338,10 +367,11 @@ class StrikeJob:
                 bot.open = bot_id in open_ids
         self.refresh_holders(list(self.bots.values()))
         bots = list(self.bots.values())
-        results = self.ctx.batch_call([(b.diamond, RULES + encode(["uint256"], [b.bot_id])) for b in bots])
+        results = self.ctx.batch_call([(b.diamond, self.calls.encode("rules", b.bot_id)) for b in bots])
         for bot, raw in zip(bots, results):
-            if isinstance(raw, bytes) and len(raw) >= 32 * len(RULES_TYPES):
-                bot.min_health_factor = int(decode(RULES_TYPES, raw[:32 * len(RULES_TYPES)])[2])
+            if isinstance(raw, bytes):
+                bot.min_health_factor = int(self.calls.decode("rules", raw)["minHealthFactor"])
+        self.stale.clear()
 
     def refresh_holders(self, bots: list[StrikeBot]) -> None:
         """Read ``positionHolderOf`` for ``bots`` without a known holder (one batch)."""
@@ -380,26 +410,31 @@ class StrikeJob:
     def open_positions(self) -> list[StrikeBot]:
         return [b for b in self.bots.values() if b.open]
 
+    def backfill(self, from_block: int, to_block: int) -> None:
+        """Blocks missed while the keeper was down: the next tick scans liquidations from
+        ``from_block`` (hedge partners of bots liquidated meanwhile are closed)."""
+        self.last_scanned = min(self.last_scanned, from_block - 1)
+
     # -- one block -------------------------------------------------------------------------------
-    def tick(self, price: float | None = None) -> list[Decision]:
-        """Run one decision round on the latest block. ``price`` (USD per BTC) is the observation
+    def decide(self, header: Any, price: float | None = None, **_: Any) -> list[Decision]:
+        """Run one decision round on block ``header``. ``price`` (USD per BTC) is the observation
         fed to every signal (the replay passes each hour's close). Without it (``keeper run``) the
         oracle's price is fed at most once per ``strike_signal_interval_s`` seconds of chain time —
         the signals' parameters count observations — while triggers, health factors and hedges are
-        checked on every block."""
+        checked on every block. A bot with an open intent is not decided again until it settles."""
         import time
 
-        block = self.ctx.web3.eth.get_block("latest")
-        number, base_fee, now = int(block["number"]), int(block.get("baseFeePerGas") or 0), int(block["timestamp"])
+        number, now = int(header["number"]), int(header["timestamp"])
         self.stats.blocks += 1
         decisions: list[Decision] = []
 
         def note(action: str, reason: str, bot: StrikeBot | None = None, **detail: Any) -> None:
             if bot is not None:
                 detail = {"side": bot.side, **detail}
-            decisions.append(self.journal.record(Decision(number, self.name, action, reason,
-                                                          bot.bot_id if bot else None, detail)))
+            decisions.append(self.record(number, action, reason, bot.bot_id if bot else None, **detail))
 
+        if self.stale:
+            self._refresh_stale()
         if price is not None or now >= self.next_signal_at:
             price = self.ctx.oracle_price() if price is None else float(price)
             if now >= self.next_signal_at:
@@ -416,7 +451,8 @@ class StrikeJob:
         started = time.perf_counter()
         to_close: dict[tuple[str, int], str] = {}
         holders = {b.holder.lower(): b.key for b in self.bots.values() if b.holder}
-        for liq in self.ctx.liquidations(holders, self.last_scanned + 1, number):
+        for liq in self.ctx.liquidations(holders, self.last_scanned + 1, number,
+                                         max_range=self.settings.logs_max_range_blocks):
             bot = self.bots[liq["key"]]
             bot.liquidations += 1
             self.stats.liquidations += 1
@@ -424,7 +460,9 @@ class StrikeJob:
             note("observe", "liquidated", bot, **{k: v for k, v in liq.items() if k != "key"})
             if liq["key"] in self.partner:
                 to_close[self.partner[liq["key"]]] = f"partner {liq['key'][0]} #{liq['key'][1]} liquidated"
-        self.last_scanned = number
+        if number > self.last_scanned:
+            self.last_scanned = number
+            self.journal.set_last_block(self.SCAN_CURSOR, number)
 
         watched = [b for b in self.bots.values() if b.open or b.key in to_close]
         calls: list[tuple[str, bytes]] = []
@@ -437,11 +475,11 @@ class StrikeJob:
         triggers: dict[tuple[str, int], int] = {}
         for i, bot in enumerate(watched):
             raw_state, raw_trig = results[2 * i], results[2 * i + 1]
-            if isinstance(raw_state, bytes) and len(raw_state) >= 32 * 9:
-                bot.position = Position.decode(raw_state)
+            if isinstance(raw_state, bytes):
+                bot.position = Position.from_named(self.calls.decode("positionState", raw_state))
             if isinstance(raw_trig, bytes) and len(raw_trig) >= 32:
-                triggers[bot.key] = int.from_bytes(raw_trig[:32], "big")
-            if bot.open and bot.position is not None and not bot.position.open:
+                triggers[bot.key] = int(next(iter(self.calls.decode("checkTriggers", raw_trig).values())))
+            if bot.open and bot.position is not None and not bot.position.open and not self._busy(bot):
                 # closed by someone else (another keeper's trigger, a full liquidation, an exit)
                 bot.open = False
                 bot.desired = None
@@ -453,21 +491,22 @@ class StrikeJob:
         # 2. decisions per bot
         opening_allowed: dict[str, bool] = {}
         acted = 0
+        ctx = (number, now, header, note)
         # hedge closes first: the partner of a liquidated bot goes out in this very block
         for bot in sorted(self.bots.values(), key=lambda b: (b.key not in to_close, b.side, b.bot_id)):
-            if bot.resting_until >= number:
+            if bot.resting_until >= number or self._busy(bot):
                 continue
             pos = bot.position if bot.open else None
             if bot.key in to_close and bot.open:
                 self._act(bot, "hedge_close", CLOSE + encode(["uint256", "uint256"], [bot.bot_id, self._deadline(now)]),
-                          number, now, base_fee, note, why=to_close[bot.key])
+                          ctx, why=to_close[bot.key])
                 acted += 1
                 continue
             if bot.open:
                 if bot.desired is not None and bot.desired != bot.wants:
                     self._act(bot, "signal_exit", CLOSE + encode(["uint256", "uint256"],
                                                                  [bot.bot_id, self._deadline(now)]),
-                              number, now, base_fee, note, signal=bot.desired, price=price)
+                              ctx, signal=bot.desired, price=price)
                     acted += 1
                     continue
                 floor = self._min_hf_wad(bot)
@@ -475,14 +514,14 @@ class StrikeJob:
                     self._act(bot, "hf_deleverage",
                               DECREASE + encode(["uint256", "uint256", "uint256"],
                                                 [bot.bot_id, self.settings.strike_deleverage_bps, self._deadline(now)]),
-                              number, now, base_fee, note, health_factor=pos.health_factor / WAD,
+                              ctx, health_factor=pos.health_factor / WAD,
                               floor=floor / WAD, fraction_bps=self.settings.strike_deleverage_bps)
                     acted += 1
                     continue
                 code = triggers.get(bot.key, 0)
                 if code:
-                    self._act(bot, "trigger", CHECK_TRIGGERS + encode(["uint256"], [bot.bot_id]), number, now,
-                              base_fee, note, trigger=TRIGGER_NAMES.get(code, str(code)),
+                    self._act(bot, "trigger", CHECK_TRIGGERS + encode(["uint256"], [bot.bot_id]), ctx,
+                              trigger=TRIGGER_NAMES.get(code, str(code)),
                               health_factor=(pos.health_factor / WAD) if pos else None)
                     acted += 1
                 continue
@@ -495,23 +534,39 @@ class StrikeJob:
                 bot.desired = None
                 continue
             if bot.side not in opening_allowed:
-                try:
-                    opening_allowed[bot.side] = bool(int.from_bytes(self.ctx.call(bot.diamond, OPENING_ALLOWED)[:32], "big"))
-                except Exception:  # noqa: BLE001 - a child without the view: the contract decides
-                    opening_allowed[bot.side] = True
+                opening_allowed[bot.side] = bool(int.from_bytes(self.ctx.call(bot.diamond, OPENING_ALLOWED)[:32], "big"))
             if not opening_allowed[bot.side]:
                 note("skip", "opening_blocked", bot, signal=bot.desired)
                 continue
             data = OPEN + encode(["uint256"] * 4, [bot.bot_id, margin, self.settings.strike_leverage_bps,
                                                    self._deadline(now)])
-            self._act(bot, "signal_entry", data, number, now, base_fee, note, signal=bot.desired, price=price,
+            self._act(bot, "signal_entry", data, ctx, signal=bot.desired, price=price,
                       margin=margin, leverage_bps=self.settings.strike_leverage_bps)
             acted += 1
         flat = sum(1 for b in self.bots.values() if not b.open)
         note("skip", "hold", None, price=price, open=len(self.bots) - flat, flat=flat, acted=acted)
         return decisions
 
+    def _refresh_stale(self) -> None:
+        """Re-read capital, status and position of the bots a settlement touched (one batch)."""
+        bots = [self.bots[k] for k in sorted(self.stale)]
+        calls = [(b.diamond, self.calls.encode("bot", b.bot_id)) for b in bots]
+        calls += [(b.diamond, self.calls.encode("positionState", b.bot_id)) for b in bots]
+        results = self.ctx.batch_call(calls)
+        for bot, raw_bot, raw_pos in zip(bots, results[:len(bots)], results[len(bots):]):
+            if isinstance(raw_bot, bytes):
+                out = self.calls.decode("bot", raw_bot)
+                bot.status, bot.capital = int(out["status"]), int(out["capital"])
+            if isinstance(raw_pos, bytes):
+                bot.position = Position.from_named(self.calls.decode("positionState", raw_pos))
+                if bot.open and not bot.position.open:  # a deleverage or trigger closed it
+                    bot.open, bot.desired = False, None
+        self.stale.clear()
+
     # -- helpers ---------------------------------------------------------------------------------
+    def _busy(self, bot: StrikeBot) -> bool:
+        return self.is_busy(bot.diamond, bot.bot_id)
+
     def _deadline(self, now: int) -> int:
         return now + self.settings.strike_deadline_s
 
@@ -525,78 +580,73 @@ class StrikeJob:
         measured = self.stats.gas_per_tx[-50:]
         return int(statistics.median(measured)) if measured else self.settings.strike_default_gas
 
-    def _act(self, bot: StrikeBot, intent: str, data: bytes, number: int, now: int, base_fee: int,
-             note: Any, **detail: Any) -> None:
-        """Simulate ``data`` on the bot's diamond, then send it; journal the outcome under ``intent``."""
+    def _act(self, bot: StrikeBot, action: str, data: bytes, ctx: tuple[int, int, Any, Any], **detail: Any) -> None:
+        """Simulate ``data`` on the bot's diamond, then submit it as an intent; journal the decision
+        under ``action``. The outcome is booked when it settles (:meth:`on_settled`)."""
+        number, now, header, note = ctx
         sender = self.signers.pick(bot.bot_id, now)
         if sender is None:
-            note("skip", "no_signer_available", bot, intent=intent, **detail)
+            note("skip", "no_signer_available", bot, intent=action, **detail)
             return
         try:
             sender.call(bot.diamond, data)
             estimate = sender.estimate_gas(bot.diamond, data)
         except SimulationReverted as err:
-            note("skip", "simulation_reverted", bot, intent=intent, error=err.reason, **detail)
+            note("skip", "simulation_reverted", bot, intent=action, error=err.reason, **detail)
             bot.resting_until = number + self.settings.revert_rest_blocks // 10  # a short rest: retry soon
-            if intent == "signal_entry":
+            if action == "signal_entry":
                 bot.desired = None  # wait for a fresh signal rather than retrying every block
             return
         if not self.send_enabled:
-            note("skip", "dry_run", bot, intent=intent, gas=estimate, **detail)
+            note("skip", "dry_run", bot, intent=action, gas=estimate, **detail)
             return
-        gas_limit = estimate * (10_000 + self.settings.gas_limit_margin_bps) // 10_000
-        sent = sender.send(bot.diamond, data, gas_limit, base_fee, job=self.name, bot_id=bot.bot_id)
+        try:
+            intent = self.submit(bot.bot_id, action, sender, bot.diamond, data, self.gas_limit(estimate), header,
+                                 bot_id=bot.bot_id, detail={"side": bot.side, **detail})
+        except FeeAboveCap as err:
+            note("skip", "fee_above_cap", bot, intent=action, next_base_fee_wei=err.next_base_fee, tip_wei=err.tip,
+                 cap_wei=err.cap, **detail)
+            return
+        except IntentOpen:
+            return
+        except SendRejected as err:
+            note("skip", "send_rejected", bot, intent=action, error=str(err), **detail)
+            bot.resting_until = number + self.settings.revert_rest_blocks
+            return
         self.signers.record(sender, now)
         self.stats.sent += 1
-        self.stats.latency_s.append(sent.latency_s)
-        bot.gas_used += sent.gas_used
-        bot.gas_cost_wei += sent.gas_used * sent.effective_gas_price
-        status = "mined" if sent.status == 1 else "reverted"
-        if sent.status == 1:
-            self.stats.succeeded += 1
-            self.stats.gas_per_tx.append(sent.gas_used)
-            self.stats.by_intent[intent] = self.stats.by_intent.get(intent, 0) + 1
-            bot.trades += 1
-            if intent == "signal_entry":
-                bot.open, bot.margin, bot.opened_block = True, int(detail.get("margin", 0)), number
-                self.refresh_holders([bot])  # the first openPosition creates the bot's holder
-            elif intent in ("signal_exit", "hedge_close"):
-                bot.open = False
-                if intent == "hedge_close":
-                    bot.desired = None
-            else:  # deleverage / trigger: read back whether the position survived
-                try:
-                    state = Position.decode(self.ctx.call(bot.diamond, POSITION_STATE + encode(["uint256"], [bot.bot_id])))
-                    bot.position = state
-                    if not state.open:
-                        bot.open = False
-                        bot.desired = None
-                except Exception:  # noqa: BLE001 - re-read on the next block
-                    pass
-        else:
+        note("send", action, bot, status="sent", intent=intent.id, nonce=intent.nonce, signer=sender.address, **detail)
+
+    def on_settled(self, outcome: Outcome) -> list[Decision]:
+        """Book a settled strike intent on its bot; journal it under the intent's action."""
+        intent, receipt = outcome.intent, outcome.receipt
+        side = intent.detail.get("side")
+        bot = self.bots.get((side, intent.bot_id))
+        detail = {**intent.detail, **self.settled_detail(outcome)}
+        block = int(receipt["blockNumber"]) if receipt is not None else intent.created_block
+        decision = self.record(block, "settle", intent.action, intent.bot_id, **detail)
+        if bot is None or receipt is None:
+            return [decision]
+        gas_used = int(receipt["gasUsed"])
+        bot.gas_used += gas_used
+        bot.gas_cost_wei += gas_used * int(receipt.get("effectiveGasPrice", 0))
+        if outcome.status != "mined":
             self.stats.reverted += 1
-            bot.resting_until = number + self.settings.revert_rest_blocks
-            try:
-                sender.call(bot.diamond, data, sent.block_number)
-                detail["error"] = "reverted on chain; the call succeeds on the block's post-state"
-            except SimulationReverted as err:
-                detail["error"] = err.reason
-        note("send", intent, bot, status=status, tx=sent.tx_hash, signer=sender.address, gas_used=sent.gas_used,
-             gas_price_wei=sent.effective_gas_price, **detail)
-        if sent.status == 1:
-            self.refresh_capital(bot)
-
-    def refresh_capital(self, bot: StrikeBot) -> None:
-        """Re-read one bot's capital (``bot(botId)`` view) after a trade."""
-        try:
-            raw = self.ctx.call(bot.diamond, selector("bot(uint256)") + encode(["uint256"], [bot.bot_id]))
-            status, capital = decode(["uint8", "uint256"], raw[:64])
-            bot.status, bot.capital = int(status), int(capital)
-        except Exception:  # noqa: BLE001 - refreshed in bulk by refresh_bots()
-            pass
-
-    def recover(self) -> None:
-        """Re-sync nonces and bots from the chain (after RPC errors)."""
-        for sender in self.signers.senders:
-            sender.resync_nonce()
-        self.refresh_bots()
+            bot.resting_until = block + self.settings.revert_rest_blocks
+            detail["error"] = self.revert_reason(intent, receipt)
+            decision.detail["error"] = detail["error"]
+            return [decision]
+        self.stats.succeeded += 1
+        self.stats.gas_per_tx.append(gas_used)
+        self.stats.latency_s.append(float(detail.get("latency_s", 0.0)))
+        self.stats.by_intent[intent.action] = self.stats.by_intent.get(intent.action, 0) + 1
+        bot.trades += 1
+        if intent.action == "signal_entry":
+            bot.open, bot.margin, bot.opened_block = True, int(intent.detail.get("margin", 0)), block
+            self.refresh_holders([bot])  # the first openPosition creates the bot's holder
+        elif intent.action in ("signal_exit", "hedge_close"):
+            bot.open = False
+            if intent.action == "hedge_close":
+                bot.desired = None
+        self.stale.add(bot.key)  # position survived? capital? — re-read before the next decision
+        return [decision]

@@ -1,42 +1,45 @@
-"""Transaction manager for keeper jobs: EIP-1559 fees, per-signer nonces, replacement, confirmations.
+"""One signer's nonce lane: simulation, signing, broadcast with an honest outcome.
 
-Signing goes through the Ape account (test accounts locally, keyfile accounts unlocked for
-unattended runs); transport is web3.py's raw JSON-RPC, which keeps the per-block path short.
+A :class:`TxSender` holds one account's next nonce, signs EIP-1559 transactions with it and sends
+raw bytes. It does not wait for receipts: :class:`macrostrike.keeper.txmanager.TxManager` owns the
+intents, their attempts and their settlement from receipts in later blocks. :meth:`TxSender.send`
+remains as the blocking convenience (submit one intent, wait for its outcome) for scripts, the
+replay and tests.
 
-* Fees follow EIP-1559: ``maxFeePerGas = baseFee * multiplier + maxPriorityFeePerGas``, never above
-  ``max_fee_cap_wei``.
-* The nonce is tracked locally and re-synced from the node's *pending* count at start, after
-  "nonce too low" and after "replacement transaction underpriced" (another transaction already
-  holds that nonce in the pool).
-* A transaction with no receipt after ``stuck_after_s`` is replaced: the same call, the same
-  nonce, both fee fields raised by ``fee_bump_bps`` (geth's txpool requires at least +10% to
-  accept a replacement: ``core/txpool/legacypool``, ``PriceBump = 10``). The journal marks the
-  superseded hash ``replaced``; whichever version is mined wins.
-* ``confirmations`` blocks must be on top of the receipt's block before the outcome is final;
-  if the receipt disappears or moves to another block meanwhile (a reorg), waiting resumes and,
-  if the transaction was dropped, it is sent again on the same nonce.
-
-Every signed transaction is journalled as ``pending`` *before* it is broadcast, so a crash at any
-point leaves a record :meth:`Journal.reconcile` can settle.
+**Honest outcomes** of ``eth_sendRawTransaction`` (:func:`broadcast_outcome`): only a JSON-RPC error
+*response* means the node refused the transaction (``rejected``). A timeout, a dropped connection or
+an HTTP 429/503 says nothing about whether the node took it (``unknown``): the attempt stays pending
+and is settled from receipts and the signer's nonce. For a hash already broadcast, "already known"
+and "nonce too low" mean "ours is in", not "rejected" (Anvil and geth both answer so when the same
+bytes arrive twice).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
 from eth_utils import keccak
-from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TransactionNotFound
+from web3.exceptions import (ContractCustomError, ContractLogicError, ContractPanicError, TransactionNotFound,
+                             Web3RPCError)
 
 from macrostrike.keeper.context import cache_chain_id
 from macrostrike.keeper.errors import decode_revert
+from macrostrike.keeper.fees import FeePolicy, Fees
 from macrostrike.keeper.journal import Journal
 
 
 class TxStuck(RuntimeError):
     """No version of a transaction was mined in time (fee cap or replacement limit reached)."""
+
+
+class SendRejected(RuntimeError):
+    """The node answered ``eth_sendRawTransaction`` with a JSON-RPC error (nothing is in its pool)."""
+
+    def __init__(self, message: str, kind: str = "other") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class SimulationReverted(Exception):
@@ -62,6 +65,25 @@ class Sent:
     replacements: int = 0
 
 
+@dataclass(frozen=True)
+class Broadcast:
+    """What one ``eth_sendRawTransaction`` told us.
+
+    ``outcome``: ``accepted`` (the node returned the hash), ``known`` (it already holds these bytes),
+    ``unknown`` (transport failure: it may or may not have them), ``rejected`` (a JSON-RPC error).
+    ``kind`` classifies a rejection (:func:`send_error_kind`); ``error`` is the node's message.
+    """
+
+    outcome: str
+    kind: str = ""
+    error: str = ""
+
+    @property
+    def in_flight(self) -> bool:
+        """True unless the node refused it: the transaction may be (or is) in the pool."""
+        return self.outcome != "rejected"
+
+
 def revert_data(err: Exception) -> Any:
     """The revert payload carried by a web3 contract error, if any."""
     data = getattr(err, "data", None)
@@ -70,40 +92,62 @@ def revert_data(err: Exception) -> Any:
     return data
 
 
-def send_error_kind(err: Exception) -> str:
+def send_error_kind(err: Exception | str) -> str:
     """Classify a node's ``eth_sendRawTransaction`` rejection.
 
-    Returns ``nonce_too_low``, ``underpriced`` (a pool entry with the same nonce pays more),
-    ``known`` (the node already has this exact transaction) or ``other``. Matches the messages
-    of geth, anvil, reth and erigon, which all use these phrases.
+    Returns ``nonce_too_low``, ``underpriced`` (a pool entry with the same nonce pays more, or the
+    fee is below what the node accepts), ``known`` (the node already has this exact transaction) or
+    ``other``. Matches the messages of geth, anvil, reth and erigon, which all use these phrases.
     """
     text = str(err).lower()
     if "nonce too low" in text or "nonce is too low" in text:
         return "nonce_too_low"
-    if "underpriced" in text:
-        return "underpriced"
     if "already known" in text or "already imported" in text or "known transaction" in text:
         return "known"
+    if "underpriced" in text:
+        return "underpriced"
     return "other"
 
 
+def is_rpc_error(err: BaseException) -> bool:
+    """True if ``err`` carries a JSON-RPC error response (the node answered), False for transport
+    failures (timeouts, refused or dropped connections, HTTP errors such as 429/503)."""
+    if isinstance(err, Web3RPCError):
+        return True
+    # older web3 / Ape wrappers: ValueError({"code": ..., "message": ...})
+    return isinstance(err, ValueError) and bool(err.args) and isinstance(err.args[0], dict) \
+        and "message" in err.args[0]
+
+
+def broadcast_outcome(err: BaseException | None) -> Broadcast:
+    """The :class:`Broadcast` of an ``eth_sendRawTransaction`` that raised ``err`` (None: it returned)."""
+    if err is None:
+        return Broadcast("accepted")
+    message = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if not is_rpc_error(err):
+        return Broadcast("unknown", type(err).__name__, message)
+    kind = send_error_kind(err)
+    if kind == "known":
+        return Broadcast("known", kind, message)
+    return Broadcast("rejected", kind, message)
+
+
 class TxSender:
-    """Signs and sends transactions for one account: nonce, fees, replacement, confirmations.
+    """Signs, simulates and broadcasts for one account; tracks its next nonce.
 
     :param account: an Ape account (``accounts.test_accounts[1]``, a loaded keyfile account, …).
-    :param priority_fee_wei: tip per gas (wei).
-    :param base_fee_multiplier: headroom on the base fee for ``maxFeePerGas``.
+    :param priority_fee_wei: tip per gas (wei), the floor of the fee policy.
+    :param base_fee_multiplier: headroom on the next base fee for ``maxFeePerGas``.
     :param error_table: selector table from :func:`macrostrike.keeper.errors.error_table`.
-    :param journal: where each transaction is recorded as pending before broadcast, then settled.
+    :param journal: where :meth:`send` journals its intents and attempts.
     :param max_fee_cap_wei: upper bound on maxFeePerGas (wei); None for none.
     :param confirmations: blocks (the receipt's included) before an outcome is final; 1 = mined.
-    :param stuck_after_s: seconds without a receipt before the transaction is replaced.
+    :param stuck_after_s: seconds without a receipt before an attempt is replaced (fees bumped).
     :param fee_bump_bps: fee increase per replacement (bps; >= 1000, the txpool minimum).
-    :param max_replacements: replacements per transaction before :class:`TxStuck` is raised.
-    :param timeout_s: overall seconds to wait for an outcome before :class:`TxStuck`.
-    :param poll_s: receipt poll interval (s) for the first ``poll_fast_window_s`` seconds (a local
-        automining node answers within milliseconds); after that it doubles per miss up to
-        ``poll_max_s`` (a 12 s block chain is not hammered).
+    :param max_replacements: replacements per intent; after that the manager only waits.
+    :param timeout_s: how long :meth:`send` waits for an outcome before :class:`TxStuck`.
+    :param poll_s / poll_max_s: :meth:`send`'s receipt poll, doubling from ``poll_s`` up to ``poll_max_s``.
+    :param fees: a shared :class:`~macrostrike.keeper.fees.FeePolicy` (else one from the fee arguments).
 
     Accounts that expose their key (Ape's test accounts) are signed with eth_account directly —
     the same bytes as Ape's signer at a third of the time (measured in ``bench/``); any other
@@ -114,41 +158,43 @@ class TxSender:
                  error_table: dict | None = None, journal: Journal | None = None,
                  max_fee_cap_wei: int | None = None, confirmations: int = 1, stuck_after_s: float = 30.0,
                  fee_bump_bps: int = 1250, max_replacements: int = 5, timeout_s: float = 300.0,
-                 poll_s: float = 0.001, poll_max_s: float = 0.5, poll_fast_window_s: float = 0.25) -> None:
+                 poll_s: float = 0.005, poll_max_s: float = 0.5, poll_fast_window_s: float = 0.25,
+                 fees: FeePolicy | None = None) -> None:
         from ape import chain, networks
 
         if confirmations < 1:
             raise ValueError("confirmations must be >= 1 (1 = the block that mined the transaction)")
-        if fee_bump_bps < 1000:
-            raise ValueError("fee_bump_bps must be >= 1000: nodes refuse replacements below +10%")
         self.account = account
         self.address = str(account.address)
         self.web3 = cache_chain_id(chain.provider.web3)
         self.chain_id = chain.provider.chain_id
         self.ecosystem = networks.provider.network.ecosystem
+        self.fees = fees or FeePolicy(self.web3, priority_fee_wei=priority_fee_wei,
+                                      base_fee_multiplier=base_fee_multiplier, max_fee_cap_wei=max_fee_cap_wei,
+                                      fee_bump_bps=fee_bump_bps)
         self.priority_fee_wei = priority_fee_wei
-        self.base_fee_multiplier = base_fee_multiplier
         self.error_table = error_table or {}
         self.journal = journal
         self.max_fee_cap_wei = max_fee_cap_wei
         self.confirmations = confirmations
         self.stuck_after_s = stuck_after_s
-        self.fee_bump_bps = fee_bump_bps
         self.max_replacements = max_replacements
         self.timeout_s = timeout_s
-        self.poll_s, self.poll_max_s, self.poll_fast_window_s = poll_s, poll_max_s, poll_fast_window_s
+        self.poll_s, self.poll_max_s = poll_s, poll_max_s
         self._key = getattr(account, "private_key", None) if type(account).__name__ == "TestAccount" else None
+        self._manager: Any = None
         self.nonce = 0
         self.resync_nonce()
-        #: nonces of this signer still pending in the journal from an earlier process (after its
-        #: reconcile): once one of them is mined by us, those rows are superseded
-        self._left_pending = set() if journal is None else {
-            int(t["nonce"]) for t in journal.transactions("pending") if t["signer"] == self.address}
 
-    def resync_nonce(self) -> int:
-        """Take the node's pending transaction count as the next nonce (start, restart, errors)."""
-        self.nonce = int(self.web3.eth.get_transaction_count(self.address, "pending"))
+    def resync_nonce(self, floor: int = 0) -> int:
+        """Take the node's pending transaction count (or ``floor``, if higher: nonces of our own
+        attempts the node's pool may have lost) as the next nonce."""
+        self.nonce = max(int(self.web3.eth.get_transaction_count(self.address, "pending")), floor)
         return self.nonce
+
+    def confirmed_nonce(self) -> int:
+        """The signer's nonce in the latest block (transactions included so far)."""
+        return int(self.web3.eth.get_transaction_count(self.address, "latest"))
 
     def _decode(self, err: Exception) -> str:
         data = revert_data(err)
@@ -156,21 +202,30 @@ class TxSender:
             return decode_revert(data, self.error_table)
         return str(err).splitlines()[0]
 
-    def call(self, to: str, data: bytes, block: str | int = "latest") -> bytes:
-        """``eth_call`` from this account; raises :class:`SimulationReverted` with the decoded reason."""
+    def _simulate(self, method: str, to: str, data: bytes, *args: Any) -> Any:
         try:
-            return bytes(self.web3.eth.call({"from": self.address, "to": to, "data": data}, block))
-        except (ContractCustomError, ContractLogicError, ContractPanicError, ValueError) as err:
+            return getattr(self.web3.eth, method)({"from": self.address, "to": to, "data": data}, *args)
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as err:
             raise SimulationReverted(self._decode(err)) from err
+        except (Web3RPCError, ValueError) as err:
+            if not is_revert(err):
+                raise  # rate limits, node errors: not a verdict on the call
+            raise SimulationReverted(self._decode(err)) from err
+
+    def call(self, to: str, data: bytes, block: str | int = "latest") -> bytes:
+        """``eth_call`` from this account; raises :class:`SimulationReverted` with the decoded reason
+        (other node errors, e.g. a rate limit, propagate)."""
+        return bytes(self._simulate("call", to, data, block))
 
     def estimate_gas(self, to: str, data: bytes) -> int:
         """``eth_estimateGas`` (units of gas); raises :class:`SimulationReverted` on revert."""
-        try:
-            return int(self.web3.eth.estimate_gas({"from": self.address, "to": to, "data": data}))
-        except (ContractCustomError, ContractLogicError, ContractPanicError, ValueError) as err:
-            raise SimulationReverted(self._decode(err)) from err
+        return int(self._simulate("estimate_gas", to, data))
 
-    # -- sending ---------------------------------------------------------------------------------
+    # -- signing and broadcast -----------------------------------------------------------------------
+    def sign(self, to: str, data: bytes, value: int, gas_limit: int, nonce: int, fees: Fees) -> tuple[bytes, str]:
+        """Sign an EIP-1559 transaction; returns ``(raw bytes, 0x hash)``."""
+        return self._sign(to, data, value, gas_limit, nonce, fees.tip, fees.max_fee)
+
     def _sign(self, to: str, data: bytes, value: int, gas_limit: int, nonce: int, tip: int,
               max_fee: int) -> tuple[bytes, str]:
         if self._key is not None:
@@ -184,143 +239,51 @@ class TxSender:
         raw = bytes(self.account.sign_transaction(txn).serialize_transaction())
         return raw, "0x" + keccak(raw).hex()
 
-    def _bump(self, tip: int, max_fee: int) -> tuple[int, int] | None:
-        """Both fee fields raised by ``fee_bump_bps`` (rounded up); None if that breaks the cap."""
-        tip = -(-tip * (10_000 + self.fee_bump_bps) // 10_000) if tip else 1
-        max_fee = -(-max_fee * (10_000 + self.fee_bump_bps) // 10_000)
-        if self.max_fee_cap_wei is not None and max_fee > self.max_fee_cap_wei:
-            return None
-        return tip, max(max_fee, tip)
+    def broadcast(self, raw: bytes) -> Broadcast:
+        """``eth_sendRawTransaction`` with an honest outcome (see the module docstring)."""
+        try:
+            self.web3.eth.send_raw_transaction(raw)
+        except Exception as err:  # noqa: BLE001 - classified: RPC error vs transport failure
+            return broadcast_outcome(err)
+        return broadcast_outcome(None)
 
-    def _receipt(self, tx_hash: str) -> Any:
+    def receipt(self, tx_hash: str) -> Any:
+        """The receipt of ``tx_hash`` or None (transport errors propagate)."""
         try:
             return self.web3.eth.get_transaction_receipt(tx_hash)
         except TransactionNotFound:
             return None
 
-    def _final(self, tx_hash: str, status: str, receipt: Any = None) -> None:
-        if self.journal is None:
-            return
-        if receipt is None:
-            self.journal.tx_final(tx_hash, status)
-        else:
-            self.journal.tx_final(tx_hash, status, int(receipt["gasUsed"]), int(receipt.get("effectiveGasPrice", 0)),
-                                  int(receipt["blockNumber"]), "0x" + bytes(receipt["blockHash"]).hex())
-
+    # -- blocking convenience ----------------------------------------------------------------------
     def send(self, to: str, data: bytes, gas_limit: int, base_fee_wei: int, *, value: int = 0,
              job: str = "", bot_id: int | None = None) -> Sent:
-        """Sign, journal as pending, broadcast and follow the transaction until it is final.
+        """Submit one transaction and wait for its final outcome (scripts, the replay, tests).
 
-        Returns the mined version (``Sent.tx_hash`` may be a replacement's hash). Raises
-        :class:`TxStuck` when nothing is mined within ``timeout_s`` (fee cap or replacement limit
-        reached; the journal keeps the versions as pending for :meth:`Journal.reconcile`) and
-        re-raises any other rejection of the node after journalling it as ``rejected``.
+        Fees are quoted for a next block at ``base_fee_wei``. Returns the included attempt
+        (``Sent.tx_hash`` may be a replacement's). Raises :class:`SendRejected` when the node refuses
+        it (nothing in its pool) and :class:`TxStuck` when nothing is included within ``timeout_s``
+        (the intent stays open in the journal for a later settlement).
         """
-        started = time.perf_counter()
-        deadline = time.monotonic() + self.timeout_s
-        tip = self.priority_fee_wei
-        max_fee = base_fee_wei * self.base_fee_multiplier + tip
-        if self.max_fee_cap_wei is not None:
-            max_fee = min(max_fee, self.max_fee_cap_wei)
-        tip = min(tip, max_fee)
-        nonce = self.nonce
-        versions: list[str] = []  # hashes broadcast for this nonce, oldest first
-        resyncs = 0
-        while True:
-            raw, tx_hash = self._sign(to, data, value, gas_limit, nonce, tip, max_fee)
-            if self.journal is not None:
-                self.journal.tx_pending(tx_hash, self.address, nonce, job, bot_id)
-            try:
-                self.web3.eth.send_raw_transaction(raw)
-                accepted = True
-            except Exception as err:  # noqa: BLE001 - classified below, the rest re-raised
-                kind = send_error_kind(err)
-                accepted = kind == "known"  # the node already holds this exact transaction
-                if not accepted:
-                    self._final(tx_hash, "rejected")
-                    if kind not in ("nonce_too_low", "underpriced") or (not versions and resyncs >= 3):
-                        raise
-                    if not versions:  # nothing of ours holds the nonce: re-sync (or outbid) and sign again
-                        resyncs += 1
-                        previous = nonce
-                        nonce = self.resync_nonce()
-                        if nonce == previous:  # the pool holds this nonce without counting it: outbid it
-                            bumped = self._bump(tip, max_fee)
-                            if bumped is None:
-                                raise TxStuck(f"nonce {nonce} of {self.address} is held by another pending "
-                                              f"transaction and outbidding it would exceed the fee cap") from err
-                            tip, max_fee = bumped
-                        continue
-                    # else an earlier version holds or used the nonce: follow it below
-            if accepted and tx_hash not in versions:
-                versions.append(tx_hash)
-            self.nonce = max(self.nonce, nonce + 1)
-            receipt = self._wait(versions, deadline, self.stuck_after_s)
-            if receipt is not None:
-                break
-            if time.monotonic() >= deadline or len(versions) > self.max_replacements:
-                raise TxStuck(f"no receipt for nonce {nonce} of {self.address} after {len(versions)} version(s)")
-            bumped = self._bump(tip, max_fee)
-            if bumped is None:  # cannot outbid within the cap: keep waiting for what is out there
-                receipt = self._wait(versions, deadline, stuck_after_s=None)
-                if receipt is None:
-                    raise TxStuck(f"no receipt for nonce {nonce} of {self.address}; replacing it would "
-                                  f"exceed the fee cap")
-                break
-            tip, max_fee = bumped
-        mined = "0x" + bytes(receipt["transactionHash"]).hex()
-        for other in versions:
-            if other != mined:
-                self._final(other, "replaced")
-        self._final(mined, "mined" if receipt["status"] == 1 else "reverted", receipt)
-        if nonce in self._left_pending:  # a row an earlier process journalled but never got out
-            self._left_pending.discard(nonce)
-            self.journal.supersede(self.address, nonce, mined)
-        return Sent(
-            tx_hash=mined,
-            nonce=nonce,
-            status=int(receipt["status"]),
-            gas_used=int(receipt["gasUsed"]),
-            effective_gas_price=int(receipt.get("effectiveGasPrice", 0)),
-            block_number=int(receipt["blockNumber"]),
-            logs=list(receipt["logs"]),
-            latency_s=time.perf_counter() - started,
-            replacements=len(versions) - 1,
-        )
+        from macrostrike.keeper.txmanager import TxManager
 
-    def _wait(self, versions: list[str], deadline: float, stuck_after_s: float | None) -> Any:
-        """The final receipt of any version, or None once the newest version counts as stuck.
+        if self._manager is None:
+            self._manager = TxManager(self.web3, self.journal if self.journal is not None else Journal(), self.fees,
+                                      confirmations=self.confirmations, stuck_after_s=self.stuck_after_s,
+                                      max_replacements=self.max_replacements, resume=False)
+            self._manager.add_senders([self])
+        return self._manager.send_and_wait(self, to, data, gas_limit, base_fee_wei, value=value, job=job,
+                                           bot_id=bot_id, timeout_s=self.timeout_s, poll_s=self.poll_s,
+                                           poll_max_s=self.poll_max_s)
 
-        A receipt is final when ``confirmations`` blocks include it and it is still in the
-        canonical chain at the same block hash; a receipt that vanishes (reorg) restarts the wait.
-        """
-        stuck = stuck_after_s  # None: wait until the deadline
-        since, pause = time.monotonic(), self.poll_s
-        while time.monotonic() < deadline and (stuck is None or time.monotonic() - since < stuck):
-            for tx_hash in reversed(versions):
-                receipt = self._receipt(tx_hash)
-                if receipt is None:
-                    continue
-                if self.confirmations > 1:
-                    receipt = self._confirmed(tx_hash, receipt, deadline)
-                    if receipt is None:  # reorged out while confirming: back to waiting
-                        since = time.monotonic()
-                        break
-                return receipt
-            time.sleep(pause)
-            if time.monotonic() - since > self.poll_fast_window_s:
-                pause = min(self.poll_max_s, pause * 2)
-        return None
 
-    def _confirmed(self, tx_hash: str, receipt: Any, deadline: float) -> Any:
-        """Wait for ``confirmations`` blocks; the receipt again if still canonical, else None."""
-        target = int(receipt["blockNumber"]) + self.confirmations - 1
-        while time.monotonic() < deadline:
-            if int(self.web3.eth.block_number) >= target:
-                again = self._receipt(tx_hash)
-                if again is None or bytes(again["blockHash"]) != bytes(receipt["blockHash"]):
-                    return None
-                canonical = self.web3.eth.get_block(int(again["blockNumber"]))
-                return again if bytes(canonical["hash"]) == bytes(again["blockHash"]) else None
-            time.sleep(self.poll_s)
-        return None
+def is_revert(err: BaseException) -> bool:
+    """True if a JSON-RPC error of ``eth_call``/``eth_estimateGas`` is the call reverting (code 3,
+    "execution reverted", a revert payload), False for other node errors (rate limits, -32005, …)."""
+    payload = err.args[0] if err.args and isinstance(err.args[0], dict) else None
+    rpc = getattr(err, "rpc_response", None)
+    error = (rpc or {}).get("error") if isinstance(rpc, dict) else None
+    error = error or payload or {}
+    code = error.get("code") if isinstance(error, dict) else None
+    text = str(err).lower()
+    return code == 3 or "revert" in text or revert_data(err) is not None or "invalid opcode" in text \
+        or "out of gas" in text or "gas required exceeds" in text

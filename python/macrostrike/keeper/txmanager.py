@@ -1,0 +1,461 @@
+"""The keeper's transaction manager: intents and their attempts, settled block by block.
+
+The model is Chainlink's transaction manager: a *logical* transaction (an :class:`Intent`: this
+job, this diamond and bot, this action) is kept apart from the signed *attempts* that try to get
+it included (hash, nonce, fees). Every state change is journalled before it matters:
+
+1. :meth:`TxManager.submit` (in the job's tick) quotes fees (never ``maxFeePerGas`` below the
+   next block's base fee: :class:`~macrostrike.keeper.fees.FeeAboveCap` otherwise), records the
+   intent (``planned``; at most one open intent per subject, enforced by the database), signs at
+   the signer's next nonce, journals the attempt (``pending``, the intent ``sent``) and broadcasts.
+   It returns at once: nothing waits for a receipt in the block loop.
+2. :meth:`TxManager.settle` (at the start of every tick) looks at each open intent:
+
+   * a receipt with ``confirmations`` blocks on top → the intent is ``mined``/``reverted``, its other
+     attempts ``replaced``; the job that submitted it gets an :class:`Outcome`;
+   * no receipt and the signer's nonce used by another transaction → ``abandoned`` (attempts
+     ``dropped``);
+   * no receipt, the node's pool has lost it (``eth_getTransactionByHash`` is null: a reply lost
+     before the node took it, an eviction, a reorg) → the same bytes are broadcast again;
+   * no receipt after ``stuck_after_s`` → a replacement: a new attempt on the same nonce with fees
+     bumped from the *current* base fee (:meth:`FeePolicy.bump`); beyond the cap or after
+     ``max_replacements`` it only waits (``ape keeper health`` reports the stale attempt).
+3. :meth:`TxManager.on_reorg` re-checks intents included at or above the fork block: one whose
+   receipt is gone goes back to ``sent`` (its attempt ``reorged``) and is settled again — re-included
+   it returns to ``mined``; nonces are re-synced.
+
+A restarted keeper resumes the open intents it finds in the journal (:meth:`resume`) — it watches
+and, if need be, re-broadcasts or replaces them — instead of deciding afresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
+from web3.exceptions import TransactionNotFound
+
+from macrostrike.keeper.fees import FeePolicy, Fees
+from macrostrike.keeper.journal import Intent, IntentOpen, Journal
+from macrostrike.keeper.txsender import SendRejected, Sent, TxSender, TxStuck
+
+logger = logging.getLogger("macrostrike.keeper")
+
+__all__ = ["Attempt", "IntentOpen", "Outcome", "TxManager"]
+
+
+@dataclass
+class Attempt:
+    """One signed version of an intent (fees in wei per gas; ``sent_at`` Unix seconds)."""
+
+    tx_hash: str
+    nonce: int
+    raw: bytes | None
+    fees: Fees
+    sent_at: float
+    broadcast_block: int = -1
+    #: the last broadcast's reply was lost (timeout, dropped connection): check the pool next block
+    uncertain: bool = False
+
+
+@dataclass
+class Tracked:
+    """An open intent and what the manager knows of its attempts."""
+
+    intent: Intent
+    sender: TxSender | None  # None: an intent of a signer this process does not hold (watched only)
+    attempts: list[Attempt] = field(default_factory=list)
+    replacement_blocked: bool = False
+
+    @property
+    def last(self) -> Attempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+
+@dataclass
+class Outcome:
+    """A settled intent: ``status`` is ``mined``, ``reverted`` or ``abandoned``; ``receipt`` the
+    included attempt's receipt (None when abandoned); ``replacements`` attempts beyond the first."""
+
+    intent: Intent
+    status: str
+    receipt: Any = None
+    error: str | None = None
+    replacements: int = 0
+
+    @property
+    def tx_hash(self) -> str | None:
+        return None if self.receipt is None else "0x" + bytes(self.receipt["transactionHash"]).hex()
+
+
+def subject_of(address: str, key: Any) -> str:
+    """The subject key of an intent: one open intent at most per (contract, key)."""
+    return f"{address.lower()}:{key}"
+
+
+class TxManager:
+    """Intents and attempts of every job of one keeper (see the module docstring).
+
+    Args:
+        web3: the connection.
+        journal: where intents and attempts are recorded (before every broadcast).
+        fees: the fee policy shared by every job.
+        confirmations: blocks (the including one counted) before an outcome is final.
+        stuck_after_s: seconds without a receipt before an attempt is replaced.
+        max_replacements: replacements per intent; afterwards it only waits.
+        reorg_depth: how long (blocks) settled intents are kept for reorg re-checks.
+        resume: load the journal's open intents now (a restarted keeper).
+    """
+
+    def __init__(self, web3: Any, journal: Journal, fees: FeePolicy, *, confirmations: int = 1,
+                 stuck_after_s: float = 30.0, max_replacements: int = 5, reorg_depth: int = 64,
+                 resume: bool = True) -> None:
+        self.web3, self.journal, self.fees = web3, journal, fees
+        self.confirmations, self.stuck_after_s = confirmations, stuck_after_s
+        self.max_replacements, self.reorg_depth = max_replacements, reorg_depth
+        self.open: dict[int, Tracked] = {}
+        self.recent: dict[int, Intent] = {}  # settled intents still inside the reorg window
+        self.senders: dict[str, TxSender] = {}
+        self.handlers: dict[str, Callable[[Outcome], None]] = {}
+        self._resume_pending = resume
+
+    # -- wiring -----------------------------------------------------------------------------------
+    def add_senders(self, senders: Iterable[TxSender]) -> None:
+        """Signers whose intents this manager may sign (and re-sign)."""
+        for sender in senders:
+            self.senders.setdefault(sender.address.lower(), sender)
+        if self._resume_pending:
+            self._resume_pending = False
+            self.resume()
+
+    def register(self, job: str, handler: Callable[[Outcome], None]) -> None:
+        """``handler(outcome)`` is called when an intent of ``job`` settles."""
+        self.handlers[job] = handler
+
+    def resume(self) -> int:
+        """Pick up the journal's open intents (after a restart). A ``planned`` intent never signed is
+        ``abandoned`` (nothing of it can be on chain); a ``sent`` one is watched and settled.
+        Returns the number of intents resumed."""
+        resumed = 0
+        for intent in self.journal.open_intents():
+            if intent.id in self.open:
+                continue
+            rows = [a for a in self.journal.attempts(intent.id) if a["status"] in ("pending", "reorged")]
+            if intent.state == "planned" or not rows:
+                included = [a for a in self.journal.attempts(intent.id) if a["status"] in ("mined", "reverted")]
+                if not included:
+                    self.journal.intent_state(intent.id, "abandoned", error="never broadcast (process stopped)")
+                    continue
+                rows = included
+            tracked = Tracked(intent, self.senders.get((intent.signer or "").lower()))
+            for a in rows:
+                raw = bytes.fromhex(a["raw"][2:]) if a["raw"] else None
+                fees = Fees(int(a["tip"] or 0), int(a["max_fee"] or 0), 0)
+                tracked.attempts.append(Attempt(a["tx_hash"], int(a["nonce"]), raw, fees, float(a["sent_at"]),
+                                                uncertain=True))
+            self.open[intent.id] = tracked
+            resumed += 1
+        if resumed:
+            logger.info("resumed %d open intent(s) from the journal", resumed)
+        for sender in self.senders.values():
+            self.resync(sender)
+        return resumed
+
+    def resync(self, sender: TxSender) -> int:
+        """Re-sync ``sender``'s next nonce: the node's pending count, or above every nonce of its open
+        intents (attempts the node's pool may have lost keep their nonces)."""
+        mine = [t.last.nonce for t in self.open.values()
+                if t.last is not None and t.intent.signer and t.intent.signer.lower() == sender.address.lower()]
+        return sender.resync_nonce(max(mine) + 1 if mine else 0)
+
+    # -- queries ----------------------------------------------------------------------------------
+    def is_open(self, subject: str) -> bool:
+        """True while ``subject`` has an intent planned or sent (it must not be decided again)."""
+        return any(t.intent.subject == subject for t in self.open.values())
+
+    def open_intents(self, job: str | None = None) -> list[Intent]:
+        return [t.intent for t in self.open.values() if job is None or t.intent.job == job]
+
+    # -- submit -----------------------------------------------------------------------------------
+    def submit(self, job: str, subject: str, action: str, sender: TxSender, to: str, data: bytes, gas_limit: int,
+               header: Any, *, bot_id: int | None = None, value: int = 0,
+               detail: dict[str, Any] | None = None) -> Intent:
+        """Record, sign, journal and broadcast one intent; returns it (state ``sent``) without waiting.
+
+        Args:
+            header: the latest block (fees are quoted for the next one).
+
+        Raises:
+            FeeAboveCap: the next base fee + tip is above the cap (nothing written or sent).
+            IntentOpen: ``subject`` already has an open intent (nothing written or sent).
+            SendRejected: the node refused every attempt (the intent is journalled ``abandoned``).
+        """
+        fees = self.fees.quote(header)
+        if self.is_open(subject):
+            raise IntentOpen(f"{subject} already has an open intent")
+        intent = self.journal.intent_create(job, subject, action, bot_id, to, data, gas_limit, int(header["number"]),
+                                            value=value, detail=detail)
+        tracked = Tracked(intent, sender)
+        last_error = SendRejected("not sent")
+        for _ in range(4):
+            nonce = sender.nonce
+            try:
+                outcome = self._attempt(tracked, fees, nonce, int(header["number"]))
+            except SendRejected as err:
+                last_error = err
+                if err.kind == "nonce_too_low":
+                    self.resync(sender)
+                    continue
+                if err.kind == "underpriced":  # the pool holds this nonce: a stale nonce, or outbid it
+                    if self.resync(sender) != nonce:
+                        continue
+                    bumped = self.fees.bump(fees, header)
+                    if bumped is not None:
+                        fees = bumped
+                        continue
+                break
+            sender.nonce = max(sender.nonce, nonce + 1)
+            intent.state, intent.signer, intent.nonce = "sent", sender.address, nonce
+            self.open[intent.id] = tracked
+            logger.debug("intent %d %s %s sent as %s (nonce %d, %s)", intent.id, job, action,
+                         tracked.last.tx_hash, nonce, outcome)
+            return intent
+        self.journal.intent_state(intent.id, "abandoned", error=str(last_error))
+        intent.state, intent.error = "abandoned", str(last_error)
+        raise last_error
+
+    def _attempt(self, tracked: Tracked, fees: Fees, nonce: int, block: int) -> str:
+        """Sign, journal (pending, before broadcast) and broadcast one attempt of ``tracked``.
+
+        Returns the broadcast outcome; raises :class:`SendRejected` (attempt journalled ``rejected``)."""
+        intent, sender = tracked.intent, tracked.sender
+        assert sender is not None
+        raw, tx_hash = sender.sign(intent.to, intent.data, intent.value, intent.gas_limit, nonce, fees)
+        self.journal.tx_pending(tx_hash, sender.address, nonce, intent.job, intent.bot_id, intent_id=intent.id,
+                                raw=raw, tip=fees.tip, max_fee=fees.max_fee)
+        result = sender.broadcast(raw)
+        if not result.in_flight:
+            self.journal.tx_final(tx_hash, "rejected", error=result.error)
+            raise SendRejected(result.error, result.kind)
+        if tracked.last is None or tracked.last.tx_hash != tx_hash:
+            tracked.attempts.append(Attempt(tx_hash, nonce, raw, fees, time.time(), block))
+        tracked.last.uncertain = result.outcome == "unknown"
+        tracked.last.broadcast_block = block
+        return result.outcome
+
+    # -- settle -----------------------------------------------------------------------------------
+    def settle(self, header: Any) -> list[Outcome]:
+        """Settle every open intent against the chain at ``header`` (the latest block); returns the
+        outcomes, each also handed to its job's handler."""
+        head = int(header["number"])
+        nonces: dict[str, int] = {}
+        outcomes = []
+        for tracked in list(self.open.values()):
+            outcome = self._settle_one(tracked, header, head, nonces)
+            if outcome is not None:
+                outcomes.append(outcome)
+        for intent_id, intent in list(self.recent.items()):
+            if intent.block is not None and intent.block < head - self.reorg_depth:
+                del self.recent[intent_id]
+        for outcome in outcomes:
+            handler = self.handlers.get(outcome.intent.job)
+            if handler is not None:
+                handler(outcome)
+        return outcomes
+
+    def _receipt(self, tx_hash: str) -> Any:
+        try:
+            return self.web3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return None
+
+    def _included(self, tracked: Tracked) -> Any:
+        for attempt in reversed(tracked.attempts):
+            receipt = self._receipt(attempt.tx_hash)
+            if receipt is not None and receipt.get("blockNumber") is not None:
+                return receipt
+        return None
+
+    def _settle_one(self, tracked: Tracked, header: Any, head: int, nonces: dict[str, int]) -> Outcome | None:
+        receipt = self._included(tracked)
+        if receipt is not None:
+            if head - int(receipt["blockNumber"]) + 1 < self.confirmations:
+                return None
+            if self.confirmations > 1:  # still canonical with blocks on top?
+                block = self.web3.eth.get_block(int(receipt["blockNumber"]))
+                if bytes(block["hash"]) != bytes(receipt["blockHash"]):
+                    return None
+            return self._finish(tracked, receipt)
+        intent = tracked.intent
+        signer = (intent.signer or "").lower()
+        if signer not in nonces:
+            nonces[signer] = int(self.web3.eth.get_transaction_count(intent.signer, "latest"))
+        nonce = tracked.last.nonce if tracked.last else intent.nonce
+        if nonce is not None and nonces[signer] > nonce:
+            receipt = self._included(tracked)  # mined between the two reads?
+            if receipt is not None:
+                return self._finish(tracked, receipt)
+            return self._abandon(tracked, f"nonce {nonce} used by another transaction")
+        if tracked.sender is not None:
+            self._keep_alive(tracked, header, head)
+        return None
+
+    def _keep_alive(self, tracked: Tracked, header: Any, head: int) -> None:
+        """Re-broadcast an attempt the pool lost; replace one stuck past ``stuck_after_s``."""
+        last = tracked.last
+        if last is None:
+            return
+        if (last.uncertain or head >= last.broadcast_block + 2) and last.raw is not None:
+            if self._in_pool_check(last.tx_hash):
+                last.uncertain = False
+            else:
+                result = tracked.sender.broadcast(last.raw)
+                last.broadcast_block, last.uncertain = head, result.outcome == "unknown"
+                if result.in_flight:
+                    logger.info("intent %d: re-broadcast %s (%s)", tracked.intent.id, last.tx_hash, result.outcome)
+                    return
+                logger.info("intent %d: re-broadcast of %s refused (%s): replacing", tracked.intent.id,
+                            last.tx_hash, result.error)
+                self._replace(tracked, header, head)
+                return
+        if time.time() - last.sent_at >= self.stuck_after_s:
+            self._replace(tracked, header, head)
+
+    def _in_pool_check(self, tx_hash: str) -> bool:
+        try:
+            return self.web3.eth.get_transaction(tx_hash) is not None
+        except TransactionNotFound:
+            return False
+
+    def _replace(self, tracked: Tracked, header: Any, head: int) -> None:
+        last = tracked.last
+        if len(tracked.attempts) > self.max_replacements:
+            if not tracked.replacement_blocked:
+                logger.warning("intent %d: %d replacements, waiting", tracked.intent.id, self.max_replacements)
+            tracked.replacement_blocked = True
+            return
+        bumped = self.fees.bump(last.fees, header)
+        if bumped is None:
+            if not tracked.replacement_blocked:
+                logger.warning("intent %d: replacing %s would exceed the fee cap; waiting", tracked.intent.id,
+                               last.tx_hash)
+            tracked.replacement_blocked = True
+            last.sent_at = time.time()  # look again after another stuck_after_s
+            return
+        try:
+            self._attempt(tracked, bumped, last.nonce, head)
+        except SendRejected as err:
+            logger.info("intent %d: replacement refused (%s)", tracked.intent.id, err)
+            last.sent_at = time.time()
+
+    def _finish(self, tracked: Tracked, receipt: Any) -> Outcome:
+        mined = "0x" + bytes(receipt["transactionHash"]).hex()
+        status = self.journal.tx_receipt(mined, receipt)
+        for attempt in tracked.attempts:
+            if attempt.tx_hash != mined:
+                self.journal.tx_final(attempt.tx_hash, "replaced")
+        intent = tracked.intent
+        intent.state, intent.tx_hash = status, mined
+        intent.block, intent.block_hash = int(receipt["blockNumber"]), "0x" + bytes(receipt["blockHash"]).hex()
+        self.journal.intent_state(intent.id, status, tx_hash=mined, block=intent.block, block_hash=intent.block_hash)
+        del self.open[intent.id]
+        self.recent[intent.id] = intent
+        return Outcome(intent, status, receipt, replacements=max(0, len(tracked.attempts) - 1))
+
+    def _abandon(self, tracked: Tracked, error: str) -> Outcome:
+        for attempt in tracked.attempts:
+            self.journal.tx_final(attempt.tx_hash, "dropped")
+        intent = tracked.intent
+        intent.state, intent.error = "abandoned", error
+        self.journal.intent_state(intent.id, "abandoned", error=error)
+        del self.open[intent.id]
+        logger.warning("intent %d %s %s abandoned: %s", intent.id, intent.job, intent.action, error)
+        return Outcome(intent, "abandoned", error=error)
+
+    # -- reorgs -----------------------------------------------------------------------------------
+    def on_reorg(self, fork_block: int) -> list[int]:
+        """Blocks from ``fork_block`` on were replaced: re-check intents included there. One whose
+        receipt is gone is open again (``sent``; its attempt ``reorged``); one that moved gets its new
+        block. Nonces are re-synced. Returns the ids of the re-opened intents."""
+        reopened = []
+        for intent_id, intent in list(self.recent.items()):
+            if intent.block is None or intent.block < fork_block or intent.tx_hash is None:
+                continue
+            receipt = self._receipt(intent.tx_hash)
+            if receipt is not None and receipt.get("blockNumber") is not None:
+                status = self.journal.tx_receipt(intent.tx_hash, receipt)
+                intent.block, intent.block_hash = int(receipt["blockNumber"]), "0x" + bytes(receipt["blockHash"]).hex()
+                self.journal.intent_state(intent.id, status, tx_hash=intent.tx_hash, block=intent.block,
+                                          block_hash=intent.block_hash)
+                continue
+            self.journal.tx_final(intent.tx_hash, "reorged")
+            self.journal.intent_state(intent.id, "sent")
+            intent.state, intent.block, intent.block_hash = "sent", None, None
+            del self.recent[intent_id]
+            rows = {a["tx_hash"]: a for a in self.journal.attempts(intent.id)}
+            tracked = Tracked(intent, self.senders.get((intent.signer or "").lower()))
+            row = rows[intent.tx_hash]
+            tracked.attempts.append(Attempt(intent.tx_hash, int(row["nonce"]),
+                                            bytes.fromhex(row["raw"][2:]) if row["raw"] else None,
+                                            Fees(int(row["tip"] or 0), int(row["max_fee"] or 0), 0), time.time(),
+                                            uncertain=True))
+            self.open[intent.id] = tracked
+            reopened.append(intent.id)
+        if reopened:
+            logger.warning("reorg from block %d: %d included intent(s) open again: %s", fork_block, len(reopened),
+                           reopened)
+        for sender in self.senders.values():
+            self.resync(sender)
+        return reopened
+
+    def receipt_block_mismatch(self, hashes: dict[int, str]) -> int | None:
+        """The lowest block holding one of our recent receipts whose hash differs from the canonical
+        hash in ``hashes`` (block number -> hash seen by the loop), or None."""
+        moved = [i.block for i in self.recent.values() if i.block is not None and i.block_hash
+                 and hashes.get(i.block, i.block_hash) != i.block_hash]
+        return min(moved) if moved else None
+
+    # -- blocking helpers ----------------------------------------------------------------------------
+    def wait(self, intent_ids: Iterable[int], timeout_s: float, *, poll_s: float = 0.005,
+             poll_max_s: float = 0.5) -> list[Outcome]:
+        """Settle until every intent of ``intent_ids`` is final or ``timeout_s`` passes (polls the
+        head with exponential backoff from ``poll_s`` to ``poll_max_s``). Returns their outcomes."""
+        wanted = set(intent_ids)
+        done: list[Outcome] = []
+
+        def step() -> bool:
+            done.extend(o for o in self.settle(self.web3.eth.get_block("latest")) if o.intent.id in wanted)
+            return not (wanted & set(self.open))
+
+        retrying = Retrying(retry=retry_if_result(lambda finished: not finished), stop=stop_after_delay(timeout_s),
+                            wait=wait_exponential(multiplier=poll_s, max=poll_max_s), retry_error_callback=lambda _s: False,
+                            reraise=True)
+        retrying(step)
+        return done
+
+    def send_and_wait(self, sender: TxSender, to: str, data: bytes, gas_limit: int, base_fee_wei: int, *,
+                      value: int = 0, job: str = "", bot_id: int | None = None, timeout_s: float = 300.0,
+                      poll_s: float = 0.005, poll_max_s: float = 0.5) -> Sent:
+        """:meth:`TxSender.send`: one intent, submitted and waited for (see there)."""
+        started = time.perf_counter()
+        header = self.web3.eth.get_block("latest")
+        header = {"number": int(header["number"]), "baseFeePerGas": base_fee_wei, "gasUsed": 1, "gasLimit": 2}
+        subject = subject_of(sender.address, f"send:{time.time_ns()}")
+        intent = self.submit(job or "send", subject, "send", sender, to, data, gas_limit, header, bot_id=bot_id,
+                             value=value)
+        outcomes = self.wait([intent.id], timeout_s, poll_s=poll_s, poll_max_s=poll_max_s)
+        if not outcomes:
+            raise TxStuck(f"no receipt for nonce {intent.nonce} of {sender.address} within {timeout_s:g} s "
+                          f"(intent {intent.id} stays open in the journal)")
+        outcome = outcomes[0]
+        if outcome.status == "abandoned":
+            raise TxStuck(f"intent {intent.id} abandoned: {outcome.error}")
+        r = outcome.receipt
+        return Sent(tx_hash=outcome.tx_hash, nonce=int(intent.nonce), status=int(r["status"]),
+                    gas_used=int(r["gasUsed"]), effective_gas_price=int(r.get("effectiveGasPrice", 0)),
+                    block_number=int(r["blockNumber"]), logs=list(r["logs"]),
+                    latency_s=time.perf_counter() - started, replacements=outcome.replacements)
