@@ -81,3 +81,22 @@ def anvil_node():
     """A separate Anvil on a free loopback port, for CLI tests run as subprocesses; yields its URI."""
     with start_anvil() as uri:
         yield uri
+
+
+# -- a chain that behaves like a chain (tests/chain_harness.py) -------------------------------------
+@pytest.fixture(scope="module")
+def harness_chain():
+    """A separate Anvil for one test module (``chain_harness.AnvilChain``: ``.uri``, ``.w3``)."""
+    from chain_harness import anvil_chain
+
+    with anvil_chain() as chain_:
+        yield chain_
+
+
+@pytest.fixture
+def fault_proxy(harness_chain):
+    """A ``chain_harness.FaultProxy`` (seed 0, no rules yet) in front of ``harness_chain``."""
+    from chain_harness import FaultProxy
+
+    with FaultProxy(harness_chain.uri, seed=0) as proxy:
+        yield proxy

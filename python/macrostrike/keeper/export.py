@@ -9,7 +9,8 @@ soon as the manifest lists them. A log whose topic matches none of those ABIs is
 ``unknown`` with its raw topics and data, so the trail never silently drops an entry.
 
 How: ``eth_getLogs`` filtered by the diamonds' addresses over block ranges of ``chunk_blocks``
-(a range the node refuses, e.g. "query returned more than 10000 results", is split in halves),
+(:func:`macrostrike.keeper.logs.get_logs`: a range the node refuses, e.g. "query returned more than
+10000 results", is halved; transport errors are retried with backoff),
 decoded with ``eth_abi``, ordered by ``(block, logIndex)``.
 
 One row per log: ``block``, ``timestamp`` (block time, Unix seconds), ``time_utc`` (ISO 8601),
@@ -36,6 +37,7 @@ from eth_utils import event_abi_to_log_topic, to_checksum_address
 
 from macrostrike.deploy.manifest import Manifest
 from macrostrike.keeper.context import abi_json
+from macrostrike.keeper.logs import get_logs
 
 logger = logging.getLogger("macrostrike.keeper")
 
@@ -167,19 +169,6 @@ def diamond_sources(manifest: Manifest) -> dict[str, tuple[str, EventDecoder]]:
 
 
 # -- fetching ---------------------------------------------------------------------------------------
-def _get_logs(web3: Any, addresses: list[str], start: int, end: int) -> list[Any]:
-    """``eth_getLogs`` over ``[start, end]``, halving the range when the node refuses it."""
-    try:
-        return list(web3.eth.get_logs({"address": addresses, "fromBlock": start, "toBlock": end}))
-    except OSError:  # transport failure (requests' errors are OSErrors): splitting would not help
-        raise
-    except Exception:  # noqa: BLE001 - result/range limits surface as RPC errors of various types
-        if start == end:
-            raise
-        mid = (start + end) // 2
-        return _get_logs(web3, addresses, start, mid) + _get_logs(web3, addresses, mid + 1, end)
-
-
 def default_from_block(manifest: Manifest) -> int:
     """The earliest block a diamond of ``manifest`` was deployed in (0 if unrecorded)."""
     blocks = [int(e["block"]) for e in manifest.diamonds.values() if e.get("block") is not None]
@@ -210,9 +199,7 @@ def collect_events(web3: Any, manifest: Manifest, from_block: int | None = None,
     start, end = resolve_range(web3, manifest, from_block, to_block)
     sources = diamond_sources(manifest)
     addresses = [to_checksum_address(a) for a in sources]
-    logs: list[Any] = []
-    for lo in range(start, end + 1, chunk_blocks):
-        logs.extend(_get_logs(web3, addresses, lo, min(end, lo + chunk_blocks - 1)))
+    logs = get_logs(web3, {"address": addresses, "fromBlock": start, "toBlock": end}, max_range=chunk_blocks)
     logs.sort(key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
     timestamps: dict[int, int] = {}
     out = []

@@ -15,6 +15,7 @@ from typing import Any
 from eth_abi import decode
 from eth_utils import keccak, to_checksum_address
 
+from macrostrike.keeper.logs import get_logs
 from macrostrike.upgrade.planner import ACTION_NAMES, FACET_CUT_TYPES, read_owner, read_routing
 from macrostrike.upgrade.signatures import SignatureBook, to_hex
 
@@ -81,27 +82,24 @@ def cut_history(web3: Any, diamond: str, from_block: int = 0, to_block: int | No
                 chunk: int = LOG_CHUNK) -> list[CutRecord]:
     """Every ``DiamondCut`` event of ``diamond`` in ``from_block..to_block``, oldest first.
 
-    Requests ``eth_getLogs`` in ranges of ``chunk`` blocks.
+    Requests ``eth_getLogs`` in ranges of at most ``chunk`` blocks, halving them when the node
+    refuses (:func:`macrostrike.keeper.logs.get_logs`).
     """
     diamond = to_checksum_address(diamond)
     last = web3.eth.block_number if to_block is None else to_block
     records = []
-    start = from_block
-    while start <= last:
-        end = min(start + chunk - 1, last)
-        logs = web3.eth.get_logs({"address": diamond, "fromBlock": start, "toBlock": end,
-                                  "topics": [DIAMOND_CUT_TOPIC]})
-        for log in logs:
-            cuts, init, data = decode(FACET_CUT_TYPES, bytes(log["data"]))
-            tx = log["transactionHash"]
-            tx = tx.hex() if isinstance(tx, (bytes, bytearray)) else str(tx)
-            records.append(CutRecord(
-                block=int(log["blockNumber"]), tx=tx if tx.startswith("0x") else "0x" + tx,
-                log_index=int(log["logIndex"]),
-                cuts=[(ACTION_NAMES.get(int(a), f"action {a}"), to_checksum_address(f), [to_hex(s) for s in sels])
-                      for f, a, sels in cuts],
-                init=to_checksum_address(init), init_calldata="0x" + bytes(data).hex()))
-        start = end + 1
+    logs = get_logs(web3, {"address": diamond, "fromBlock": from_block, "toBlock": last,
+                           "topics": [DIAMOND_CUT_TOPIC]}, max_range=chunk)
+    for log in logs:
+        cuts, init, data = decode(FACET_CUT_TYPES, bytes(log["data"]))
+        tx = log["transactionHash"]
+        tx = tx.hex() if isinstance(tx, (bytes, bytearray)) else str(tx)
+        records.append(CutRecord(
+            block=int(log["blockNumber"]), tx=tx if tx.startswith("0x") else "0x" + tx,
+            log_index=int(log["logIndex"]),
+            cuts=[(ACTION_NAMES.get(int(a), f"action {a}"), to_checksum_address(f), [to_hex(s) for s in sels])
+                  for f, a, sels in cuts],
+            init=to_checksum_address(init), init_calldata="0x" + bytes(data).hex()))
     records.sort(key=lambda r: (r.block, r.log_index))
     return records
 
