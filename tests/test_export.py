@@ -41,7 +41,8 @@ def audit(accounts, chain, project):
     journal = Journal()
     ctx = AmmContext(system.manifest)
     sender = TxSender(keeper, priority_fee_wei=settings.priority_fee_wei, error_table=ctx.errors, journal=journal)
-    decisions = ArbitrageJob(ctx, sender, settings, journal).tick()
+    job = ArbitrageJob(ctx, sender, settings, journal)
+    decisions = job.tick() + job.flush()
     (trade,) = [d for d in decisions if d.reason == "mined"]
     pause = treasury.pauseChild(c["amm"].address, sender=owner)
     return {"system": system, "start": start, "deposit": deposit, "fund": fund, "trade": trade, "pause": pause,

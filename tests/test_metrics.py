@@ -51,7 +51,7 @@ def keeper_run(accounts, chain, project):
     job = ArbitrageJob(ctx, pool, settings, journal)
     observer = start_keeper_metrics(0, "127.0.0.1", job, pool, web3)
     push_price_up(system, accounts[0])
-    decisions = job.tick()
+    decisions = job.tick() + job.flush()
     number = web3.eth.block_number
     observer(number, decisions)
     quiet = job.tick()  # a second block (the first block's trades moved the pools)

@@ -125,7 +125,7 @@ def test_job_reads_bots_and_signals_from_the_chain(system, accounts):
 def test_flat_bots_without_a_signal_only_hold(system, accounts):
     job, journal = make_job(system, accounts[1])
     nonce = accounts[1].nonce
-    decisions = job.tick(PRICE)
+    decisions = act(job, PRICE)
     assert [d.reason for d in decisions] == ["hold"]
     assert decisions[0].detail["open"] == 0 and accounts[1].nonce == nonce
     assert job.stats.reads_s  # the batch of reads ran (empty: nothing open)
@@ -169,7 +169,13 @@ def state(project, system, side, bot_id):
 
 
 def sent(decisions, reason):
-    return [d for d in decisions if d.action == "send" and d.reason == reason]
+    """Settled intents of ``reason`` (the outcome is journalled when the receipt is read)."""
+    return [d for d in decisions if d.action == "settle" and d.reason == reason]
+
+
+def act(job, price=None):
+    """One block's decisions, then the settlement of what it sent (automine: receipts are there)."""
+    return job.tick(price=price) + job.flush()
 
 
 def test_signal_entry_then_exit(project, strike_ready, accounts):
@@ -178,7 +184,7 @@ def test_signal_entry_then_exit(project, strike_ready, accounts):
     job.bots[("long", 2)].desired = LONG
     job.bots[("short", 2)].desired = SHORT
     job.bots[("short", 3)].desired = LONG  # not its side: stays flat
-    decisions = job.tick(PRICE)
+    decisions = act(job, PRICE)
     entries = sent(decisions, "signal_entry")
     assert entries, [(d.reason, d.detail) for d in decisions]
     assert [(d.detail["side"], d.bot_id, d.detail["status"]) for d in entries] == \
@@ -192,7 +198,7 @@ def test_signal_entry_then_exit(project, strike_ready, accounts):
     assert not state(project, s, "short", 3).open
     # the signal turns FLAT: the long closes, the short stays
     job.bots[("long", 2)].desired = "flat"
-    decisions = job.tick(PRICE)
+    decisions = act(job, PRICE)
     assert [(d.detail["side"], d.bot_id, d.detail["status"]) for d in sent(decisions, "signal_exit")] == \
         [("long", 2, "mined")]
     assert not state(project, s, "long", 2).open and state(project, s, "short", 2).open
@@ -206,9 +212,9 @@ def test_keeper_deleverages_before_the_contract_floor(project, strike_ready, acc
     s = strike_ready
     job, _ = make_job(s, accounts[1], KeeperSettings(strike_hf_buffer=0.1, strike_leverage_bps=20_000))
     job.bots[("long", 3)].desired = LONG
-    assert sent(job.tick(PRICE), "signal_entry")
+    assert sent(act(job, PRICE), "signal_entry")
     before = state(project, s, "long", 3)
-    assert not sent(job.tick(), "hf_deleverage")  # HF >= 1.15 + 0.1
+    assert not sent(act(job), "hf_deleverage")  # HF >= 1.15 + 0.1
     # the bot's rule floor raised to 1.9: HF < 1.9 + 0.1 -> the keeper decreases the position
     # before the contract's own trigger gets its turn
     facet = project.StrikeConfigFacet.at(s.manifest.address("long"))
@@ -217,8 +223,11 @@ def test_keeper_deleverages_before_the_contract_floor(project, strike_ready, acc
     facet.setRules(3, rules, sender=owner)
     job.refresh_bots()
     assert job.bots[("long", 3)].min_health_factor == 19 * 10**17
-    (d,) = sent(job.tick(), "hf_deleverage")
-    assert d.detail["status"] == "mined" and d.detail["floor"] == pytest.approx(2.0)
+    decisions = act(job)
+    assert len(sent(decisions, "hf_deleverage")) == 1, [(x.action, x.reason, x.detail) for x in decisions]
+    (d,) = sent(decisions, "hf_deleverage")
+    assert d.detail["status"] == "mined", d.detail
+    assert d.detail["floor"] == pytest.approx(2.0)
     after = state(project, s, "long", 3)
     assert after.open and after.health_factor > before.health_factor and after.debt_base < before.debt_base
 
@@ -231,7 +240,7 @@ def test_liquidated_long_closes_its_hedged_short_next_block(project, strike_read
     job, journal = make_job(s, accounts[1], settings)
     job.bots[("long", 1)].desired = LONG
     job.bots[("short", 1)].desired = SHORT
-    assert len(sent(job.tick(PRICE), "signal_entry")) == 2
+    assert len(sent(act(job, PRICE), "signal_entry")) == 2
     holder = job.bots[("long", 1)].holder
     market = aave_market_of(s.manifest, admin=owner)
     # BTC down on the oracle and on DEX A until the long's HF is ~0.9 (< 1: liquidatable)
@@ -245,7 +254,7 @@ def test_liquidated_long_closes_its_hedged_short_next_block(project, strike_read
     usdc_token.approve(market.pool, MAX, sender=liquidator)
     receipt = pool.liquidationCall(market.asset("WBTC"), market.asset("USDC"), holder, MAX, False, sender=liquidator)
     liquidated_in = receipt.block_number
-    decisions = job.tick()
+    decisions = act(job)
     (seen,) = [d for d in decisions if d.reason == "liquidated"]
     assert (seen.detail["side"], seen.bot_id, seen.detail["liquidator"]) == ("long", 1, liquidator.address)
     assert seen.detail["tx"] == str(receipt.txn_hash)

@@ -118,7 +118,7 @@ class Job:
             return err.reason
         return "reverted on chain; the call succeeds on the block's post-state"
 
-    def record(self, block: int, action: str, reason: str, bot_id: int | None = None,
+    def record(self, block: int, action: str, reason: str, bot_id: int | None = None, /,
                **detail: Any) -> Decision:
         return self.journal.record(Decision(block, self.name, action, reason, bot_id, detail))
 

@@ -41,7 +41,7 @@ from web3.exceptions import TransactionNotFound
 
 from macrostrike.keeper.fees import FeePolicy, Fees
 from macrostrike.keeper.journal import Intent, IntentOpen, Journal
-from macrostrike.keeper.txsender import SendRejected, Sent, TxSender, TxStuck
+from macrostrike.keeper.txsender import Broadcast, SendRejected, Sent, TxSender, TxStuck
 
 logger = logging.getLogger("macrostrike.keeper")
 
@@ -70,6 +70,9 @@ class Tracked:
     sender: TxSender | None  # None: an intent of a signer this process does not hold (watched only)
     attempts: list[Attempt] = field(default_factory=list)
     replacement_blocked: bool = False
+    #: the head at which the signer's nonce was first seen used without a receipt of ours (a node
+    #: may count a block's nonces before it serves its receipts): abandoned only a block later
+    nonce_used_at: int | None = None
 
     @property
     def last(self) -> Attempt | None:
@@ -238,6 +241,10 @@ class TxManager:
         self.journal.tx_pending(tx_hash, sender.address, nonce, intent.job, intent.bot_id, intent_id=intent.id,
                                 raw=raw, tip=fees.tip, max_fee=fees.max_fee)
         result = sender.broadcast(raw)
+        if not result.in_flight and result.kind in ("nonce_too_low", "underpriced") and self._in_pool_check(tx_hash):
+            # the transport re-sent bytes the node had already taken (web3's HTTPProvider retries a
+            # timed-out eth_sendRawTransaction): for our own hash that answer means "ours is in"
+            result = Broadcast("known", result.kind, result.error)
         if not result.in_flight:
             self.journal.tx_final(tx_hash, "rejected", error=result.error)
             raise SendRejected(result.error, result.kind)
@@ -299,7 +306,12 @@ class TxManager:
             receipt = self._included(tracked)  # mined between the two reads?
             if receipt is not None:
                 return self._finish(tracked, receipt)
-            return self._abandon(tracked, f"nonce {nonce} used by another transaction")
+            if tracked.nonce_used_at is None:
+                tracked.nonce_used_at = head
+            if head > tracked.nonce_used_at:  # still no receipt of ours a block later
+                return self._abandon(tracked, f"nonce {nonce} used by another transaction")
+            return None
+        tracked.nonce_used_at = None
         if tracked.sender is not None:
             self._keep_alive(tracked, header, head)
         return None

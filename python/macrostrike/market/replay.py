@@ -170,15 +170,17 @@ class Replay:
             mark = self._lap(timing, "oracle", mark)
             ra, rb = self.ctx.reserves()
             decisions = self.job.tick()
+            decisions += self.job.flush()  # an automining chain: the receipts are there already
             mined = [d for d in decisions if d.reason == "mined"]
             realised += sum(int(d.detail["realised_profit"]) for d in mined)
             ra2, rb2 = self.ctx.reserves()
             mark = self._lap(timing, "arbitrage", mark)
             row = HourRow(i, timestamp, candle.close, price(ra), price(rb), price(ra2), price(rb2), len(mined), realised)
             if self.strike is not None:
-                strike_decisions = self.strike.tick(candle.close)
+                strike_decisions = self.strike.tick(price=candle.close)
+                strike_decisions += self.strike.flush()
                 row.strike_trades = sum(1 for d in strike_decisions
-                                        if d.action == "send" and d.detail.get("status") == "mined")
+                                        if d.action == "settle" and d.detail.get("status") == "mined")
                 row.strike_open = len(self.strike.open_positions())
                 mark = self._lap(timing, "strike", mark)
             if self.risk is not None:
