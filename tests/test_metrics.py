@@ -96,16 +96,7 @@ def test_bots_without_trades_are_seeded_from_the_chain(keeper_run):
         assert value(samples, "keeper_trades_total", bot=bot) is None
 
 
-class FlakyEth:
-    def __init__(self, script):
-        self.script = list(script)
-
-    @property
-    def block_number(self):
-        item = self.script.pop(0) if len(self.script) > 1 else self.script[0]
-        if isinstance(item, Exception):
-            raise item
-        return item
+from test_runner import FlakyEth  # noqa: E402 - the head follows a script of numbers and errors
 
 
 class Job:

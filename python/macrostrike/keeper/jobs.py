@@ -31,7 +31,9 @@ class JobSet:
 
     name = "keeper"
 
-    def __init__(self, jobs: list[Any]) -> None:
+    def __init__(self, jobs: list[Any], *, name: str = "keeper") -> None:
+        """``name`` is the journal cursor (a dry run uses its own, so it never moves the live one)."""
+        self.name = name
         if not jobs:
             raise ValueError("a JobSet needs at least one job")
         self.jobs = jobs
