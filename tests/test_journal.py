@@ -23,6 +23,8 @@ def url(request, tmp_path):
 
     engine = create_engine(server)
     metadata.drop_all(engine)
+    with engine.begin() as conn:  # the schema's revision (macrostrike.keeper.migrations)
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     engine.dispose()
 
 
