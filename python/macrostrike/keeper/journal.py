@@ -196,7 +196,15 @@ def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")  # wait for another process's write, don't fail
+        for attempt in range(50):  # two processes opening a new file at once race for the WAL switch
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                break
+            except Exception as err:  # noqa: BLE001 - sqlite3.OperationalError "database is locked"
+                if "locked" not in str(err) or attempt == 49:
+                    raise
+                time.sleep(0.02)
         # FULL: a committed attempt row (written before its broadcast) survives a power loss, not only a
         # crash of the process; its cost per commit is measured by `make bench` (see bench/README.md)
         cursor.execute("PRAGMA synchronous=FULL")
