@@ -40,7 +40,7 @@ def main(trades: int, noise_bps: float, tick_bots: int, tick_samples: int, out_d
     from ape.logging import logger
 
     from macrostrike.bench import Bench, BenchConfig, write_results
-    from macrostrike.cli import UserError
+    from macrostrike.cli.common import UserError
 
     logger.set_level("WARNING")
     config = BenchConfig(trades=trades, noise_bps=noise_bps, tick_bots=tick_bots, tick_samples=tick_samples)

@@ -8,7 +8,7 @@ import click
 # A long replay: start Anvil without per-opcode step traces kept in memory (tools/anvil/anvil).
 os.environ.setdefault("MACROSTRIKE_ANVIL_STEPS_TRACING", "0")
 
-from macrostrike.cli import UserError, connected, network_option
+from macrostrike.cli.common import UserError, connected, network_option
 
 
 @click.command()

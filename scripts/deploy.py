@@ -11,7 +11,7 @@ import os
 import click
 from ape.cli import account_option
 
-from macrostrike.cli import UserError, connected, network_option, resolve_account
+from macrostrike.cli.common import UserError, connected, network_option, resolve_account
 from macrostrike.deploy.create2 import Create2Error
 from macrostrike.deploy.manifest import ManifestError
 from macrostrike.deploy.system import DeployConfig, deploy_system

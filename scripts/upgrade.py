@@ -9,7 +9,7 @@ Logic: python/macrostrike/upgrade/command.py.
 import click
 from ape.cli import account_option
 
-from macrostrike.cli import connected, network_option
+from macrostrike.cli.common import connected, network_option
 from macrostrike.upgrade.command import run_upgrade
 
 

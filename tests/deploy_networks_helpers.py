@@ -26,7 +26,7 @@ import click
 def main(network: str, alias: str, role: str, facet_name: str) -> None:
     from ape import accounts, project
 
-    from macrostrike.cli import connected
+    from macrostrike.cli.common import connected
     from macrostrike.deploy import cuts
     from macrostrike.deploy.system import Deployer, _hexsel
 

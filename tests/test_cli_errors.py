@@ -40,7 +40,7 @@ def deployed(anvil_node, deployments):
 
 
 def test_child_roles_match_the_deploy():
-    from macrostrike.cli import ROLES
+    from macrostrike.cli.common import ROLES
     from macrostrike.deploy.system import CHILDREN
 
     assert ROLES == tuple(CHILDREN)

@@ -1,6 +1,7 @@
 """`ape keeper health`: ok on a fresh deployment whose keeper is caught up; lag, stale head, stale
 pending transactions, low signers and paused children make it not ok; the CLI prints JSON and exits
-0 only when ok."""
+1 only when down (--strict: when degraded too). `--liveness` is alive while the keeper loop beats (or,
+on a journal without heartbeats, its cursor keeps up) and the node answers, whatever the breaker says."""
 
 import json
 import time
@@ -10,7 +11,7 @@ from eth_utils import to_checksum_address
 
 from conftest import free_port
 from macrostrike.deploy.system import DeployConfig, deploy_system
-from macrostrike.keeper.health import check_health, open_journal
+from macrostrike.keeper.health import check_health, check_liveness, dead_report, down_report, exit_code, open_journal
 from macrostrike.keeper.journal import Journal
 from macrostrike.keeper.settings import KeeperSettings
 from ops_helpers import ape, assert_one_line_error
@@ -118,6 +119,73 @@ def test_open_journal_never_creates_a_file(tmp_path):
     assert open_journal("sqlite://") is not None  # in memory
 
 
+# -- liveness --------------------------------------------------------------------------------------
+class Beating(Journal):
+    """A journal whose 'keeper' heartbeat is ``at`` (whether or not Journal has heartbeats yet)."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def heartbeat(self, name="keeper"):
+        return self.at if name == "keeper" else None
+
+
+class CursorOnly:
+    """A journal without heartbeats (the fallback: the cursor lag)."""
+
+    def __init__(self, journal):
+        self.last_block = journal.last_block
+
+
+def test_liveness_follows_the_heartbeat_not_the_breaker(system, chain, project, accounts):
+    web3, m = chain.provider.web3, system.manifest
+    now = time.time()
+    fresh = check_liveness(web3, Beating(now - 5), KeeperSettings(), now=now)
+    assert fresh["status"] == "alive" and fresh["problems"] == [] and fresh["check"] == "heartbeat"
+    assert fresh["heartbeat_age_s"] == 5 and fresh["block"] == web3.eth.block_number
+    assert fresh["chain_id"] == chain.chain_id
+    project.EmergencyFacet.at(m.address("master")).emergencyStop(sender=accounts[0])  # degraded, still alive
+    assert check_liveness(web3, Beating(now - 59), KeeperSettings(), now=now)["status"] == "alive"
+    stale = check_liveness(web3, Beating(now - 61), KeeperSettings(), now=now)
+    assert stale["status"] == "dead" and stale["heartbeat_age_s"] == 61
+    assert stale["problems"] == ["the keeper loop's last heartbeat is 61 s old (> health_max_heartbeat_age_s=60)"]
+    never = check_liveness(web3, Beating(None), KeeperSettings(), now=now)
+    assert never["status"] == "dead" and "no 'keeper' heartbeat" in never["problems"][0]
+    none = check_liveness(web3, None, KeeperSettings(), now=now)
+    assert none["status"] == "dead" and "no keeper journal" in none["problems"][0]
+    json.dumps(fresh)
+
+
+def test_liveness_heartbeat_age_setting(chain):
+    now = time.time()
+    report = check_liveness(chain.provider.web3, Beating(now - 6), KeeperSettings(health_max_heartbeat_age_s=5), now=now)
+    assert report["status"] == "dead" and "health_max_heartbeat_age_s=5" in report["problems"][0]
+
+
+def test_liveness_without_heartbeats_checks_the_cursor(system, chain):
+    web3 = chain.provider.web3
+    journal = caught_up(web3)
+    settings = KeeperSettings(health_max_lag_blocks=2)
+    chain.mine(2)
+    alive = check_liveness(web3, CursorOnly(journal), settings)
+    assert alive["status"] == "alive" and alive["check"] == "cursor" and alive["lag_blocks"] == 2
+    chain.mine(1)
+    behind = check_liveness(web3, CursorOnly(journal), settings)
+    assert behind["status"] == "dead" and behind["problems"] == [
+        "keeper is 3 blocks behind the head (> health_max_lag_blocks=2)"]
+    never = check_liveness(web3, CursorOnly(Journal()), settings)
+    assert never["status"] == "dead" and "has not processed a block yet" in never["problems"][0]
+
+
+def test_exit_codes():
+    assert [exit_code({"status": s}) for s in ("ok", "degraded", "down", "alive", "dead")] == [0, 0, 1, 0, 1]
+    assert [exit_code({"status": s}, strict=True) for s in ("ok", "degraded", "down")] == [0, 1, 1]
+    assert exit_code(down_report("x")) == 1 and exit_code(dead_report("x")) == 1
+    with pytest.raises(ValueError, match="unknown health status"):
+        exit_code({"status": "fine"})
+
+
 # -- the command line ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def deployed(anvil_node, tmp_path_factory):
@@ -155,8 +223,36 @@ def test_cli_health(anvil_node, deployed, tmp_path):
     assert report["breaker"]["paused"] == ["long"]
     assert "keeper is 1 blocks behind the head (> health_max_lag_blocks=0)" in report["problems"]
     degraded, report = health(anvil_node, deployed, "--journal", journal)  # default threshold: 10 blocks
-    assert degraded.returncode == 1 and report["status"] == "degraded"
+    assert degraded.returncode == 0 and report["status"] == "degraded"  # degraded: no reason to restart
     assert report["problems"] == ["paused child diamond(s): long"]
+    readiness, report = health(anvil_node, deployed, "--journal", journal, "--readiness")
+    assert readiness.returncode == 0 and report["status"] == "degraded"
+    strict, report = health(anvil_node, deployed, "--journal", journal, "--strict")
+    assert strict.returncode == 1 and report["status"] == "degraded"
+
+
+@pytest.mark.slow
+def test_cli_liveness(anvil_node, deployed, tmp_path):
+    journal = f"sqlite:///{tmp_path / 'keeper.sqlite'}"
+    env = {**deployed, "MACROSTRIKE_KEEPER_HEALTH_MAX_HEARTBEAT_AGE_S": "3600"}  # subprocesses on a busy CPU
+    never, report = health(anvil_node, env, "--journal", journal, "--liveness")
+    assert never.returncode == 1 and report["status"] == "dead", report
+    run = ape("keeper", "run", "--network", anvil_node, "--blocks", "1", "--dry-run", "--journal", journal, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    stop = ape("keeper", "emergency-stop", "--network", anvil_node, env=env)
+    assert stop.returncode == 0, stop.stderr
+    degraded, report = health(anvil_node, env, "--journal", journal)
+    assert degraded.returncode == 0 and report["status"] == "degraded" and report["breaker"]["emergency"]
+    alive, report = health(anvil_node, env, "--journal", journal, "--liveness")  # the run's last heartbeat
+    assert alive.returncode == 0 and report["status"] == "alive" and report["problems"] == [], report
+    assert report["check"] == "heartbeat" and report["heartbeat_age_s"] >= 0
+    resume = ape("keeper", "resume", "--network", anvil_node, env=env)
+    assert resume.returncode == 0, resume.stderr
+    both = ape("keeper", "health", "--network", anvil_node, "--liveness", "--strict", env=env)
+    assert_one_line_error(both, "--liveness cannot be combined with --strict")
+    dead, report = health(f"http://127.0.0.1:{free_port()}", env, "--journal", journal, "--liveness")
+    assert dead.returncode == 1 and report["status"] == "dead"
+    assert "cannot connect to network" in report["problems"][0]
 
 
 @pytest.mark.slow

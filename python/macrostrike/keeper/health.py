@@ -1,6 +1,17 @@
-"""``ape keeper health``: one JSON object for a liveness/readiness probe.
+"""``ape keeper health``: one JSON object for a Kubernetes-style liveness or readiness probe.
 
-Shape::
+Two questions, two reports:
+
+* **liveness** (``--liveness``, :func:`check_liveness`): is the keeper process alive? Only a dead
+  loop or an unreachable node fails it, so a probe that restarts on failure never restart-loops a
+  keeper that is merely degraded (paused children, a low signer…). Shape::
+
+    {"status": "alive" | "dead", "problems": [...], "check": "heartbeat" | "cursor",
+     "chain_id": 31337, "block": 1234, "heartbeat_age_s": 2.1,
+     "last_processed_block": 1233, "lag_blocks": 1}
+
+* **readiness** (the default, or ``--readiness``; :func:`check_health`): is the system fit to
+  trade? Shape::
 
     {"status": "ok" | "degraded" | "down",
      "problems": ["keeper is 12 blocks behind the head (> health_max_lag_blocks=10)", ...],
@@ -15,7 +26,22 @@ Checks and thresholds (``KeeperSettings``: ``ape-config.yaml`` ``keeper:`` secti
 ``MACROSTRIKE_KEEPER_<FIELD>``):
 
 =====================================================  ==========  ==================================
-check                                                   status      threshold
+liveness check                                          status      threshold
+=====================================================  ==========  ==================================
+node unreachable (``eth_blockNumber`` fails)            dead        —
+no journal, or no 'keeper' heartbeat in it              dead        —
+last heartbeat older than                               dead        60 s
+``health_max_heartbeat_age_s``
+(journal without heartbeats) no 'keeper' cursor, or     dead        10 blocks
+cursor more than ``health_max_lag_blocks`` back
+=====================================================  ==========  ==================================
+
+The heartbeat (``Journal.heartbeat('keeper')``, the Unix time of the runner's last loop iteration,
+written even when there is no new block) is used when the journal has it; otherwise the check
+falls back to the cursor lag (``"check": "cursor"``).
+
+=====================================================  ==========  ==================================
+readiness check                                         status      threshold
 =====================================================  ==========  ==================================
 node unreachable                                        down        —
 head block older than ``health_max_block_age_s``        down        300 s (None: off — a local
@@ -29,7 +55,9 @@ a signer below ``signer_low_balance_eth``               degraded    0.05 ETH
 a child diamond paused (``emergency``: all of them)     degraded    —
 =====================================================  ==========  ==================================
 
-``status`` is the worst of the failed checks; the command exits 0 only for ``ok``.
+``status`` is the worst of the failed checks. Exit codes (:func:`exit_code`): liveness 0 alive,
+1 dead; readiness 0 for ``ok`` and ``degraded`` (degraded is not a reason to restart or stop
+routing), 1 for ``down``; readiness with ``--strict`` (alerting) 1 for ``degraded`` too.
 ``breaker`` is read from the master: its registered children (``ChildRegistryFacet.children``)
 and each child's ``paused()``.
 """
@@ -49,6 +77,9 @@ from macrostrike.keeper.settings import KeeperSettings
 CHILDREN = function_signature_to_4byte_selector("children()")
 PAUSED = function_signature_to_4byte_selector("paused()")
 STATUSES = ("ok", "degraded", "down")
+LIVENESS_STATUSES = ("alive", "dead")
+#: ``health_max_heartbeat_age_s`` for a settings object without that field.
+DEFAULT_MAX_HEARTBEAT_AGE_S = 60.0
 JOB = "keeper"  # the cursor of `ape keeper run` (macrostrike.keeper.jobs.JobSet.name)
 
 
@@ -70,8 +101,20 @@ def breaker_state(web3: Any, manifest: Manifest) -> dict[str, Any]:
 
 def check_health(web3: Any, manifest: Manifest, journal: Journal | None, signers: list[str],
                  settings: KeeperSettings, *, job: str = JOB, now: float | None = None) -> dict[str, Any]:
-    """The health report (see the module docstring). ``journal`` None means none was found;
-    ``now`` (Unix seconds, default the wall clock) is for block and pending-transaction ages."""
+    """The readiness report (see the module docstring).
+
+    Args:
+        web3: a connected Web3.
+        manifest: the deployment manifest (for the master and the children's roles).
+        journal: the keeper's journal, or None when none was found.
+        signers: the keeper's signer addresses (balances checked).
+        settings: the thresholds (``health_*``, ``signer_low_balance_eth``).
+        job: the journal cursor of the keeper loop.
+        now: Unix seconds for block and pending-transaction ages (default the wall clock).
+
+    Returns:
+        The report: ``status`` ``ok``/``degraded``/``down``, ``problems`` and the measurements.
+    """
     now = time.time() if now is None else now
     problems: list[tuple[str, str]] = []  # (status, message)
     head = web3.eth.get_block("latest")
@@ -129,12 +172,121 @@ def check_health(web3: Any, manifest: Manifest, journal: Journal | None, signers
 
 
 def down_report(reason: str) -> dict[str, Any]:
-    """The report when the node cannot be reached at all."""
+    """The readiness report when the node cannot be reached at all.
+
+    Args:
+        reason: the one problem to report.
+
+    Returns:
+        ``{"status": "down", "problems": [reason]}``.
+    """
     return {"status": "down", "problems": [reason]}
 
 
+def check_liveness(web3: Any, journal: Journal | None, settings: KeeperSettings, *, job: str = JOB,
+                   now: float | None = None) -> dict[str, Any]:
+    """The liveness report (see the module docstring): is the keeper loop running, does the node answer?
+
+    Degraded states (paused children, low signers, stale pending transactions) never fail it.
+
+    Args:
+        web3: a connected Web3 (``eth_blockNumber`` and ``eth_chainId`` are asked).
+        journal: the keeper's journal, or None when none was found (dead).
+        settings: ``health_max_heartbeat_age_s`` (60 s for a settings object without it) and, for
+            a journal without heartbeats, ``health_max_lag_blocks``.
+        job: the name the keeper loop writes its heartbeat and cursor under.
+        now: Unix seconds for the heartbeat's age (default the wall clock).
+
+    Returns:
+        ``{"status": "alive" | "dead", "problems": [...], "check": "heartbeat" | "cursor",
+        "chain_id", "block", "heartbeat_age_s", "last_processed_block", "lag_blocks"}``.
+
+    Raises:
+        OSError: the node stopped answering (requests' ConnectionError is an OSError); the
+            caller reports it with :func:`dead_report`.
+    """
+    now = time.time() if now is None else now
+    block = int(web3.eth.block_number)
+    problems: list[str] = []
+    heartbeat = getattr(journal, "heartbeat", None) if journal is not None else None
+    last = journal.last_block(job) if journal is not None else None
+    lag = None if last is None else block - last
+    beat_age = None
+    if journal is None:
+        problems.append("no keeper journal found: is `ape keeper run` running with this --journal?")
+    elif callable(heartbeat):
+        beat = heartbeat(job)
+        max_age = float(getattr(settings, "health_max_heartbeat_age_s", DEFAULT_MAX_HEARTBEAT_AGE_S))
+        if beat is None:
+            problems.append(f"no '{job}' heartbeat in the journal: is `ape keeper run` running with this --journal?")
+        else:
+            beat_age = round(now - float(beat), 3)
+            if beat_age > max_age:
+                problems.append(f"the keeper loop's last heartbeat is {beat_age:.0f} s old "
+                                f"(> health_max_heartbeat_age_s={max_age:g})")
+    elif last is None:
+        problems.append(f"the keeper has not processed a block yet (no '{job}' cursor in the journal): "
+                        "is `ape keeper run` running with this --journal?")
+    elif lag is not None and lag > settings.health_max_lag_blocks:
+        problems.append(f"keeper is {lag} blocks behind the head "
+                        f"(> health_max_lag_blocks={settings.health_max_lag_blocks})")
+    return {
+        "status": "dead" if problems else "alive",
+        "problems": problems,
+        "check": "heartbeat" if callable(heartbeat) else "cursor",
+        "chain_id": int(web3.eth.chain_id),
+        "block": block,
+        "heartbeat_age_s": beat_age,
+        "last_processed_block": last,
+        "lag_blocks": lag,
+    }
+
+
+def dead_report(reason: str) -> dict[str, Any]:
+    """The liveness report when the node cannot be reached.
+
+    Args:
+        reason: the one problem to report.
+
+    Returns:
+        ``{"status": "dead", "problems": [reason]}``.
+    """
+    return {"status": "dead", "problems": [reason]}
+
+
+def exit_code(report: dict[str, Any], *, strict: bool = False) -> int:
+    """The probe's exit code for a liveness or readiness report.
+
+    Args:
+        report: a report of :func:`check_liveness`/:func:`dead_report` or
+            :func:`check_health`/:func:`down_report`.
+        strict: readiness only: also fail on ``degraded`` (for alerting).
+
+    Returns:
+        0 for ``alive``, ``ok`` and (unless ``strict``) ``degraded``; 1 otherwise.
+
+    Raises:
+        ValueError: an unknown status.
+    """
+    status = report["status"]
+    if status not in STATUSES + LIVENESS_STATUSES:
+        raise ValueError(f"unknown health status {status!r}")
+    failing = {"dead", "down", "degraded"} if strict else {"dead", "down"}
+    return 1 if status in failing else 0
+
+
 def open_journal(url: str) -> Journal | None:
-    """Open the journal at ``url`` without creating one: None if it is a SQLite file that does not exist."""
+    """Open the journal at ``url`` without creating one.
+
+    Args:
+        url: a SQLAlchemy URL.
+
+    Returns:
+        The journal, or None if ``url`` is a SQLite file that does not exist.
+
+    Raises:
+        Exception: whatever SQLAlchemy raises for a bad URL or an unreachable database.
+    """
     from pathlib import Path
 
     from sqlalchemy.engine import make_url

@@ -160,7 +160,7 @@ def run_rebalance(account: Any, yes: bool, min_gap_bps: int | None) -> None:
     from ape.exceptions import ContractLogicError
     from rich.console import Console
 
-    from macrostrike.cli import ROLES, UserError, load_manifest, resolve_account
+    from macrostrike.cli.common import ROLES, UserError, load_manifest, resolve_account
     from macrostrike.report import usd
 
     manifest = load_manifest()

@@ -1,7 +1,7 @@
 """The command-line side of the upgrade tools: ``ape run upgrade`` and ``ape keeper inspect``.
 
-Both connect with :func:`macrostrike.cli.connected` and turn every refusal into a one-line
-:class:`macrostrike.cli.UserError` (exit 1, no traceback).
+Both connect with :func:`macrostrike.cli.common.connected` and turn every refusal into a one-line
+:class:`macrostrike.cli.common.UserError` (exit 1, no traceback).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import click
 from eth_utils import is_address, to_checksum_address
 
-from macrostrike.cli import UserError, resolve_account
+from macrostrike.cli.common import UserError, resolve_account
 from macrostrike.upgrade.layout import LayoutCompileError, recorded_layouts
 
 

@@ -1,0 +1,133 @@
+"""``ape keeper run``: the keeper loop (arbitrage, strike, risk checkpoint) and its metrics server."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+from ape.cli import account_option, ape_cli_context
+
+from macrostrike.cli.common import UserError, connected, load_manifest, network_option, resolve_signers
+
+
+@click.command()
+@ape_cli_context()
+@network_option()
+@account_option(prompt=False)
+@click.option("--blocks", type=click.IntRange(min=1), default=None, help="Stop after this many new blocks.")
+@click.option("--dry-run", is_flag=True, help="Decide and simulate, never send.")
+@click.option("--journal", "journal_url", default=None, metavar="URL",
+              help="SQLAlchemy URL of the journal (default: sqlite:///out/keeper-<chain-id>.sqlite).")
+@click.option("--signer", "signer_aliases", multiple=True, metavar="ALIAS",
+              help="Keeper account alias for the signer pool (repeatable; bots are sharded over them). "
+                   "Keyfile accounts unlock from APE_ACCOUNTS_<alias>_PASSPHRASE.")
+@click.option("--metrics-port", type=click.IntRange(0, 65_535), default=None, metavar="PORT",
+              help="Serve Prometheus metrics on this port (default: keeper.metrics_port, off when unset).")
+def run(cli_ctx: Any, network: Any, account: Any, blocks: int | None, dry_run: bool,
+        journal_url: str | None, signer_aliases: tuple[str, ...], metrics_port: int | None) -> None:
+    """Run every bot on each new block: arbitrage; on a system with strike bots also the strike
+    job (signals once per strike_signal_interval_s, triggers and health factors every block) and
+    the master's risk checkpoint (once per checkpoint_interval_s)."""
+    with connected(network):
+        _run(cli_ctx, account, blocks, dry_run, journal_url, signer_aliases, metrics_port=metrics_port)
+
+
+def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_url: str | None,
+         signer_aliases: tuple[str, ...] = (), metrics_port: int | None = None) -> None:
+    from ape import chain
+
+    from macrostrike.keeper.arbitrage import ArbitrageJob
+    from macrostrike.keeper.context import AmmContext
+    from macrostrike.keeper.jobs import JobSet, strike_job
+    from macrostrike.keeper.journal import Journal
+    from macrostrike.keeper.risk import CheckpointJob
+    from macrostrike.keeper.runner import KeeperHalted, Runner
+    from macrostrike.keeper.settings import load_settings
+    from macrostrike.keeper.signers import signer_pool
+
+    try:
+        settings = load_settings()
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    logging.getLogger("macrostrike.keeper").setLevel(logging.INFO)
+    manifest = load_manifest()
+    signers = resolve_signers(account, signer_aliases)
+    ctx = AmmContext(manifest)
+    if journal_url is None:
+        Path("out").mkdir(exist_ok=True)
+        journal_url = f"sqlite:///out/keeper-{chain.provider.chain_id}.sqlite"
+    try:
+        journal = Journal(journal_url)
+    except Exception as err:  # noqa: BLE001 - SQLAlchemy raises many kinds for a bad URL
+        raise UserError(f"cannot open the journal {journal_url!r}: {str(err).splitlines()[0]}") from None
+    settled = journal.reconcile(chain.provider.web3)
+    if settled:
+        cli_ctx.logger.info(f"reconciled pending transactions from the last run: {settled}")
+    pool = signer_pool(signers, settings, error_table=ctx.errors, journal=journal)
+    job = ArbitrageJob(ctx, pool, settings, journal, send=not dry_run)
+    jobs: list[Any] = [job]
+    strike = strike_job(manifest, pool, settings, journal, send=not dry_run)
+    if strike is not None:
+        warmed = strike.warm_up_from_feed(settings.strike_warmup_rounds, settings.strike_signal_interval_s)
+        cli_ctx.logger.info(f"strike signals warmed up on {warmed} price-feed round(s), one per "
+                            f"{settings.strike_signal_interval_s} s")
+        jobs += [strike, CheckpointJob(manifest, pool, settings, journal, send=not dry_run)]
+    for address, balance in pool.low_balances(chain.provider.web3):
+        cli_ctx.logger.warning(f"signer {address} is low on gas: {balance / 1e18:.4f} ETH")
+    cli_ctx.logger.info(f"keeper signers {', '.join(str(a.address) for a in signers)} on chain "
+                        f"{chain.provider.chain_id}, {len(job.bots)} AMM bots"
+                        f"{f', {len(strike.bots)} strike bots' if strike is not None else ''}, "
+                        f"{'dry run' if dry_run else 'sending'}; journal {journal_url}")
+    observer = _start_metrics(cli_ctx, settings, metrics_port, job, pool)  # None unless a port is set
+
+    def on_block(number: int, decisions: list[Any]) -> None:
+        for d in decisions:
+            if d.action == "send" or d.reason not in ("no_opportunity", "hold"):
+                click.echo(f"block {d.block} bot={d.bot_id} {d.action} {d.reason} "
+                           f"{ {k: v for k, v in d.detail.items() if k != 'tx'} }")
+        if observer is not None:
+            observer(number, decisions)
+
+    runner = Runner(chain.provider.web3, JobSet(jobs), poll_interval_s=settings.poll_interval_s,
+                    max_consecutive_errors=settings.max_consecutive_errors,
+                    backoff_base_s=settings.backoff_base_s, backoff_max_s=settings.backoff_max_s,
+                    on_block=on_block, journal=journal, reorg_depth=settings.reorg_depth)
+    try:
+        result = runner.run(blocks)
+    except KeeperHalted as err:
+        raise UserError(f"keeper halted: {err}") from None
+    finally:
+        journal.close()
+        if observer is not None:
+            observer.close()
+    if result.stopped_by_signal:
+        click.echo("stopped by signal after finishing the current block")
+    s = job.stats
+    click.echo(f"blocks={s.blocks} opportunities={s.opportunities} sent={s.sent} "
+               f"succeeded={s.succeeded} reverted={s.reverted} reorgs={result.reorgs} "
+               f"backfilled_blocks={result.backfilled_blocks}")
+    if strike is not None:
+        st = strike.stats
+        click.echo(f"strike: sent={st.sent} succeeded={st.succeeded} reverted={st.reverted} "
+                   f"by_intent={st.by_intent} open={len(strike.open_positions())} "
+                   f"liquidations={st.liquidations} checkpoints={jobs[-1].sent}")
+
+
+def _start_metrics(cli_ctx: Any, settings: Any, port: int | None, job: Any, pool: Any) -> Any:
+    """Serve Prometheus metrics for `run` when ``--metrics-port`` or ``keeper.metrics_port`` is set."""
+    from ape import chain
+
+    from macrostrike.keeper.metrics import start_keeper_metrics
+
+    port = settings.metrics_port if port is None else port
+    if port is None:
+        return None
+    try:
+        observer = start_keeper_metrics(port, settings.metrics_addr, job, pool, chain.provider.web3)
+    except OSError as err:
+        raise UserError(f"cannot serve metrics on {settings.metrics_addr}:{port} ({err.strerror or err}): "
+                        "pick another --metrics-port") from None
+    cli_ctx.logger.info(f"Prometheus metrics on http://{settings.metrics_addr}:{observer.metrics.port}/metrics")
+    return observer
