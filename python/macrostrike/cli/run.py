@@ -66,7 +66,11 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
     if settled:
         cli_ctx.logger.info(f"reconciled pending transactions from the last run: {settled}")
     pool = signer_pool(signers, settings, error_table=ctx.errors, journal=journal)
-    job = ArbitrageJob(ctx, pool, settings, journal, send=not dry_run)
+    job = ArbitrageJob(ctx, pool, settings, journal, send=not dry_run)  # resumes the journal's open intents
+    resumed = job.txm.open_intents()
+    if resumed:
+        cli_ctx.logger.info(f"resumed {len(resumed)} open intent(s) from the last run: they are watched, "
+                            "re-broadcast or replaced, never decided again")
     jobs: list[Any] = [job]
     strike = strike_job(manifest, pool, settings, journal, send=not dry_run)
     if strike is not None:
@@ -90,9 +94,12 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
         if observer is not None:
             observer(number, decisions)
 
-    runner = Runner(chain.provider.web3, JobSet(jobs), poll_interval_s=settings.poll_interval_s,
+    # a dry run keeps its own cursor: it must never move the live keeper's
+    jobset = JobSet(jobs, name="keeper-dry-run" if dry_run else "keeper")
+    runner = Runner(chain.provider.web3, jobset, poll_interval_s=settings.poll_interval_s,
                     max_consecutive_errors=settings.max_consecutive_errors,
                     backoff_base_s=settings.backoff_base_s, backoff_max_s=settings.backoff_max_s,
+                    backoff_jitter_s=settings.backoff_base_s / 2,
                     on_block=on_block, journal=journal, reorg_depth=settings.reorg_depth)
     try:
         result = runner.run(blocks)
@@ -103,7 +110,8 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
         if observer is not None:
             observer.close()
     if result.stopped_by_signal:
-        click.echo("stopped by signal after finishing the current block")
+        open_now = len(job.txm.open_intents())
+        click.echo(f"stopped by signal; {open_now} intent(s) in flight are resumed at the next start")
     s = job.stats
     click.echo(f"blocks={s.blocks} opportunities={s.opportunities} sent={s.sent} "
                f"succeeded={s.succeeded} reverted={s.reverted} reorgs={result.reorgs} "
