@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 ROOT = Path(__file__).resolve().parents[1]
+PARTS = ("tick", "keeper", "raw", "web3", "sign", "interval", "journal")  # = macrostrike.bench.PARTS
 
 
 @click.command()
@@ -31,7 +32,17 @@ ROOT = Path(__file__).resolve().parents[1]
               show_default=True)
 @click.option("--network", default="ethereum:local:foundry", show_default=True,
               help="A local chain: the bench mints tokens and uses evm_snapshot/evm_revert.")
-def main(trades: int, noise_bps: float, tick_bots: int, tick_samples: int, out_dir: Path, network: str) -> None:
+@click.option("--parts", default=",".join(PARTS), show_default=True,
+              help="Comma-separated parts to run: tick, keeper, raw, web3, sign (on --network; raw, web3 "
+                   "and sign need keeper), interval (its own Anvil with --block-time), journal (no chain).")
+@click.option("--interval-blocks", type=click.IntRange(3, 10_000), default=60, show_default=True,
+              help="Blocks the interval-mining part runs the keeper for.")
+@click.option("--block-time", type=click.IntRange(1, 60), default=2, show_default=True,
+              help="Anvil --block-time of the interval-mining part (s).")
+@click.option("--journal-rows", type=click.IntRange(25, 100_000), default=500, show_default=True,
+              help="Attempt rows per pragma in the synchronous=FULL vs NORMAL measurement.")
+def main(trades: int, noise_bps: float, tick_bots: int, tick_samples: int, out_dir: Path, network: str, parts: str,
+         interval_blocks: int, block_time: int, journal_rows: int) -> None:
     os.chdir(ROOT)  # Ape finds the project (contracts, ape-config.yaml) from the working directory
     os.environ["MACROSTRIKE_DEPLOYMENTS"] = tempfile.mkdtemp(prefix="macrostrike-bench-deploy-")
     # Anvil without in-memory opcode step traces (tools/anvil/anvil), as for the demo
@@ -39,15 +50,33 @@ def main(trades: int, noise_bps: float, tick_bots: int, tick_samples: int, out_d
     from ape import networks
     from ape.logging import logger
 
-    from macrostrike.bench import Bench, BenchConfig, write_results
+    from macrostrike.bench import LOCAL_PARTS, Bench, BenchConfig, start_anvil, write_results
     from macrostrike.cli.common import UserError
 
+    chosen = tuple(p for p in PARTS if p in {x.strip() for x in parts.split(",")})
+    unknown = {x.strip() for x in parts.split(",")} - set(PARTS)
+    if unknown or not chosen:
+        raise click.BadParameter(f"unknown part(s) {sorted(unknown)}; choose from {', '.join(PARTS)}",
+                                 param_hint="--parts")
+    if {"raw", "web3", "sign"} & set(chosen) and "keeper" not in chosen:
+        raise click.BadParameter("raw, web3 and sign replay the keeper part's transactions: add keeper",
+                                 param_hint="--parts")
     logger.set_level("WARNING")
-    config = BenchConfig(trades=trades, noise_bps=noise_bps, tick_bots=tick_bots, tick_samples=tick_samples)
-    with networks.parse_network_choice(network) as provider:
-        if provider.chain_id not in (31337, 1337):
-            raise UserError("the bench mints test tokens and reverts the chain: run it on a local chain")
-        results = Bench(config, log=lambda m: click.echo(m, err=True)).run()
+    config = BenchConfig(trades=trades, noise_bps=noise_bps, tick_bots=tick_bots, tick_samples=tick_samples,
+                         interval_blocks=interval_blocks, block_time_s=block_time, journal_rows=journal_rows)
+    bench = Bench(config, log=lambda m: click.echo(m, err=True))
+    bench.begin()
+    if set(chosen) & set(LOCAL_PARTS):
+        with networks.parse_network_choice(network) as provider:
+            if provider.chain_id not in (31337, 1337):
+                raise UserError("the bench mints test tokens and reverts the chain: run it on a local chain")
+            bench.run_local(chosen)
+    if "interval" in chosen:
+        with start_anvil("--block-time", str(block_time)) as uri, networks.parse_network_choice(uri):
+            bench.interval_mining(uri)
+    if "journal" in chosen:
+        bench.journal_sync()
+    results = bench.finish(chosen)
     path, md = write_results(results, out_dir)
     click.echo(md.read_text())
     click.echo(f"wrote {path} and {md}")

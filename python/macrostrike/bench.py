@@ -8,10 +8,10 @@ One run, one Anvil (the local chain ape-foundry starts):
    ``eth_call`` and ``eth_estimateGas``). Also the cost of :meth:`ArbitrageJob.refresh_bots`, which
    reads every bot. Done inside a snapshot that is reverted afterwards.
 2. **Keeper path**: the BTC/USD replay (noise traders on both pools each hour, the real
-   ``ArbitrageJob`` pipeline: decide, simulate, sign through Ape, journal, broadcast, receipt) until
-   ``trades`` arbitrages are mined. Per trade: the start of its decision round and the moment its
-   receipt is back. Every raw transaction the run broadcasts (noise trades, arbitrages) and the chain
-   clock/base-fee calls are recorded in order.
+   ``ArbitrageJob`` pipeline: ``tick()`` decides, simulates, signs, journals and broadcasts without
+   waiting; ``flush()`` settles the automined receipts) until ``trades`` arbitrages are mined. Per
+   trade: the start of its decision round and the moment its outcome settled. Every raw transaction
+   the run broadcasts (noise trades, arbitrages) and the chain clock/base-fee calls are recorded in order.
 3. **Raw limit**: the chain is reverted to the snapshot taken before (2) and the recorded sequence
    is replayed; every transaction is re-signed with ``eth_account`` *before* timing starts and sent
    with ``eth_sendRawTransaction`` one by one, each followed by ``eth_getTransactionReceipt`` polls.
@@ -26,11 +26,18 @@ and 4; the noise trades between them are replayed untimed. In path 2 the keeper'
 spent inside ``tick()`` (all blocks, including those without an opportunity); the noise traders'
 time is reported separately as the replay's wall time.
 
+5. **Interval mining** (:meth:`Bench.interval_mining`): a separate Anvil with ``--block-time``, 100
+   bots, the real ``Runner`` + ``JobSet``; block arrival to the last broadcast of its actions, actions
+   per block, blocks the keeper fell behind.
+6. **Journal pragma** (:meth:`Bench.journal_sync`): ``Journal.tx_pending`` per row with
+   ``synchronous=FULL`` vs ``NORMAL``.
+
 Figures are only comparable within one run (the same Anvil, the same machine load).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -39,7 +46,7 @@ import subprocess
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,6 +55,9 @@ from typing import Any
 from eth_abi import decode, encode
 
 HOUR = 3600
+#: Every part, in run order; LOCAL_PARTS run on ape-foundry's automining Anvil.
+PARTS = ("tick", "keeper", "raw", "web3", "sign", "interval", "journal")
+LOCAL_PARTS = PARTS[:5]
 EXECUTE_ARGS = ["uint256", "bool", "uint256", "uint256"]
 
 
@@ -73,6 +83,15 @@ class BenchConfig:
     tick_samples: int = 200
     #: Iterations of the signing micro-benchmark (Ape vs eth_account on the same transaction).
     sign_samples: int = 300
+    #: Interval-mining part: Anvil's --block-time, the runner's poll, blocks run, and the price
+    #: dislocation (USDC minted into DEX A's pair, bps of its USDC reserve) sent whenever a block's
+    #: tick submitted fewer than max_trades_per_block.
+    block_time_s: int = 2
+    interval_poll_s: float = 0.05
+    interval_blocks: int = 60
+    dislocation_bps: int = 2_000
+    #: attempt rows per pragma in the journal synchronous=FULL vs NORMAL measurement
+    journal_rows: int = 500
 
 
 # -- timing helpers ----------------------------------------------------------------------------------
@@ -185,6 +204,36 @@ class Rpc:
             time.sleep(0.001)
             receipt = self("eth_getTransactionReceipt", [tx_hash])
         return receipt
+
+
+@contextlib.contextmanager
+def start_anvil(*args: str) -> Iterator[str]:
+    """A separate Anvil (``anvil`` on PATH, extra CLI ``args``) on a free loopback port; yields its
+    URI and stops it (this process only) afterwards (as ``tests/conftest.py`` ``start_anvil``)."""
+    import shutil
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    binary = shutil.which("anvil")
+    if binary is None:
+        raise RuntimeError("anvil is not on PATH (see bench/README.md)")
+    proc = subprocess.Popen([binary, "--port", str(port), "--silent", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("anvil did not start within 20 s")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 # -- the benchmark -----------------------------------------------------------------------------------
@@ -358,23 +407,37 @@ class Bench:
             return Timed(web3, clock, label, children={"eth": Timed(web3.eth, clock, f"{label}.eth", after=after)})
 
         # instrument (proxies on this run's own objects; nothing in the keeper modules changes)
+        txm = job.txm
         timed_journal = Timed(journal, clock, "journal")
         job.journal = timed_journal
+        txm.journal = timed_journal
+        txm.web3 = eth_proxy(txm.web3, "txm")
         for sender in job.signers.senders:
             sender.web3 = eth_proxy(sender.web3, "signer",
                                     {"send_raw_transaction": recorder("arb", sender.address)})
             sender.account = Timed(sender.account, clock, "ape.account")
             sender.ecosystem = Timed(sender.ecosystem, clock, "ape.ecosystem")
-            sender.journal = timed_journal
-            original_send = sender.send
+        # a trade's decision round starts with the pool read (the block's first round) or, for the
+        # next round in the same block, when our previous submission returned (its hint gives the pools)
+        submitted: dict[int, dict[str, float]] = {}
+        original_submit, original_settled = txm.submit, job.on_settled
 
-            def send(*args: Any, _send: Callable = original_send, **kwargs: Any) -> Any:
-                sent_at = time.perf_counter()
-                result = _send(*args, **kwargs)
-                trades.append({"decided": round_start[0], "sent": sent_at, "mined": time.perf_counter()})
-                return result
+        def submit(*args: Any, **kwargs: Any) -> Any:
+            sent_at = time.perf_counter()
+            intent = original_submit(*args, **kwargs)
+            submitted[intent.id] = {"decided": round_start[0], "sent": sent_at}
+            round_start[0] = time.perf_counter()
+            return intent
 
-            sender.send = send
+        def on_settled(outcome: Any) -> Any:
+            row = submitted.get(outcome.intent.id)
+            if row is not None:
+                row["mined"] = time.perf_counter()
+                row["status"] = outcome.status
+                trades.append(row)
+            return original_settled(outcome)
+
+        txm.submit, job.on_settled = submit, on_settled
         for trader in replay.traders:
             trader.sender.web3 = eth_proxy(trader.sender.web3, "noise",
                                            {"send_raw_transaction": recorder("noise", trader.sender.address)})
@@ -382,7 +445,7 @@ class Bench:
         original_reserves, original_decode = ctx.reserves, ctx.decode_event
 
         def reserves() -> Any:
-            round_start[0] = time.perf_counter()  # a decision round starts by reading both pools (or see below)
+            round_start[0] = time.perf_counter()  # the block's first decision round starts by reading both pools
             return original_reserves()
 
         def decode_event(*args: Any) -> Any:
@@ -392,15 +455,7 @@ class Bench:
             finally:
                 clock.add("ctx.decode_event", time.perf_counter() - started)
 
-        original_hint = ctx.reserves_from_logs
-
-        def reserves_from_logs(*args: Any) -> Any:
-            # after one of our trades the next round reads the reserves from its receipt: it starts here
-            result = original_hint(*args)
-            round_start[0] = time.perf_counter()
-            return result
-
-        ctx.reserves, ctx.decode_event, ctx.reserves_from_logs = reserves, decode_event, reserves_from_logs
+        ctx.reserves, ctx.decode_event = reserves, decode_event
 
         self.snapshot = self.chain.snapshot()
         rpc = Rpc(self.web3)
@@ -423,6 +478,7 @@ class Bench:
             clock.on = True
             tick_started = time.perf_counter()
             decisions = job.tick()
+            decisions += job.flush()  # automine: the receipts are there; outcomes settle here
             tick_times.append(time.perf_counter() - tick_started)
             clock.on = False
             n = sum(1 for d in decisions if d.reason == "mined")
@@ -445,7 +501,6 @@ class Bench:
         assert len(arb_steps) == len(trades) == mined + reverted, (len(arb_steps), len(trades), mined, reverted)
         self.steps = steps
         traded_ticks = [k for k in trades_per_tick if k]
-        send_s = sum(t["mined"] - t["sent"] for t in trades)
         self.results[name] = {
             "hours": hours, "noise_trades": noise, "trades": mined, "reverted": reverted,
             "keeper_time_s": round(keeper_s, 3),
@@ -458,39 +513,38 @@ class Bench:
             "trades_per_traded_block": round(statistics.fmean(traded_ticks), 2) if traded_ticks else 0,
             "blocks_with_trades": len(traded_ticks),
         }
-        self.results[f"profile_{name}"] = self._profile(clock, keeper_s, send_s, mined)
+        self.results[f"profile_{name}"] = self._profile(clock, keeper_s, mined)
         self.log(f"{name}: {mined} trades in {keeper_s:.2f} s keeper time ({wall:.1f} s with the market)")
 
     @staticmethod
-    def _profile(clock: Clock, keeper_s: float, send_s: float, trades: int) -> dict[str, Any]:
-        """Where the keeper's time went: leaf calls, plus the rest (Python: maths, encoding, web3 overhead)."""
+    def _profile(clock: Clock, keeper_s: float, trades: int) -> dict[str, Any]:
+        """Where the keeper's time went (tick + flush): leaf calls, plus the rest (Python: maths,
+        encoding, web3 overhead, flush's receipt-poll sleeps)."""
         names = {
-            "ctx.eth.call": "pool reserves (eth_call getReserves x2 per round)",
+            "ctx.eth.call": "pool reserves (eth_call getReserves x2 per block)",
             "ctx.eth.get_block": "latest block (eth_getBlockByNumber)",
             "signer.eth.call": "simulate (eth_call executeArbitrage)",
             "signer.eth.estimate_gas": "eth_estimateGas",
+            "signer.eth.max_priority_fee": "eth_maxPriorityFeePerGas",
             "ape.ecosystem.create_transaction": "Ape create_transaction",
             "ape.account.sign_transaction": "Ape sign_transaction",
             "signer.eth.send_raw_transaction": "eth_sendRawTransaction (anvil mines here)",
-            "signer.eth.wait_for_transaction_receipt": "receipt (wait_for_transaction_receipt)",
-            "signer.eth.get_transaction_receipt": "receipt (eth_getTransactionReceipt)",
+            "txm.eth.get_transaction_receipt": "settle: eth_getTransactionReceipt",
+            "txm.eth.get_block": "settle/flush: latest block",
             "journal.record": "journal: decision rows (SQLite)",
-            "journal.tx_pending": "journal: tx pending (SQLite)",
-            "journal.tx_final": "journal: tx final (SQLite)",
+            "journal.intent_create": "journal: intent row (SQLite)",
+            "journal.tx_pending": "journal: attempt pending, before broadcast (SQLite)",
+            "journal.tx_receipt": "journal: attempt settled (SQLite)",
+            "journal.tx_final": "journal: attempt final (SQLite)",
+            "journal.intent_state": "journal: intent state (SQLite)",
             "ctx.decode_event": "decode ArbitrageExecuted log",
         }
-        in_send = ("ape.", "signer.eth.send_raw_transaction", "signer.eth.wait_for_transaction_receipt",
-                   "signer.eth.get_transaction_receipt", "signer.eth.block_number", "signer.eth.get_block",
-                   "journal.tx_")
         totals = dict(clock.total)
         calls = dict(clock.calls)
-        send_leaves = sum(v for k, v in totals.items() if k.startswith(in_send))
-        totals["send_other"] = send_s - send_leaves
-        calls["send_other"] = trades
-        names["send_other"] = "TxSender other: receipt poll sleeps (poll_s), Python"
         totals["rest"] = keeper_s - sum(totals.values())
         calls["rest"] = 0
-        names["rest"] = "decision Python: v2 maths, pick_bot, ABI encode, decision bookkeeping"
+        names["rest"] = ("rest: decision Python (v2 maths, pick_bot, ABI encode, signing with eth_account), "
+                         "flush's receipt-poll sleeps")
         rows = []
         for label in sorted(totals, key=totals.get, reverse=True):
             total = totals[label]
@@ -620,57 +674,338 @@ class Bench:
             out[name] = ms_stats(samples)
         self.results["signing"] = out
 
-    # ---- all -----------------------------------------------------------------------------------
-    def run(self) -> dict[str, Any]:
+    # ---- 5. interval mining: many actions in one block -----------------------------------------
+    def interval_mining(self, uri: str) -> None:
+        """The keeper's block loop on an interval-mined Anvil (its own process, ``--block-time``).
+
+        Must run inside an Ape network context connected to ``uri``. Deploys the system with
+        ``bots`` AMM bots (automine switched on for the deployment only, then
+        ``evm_setIntervalMining`` restores the interval), then runs the real
+        :class:`~macrostrike.keeper.runner.Runner` over a :class:`~macrostrike.keeper.jobs.JobSet`
+        holding one :class:`~macrostrike.keeper.arbitrage.ArbitrageJob` (``max_trades_per_block``
+        20, three signers, a SQLite file journal with the keeper's pragmas). Whenever a tick submitted
+        fewer than 20 trades, the bench (in the runner's ``on_block`` callback, i.e. inside the loop,
+        after the tick) sends a price dislocation — USDC minted into DEX A's pair + ``sync()``, two
+        raw transactions from the owner — that the next block includes.
+
+        Per processed block: *arrival* = the moment the runner's ``eth_getBlockByNumber('latest')``
+        returned that head for the first time; *last broadcast* = the return of the tick's last
+        ``TxSender.broadcast``. Behind = the head (``eth_blockNumber``) read right after the tick is
+        above the tick's block, or a head the loop never ticked.
+        """
+        from ape import accounts, chain
+        from eth_account import Account
+        from eth_utils import function_signature_to_4byte_selector
+
+        from macrostrike.demo import KEEPERS, OWNER
+        from macrostrike.deploy.system import DeployConfig, deploy_system
+        from macrostrike.keeper.arbitrage import ArbitrageJob
+        from macrostrike.keeper.context import AmmContext
+        from macrostrike.keeper.jobs import JobSet
+        from macrostrike.keeper.runner import Runner
+        from macrostrike.keeper.settings import load_settings
+        from macrostrike.keeper.signers import signer_pool
+        from macrostrike.market import data
+
+        cfg = self.config
+        web3 = chain.provider.web3
+        rpc = Rpc(web3)
+        test = accounts.test_accounts
+        owner, keepers = test[OWNER], [test[i] for i in KEEPERS]
+        rpc("evm_setAutomine", [True])
         started = time.perf_counter()
-        meta = _meta()  # the code measured is the tree at the start (other work may commit meanwhile)
+        system = deploy_system(owner, DeployConfig(
+            amm_bots=cfg.bots, capital_per_bot_usd=cfg.capital_per_bot_usd, pool_usd=cfg.pool_usd,
+            initial_price_usd=data.load(start=cfg.start, hours=1)[0].close, keepers=tuple(str(k.address) for k in keepers)))
+        deploy_s = time.perf_counter() - started
+        rpc("evm_setIntervalMining", [cfg.block_time_s])
+        self.log(f"interval: deployed {system.transactions} transactions in {deploy_s:.1f} s (automine), "
+                 f"then interval mining every {cfg.block_time_s} s")
+        settings = load_settings({"signer_max_ops": None, "max_trades_per_block": cfg.max_trades_per_block,
+                                  "poll_interval_s": cfg.interval_poll_s})
+        ctx = AmmContext(system.manifest)
+        journal = self._journal("interval.sqlite")
+        pool = signer_pool(keepers, settings, error_table=ctx.errors, journal=journal)
+        job = ArbitrageJob(ctx, pool, settings, journal)
+        jobs = JobSet([job])
+
+        # -- the dislocation: raw transactions from the owner (never waited for) ----------------------
+        c = system.contracts
+        pair, usdc = str(c["dex_a_pair"].address), str(c["usdc"].address)
+        quote_is_0 = str(c["dex_a_pair"].token0()).lower() == usdc.lower()
+        owner_key = owner.private_key
+        mint_sel = function_signature_to_4byte_selector("mint(address,uint256)")
+        chain_id = int(web3.eth.chain_id)
+        dislocations: list[int] = []
+
+        def dislocate(head: int) -> None:
+            r0, r1, _ = decode(["uint112", "uint112", "uint32"], bytes(web3.eth.call({"to": pair, "data": "0x0902f1ac"})))
+            reserve = r0 if quote_is_0 else r1
+            nonce = int(rpc("eth_getTransactionCount", [str(owner.address), "pending"]), 16)
+            base = int(web3.eth.get_block("latest")["baseFeePerGas"])
+            for i, (to, data) in enumerate(((usdc, mint_sel + encode(["address", "uint256"],
+                                                                       [pair, reserve * cfg.dislocation_bps // 10_000])),
+                                            (pair, bytes.fromhex("fff6cae9")))):
+                raw = Account.sign_transaction({"type": 2, "chainId": chain_id, "nonce": nonce + i, "to": to,
+                                                "value": 0, "data": data, "gas": 200_000,
+                                                "maxPriorityFeePerGas": 2 * 10**9, "maxFeePerGas": 3 * base + 2 * 10**9},
+                                               owner_key).raw_transaction
+                rpc("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
+            dislocations.append(head)
+
+        # -- instruments ---------------------------------------------------------------------------
+        arrivals: dict[int, float] = {}
+
+        def saw_head(args: tuple, result: Any) -> None:
+            if args and args[0] == "latest":
+                arrivals.setdefault(int(result["number"]), time.perf_counter())
+
+        runner_web3 = Timed(web3, None, "runner", children={"eth": Timed(web3.eth, None, "runner.eth",
+                                                                         after={"get_block": saw_head})})
+        current = [-1]
+        broadcasts: dict[int, list[float]] = defaultdict(list)
+        for sender in pool.senders:
+            original = sender.broadcast
+
+            def broadcast(raw: bytes, _original: Callable = original) -> Any:
+                result = _original(raw)
+                broadcasts[current[0]].append(time.perf_counter())
+                return result
+
+            sender.broadcast = broadcast
+        txm = jobs.txm
+        settle_s: dict[int, float] = {}
+        original_settle = txm.settle
+
+        def settle(header: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return original_settle(header)
+            finally:
+                settle_s[int(header["number"])] = time.perf_counter() - t
+
+        txm.settle = settle
+        ticks: list[dict[str, Any]] = []
+        original_tick = jobs.tick
+
+        def tick(header: Any = None) -> Any:
+            number = int(header["number"])
+            current[0] = number
+            t = time.perf_counter()
+            decisions = original_tick(header)
+            end = time.perf_counter()
+            head_after = int(rpc("eth_blockNumber", []), 16)
+            ticks.append({"block": number, "tick_s": end - t, "arrival_to_tick_end_s": end - arrivals[number],
+                          "head_after": head_after,
+                          "submitted": sum(1 for d in decisions if d.reason == "submitted"),
+                          "mined": sum(1 for d in decisions if d.reason == "mined"),
+                          "reverted": sum(1 for d in decisions if d.reason == "reverted"),
+                          "skips": sorted({d.reason for d in decisions if d.action == "skip"})})
+            return decisions
+
+        jobs.tick = tick
+
+        def on_block(number: int, _decisions: list[Any]) -> None:
+            if ticks and ticks[-1]["block"] == number and ticks[-1]["submitted"] < cfg.max_trades_per_block:
+                dislocate(number)
+            if len(ticks) % 10 == 0:
+                self.log(f"interval: block {number}, {len(ticks)} ticks")
+
+        dislocate(int(web3.eth.block_number))
+        runner = Runner(runner_web3, jobs, poll_interval_s=cfg.interval_poll_s, journal=journal, on_block=on_block,
+                        reorg_depth=settings.reorg_depth)
+        started = time.perf_counter()
+        result = runner.run(max_blocks=cfg.interval_blocks, install_signals=False)
+        wall = time.perf_counter() - started
+        journal.close()
+
+        # -- figures ---------------------------------------------------------------------------------
+        rows = []
+        for t in ticks:
+            sent = broadcasts.get(t["block"], [])
+            rows.append({**t, "actions": len(sent), "settle_ms": round(settle_s.get(t["block"], 0.0) * 1e3, 2),
+                         "arrival_to_last_broadcast_ms": round((max(sent) - arrivals[t["block"]]) * 1e3, 2) if sent else None,
+                         "tick_s": round(t["tick_s"], 4), "arrival_to_tick_end_s": round(t["arrival_to_tick_end_s"], 4),
+                         "behind": t["head_after"] > t["block"]})
+        processed = [r["block"] for r in rows]
+        skipped = sum(b - a - 1 for a, b in zip(processed, processed[1:]) if b - a > 1)
+        acting = [r for r in rows if r["actions"]]
+        full = [r for r in acting if r["actions"] >= cfg.max_trades_per_block]
+        lat = [r["arrival_to_last_broadcast_ms"] / 1e3 for r in acting]
+        lat_full = [r["arrival_to_last_broadcast_ms"] / 1e3 for r in full]
+        counts = [r["actions"] for r in rows]
+        self.results["interval"] = {
+            "block_time_s": cfg.block_time_s, "poll_interval_s": cfg.interval_poll_s, "bots": cfg.bots,
+            "max_trades_per_block": cfg.max_trades_per_block, "dislocation_bps": cfg.dislocation_bps,
+            "deploy_s": round(deploy_s, 1), "wall_s": round(wall, 1), "runner_errors": result.errors,
+            "blocks_processed": len(rows), "first_block": processed[0] if processed else None,
+            "last_block": processed[-1] if processed else None,
+            "blocks_behind": sum(1 for r in rows if r["behind"]), "heads_skipped": skipped,
+            "dislocations": len(dislocations),
+            "actions_total": sum(counts), "mined_total": sum(r["mined"] for r in rows),
+            "reverted_total": sum(r["reverted"] for r in rows),
+            "actions_per_block": {"mean": round(statistics.fmean(counts), 2) if counts else 0.0,
+                                  "max": max(counts, default=0),
+                                  "histogram": {str(k): counts.count(k) for k in sorted(set(counts))}},
+            "blocks_with_actions": len(acting), "blocks_with_full_quota": len(full),
+            "arrival_to_last_broadcast_ms": ms_stats(lat),
+            "arrival_to_last_broadcast_ms_full_quota": ms_stats(lat_full),
+            "tick_ms": ms_stats([r["tick_s"] for r in rows]),
+            "tick_ms_full_quota": ms_stats([r["tick_s"] for r in full]),
+            "settle_ms_full_quota": ms_stats([r["settle_ms"] / 1e3 for r in full]),
+            "blocks": rows,
+        }
+        i = self.results["interval"]
+        self.log(f"interval: {len(rows)} blocks, {i['actions_total']} actions, {len(full)} blocks with "
+                 f"{cfg.max_trades_per_block}; arrival->last broadcast {i['arrival_to_last_broadcast_ms_full_quota']}; "
+                 f"behind {i['blocks_behind']}, skipped {skipped}")
+
+    # ---- 6. journal: synchronous=FULL vs NORMAL ------------------------------------------------------
+    def journal_sync(self) -> None:
+        """Per-row cost of :meth:`Journal.tx_pending` (the attempt row committed before each broadcast)
+        with ``PRAGMA synchronous=FULL`` (the keeper's) and ``NORMAL``, two file databases in the same
+        directory, measured in alternating chunks of 25 rows so load drift hits both alike."""
+        from sqlalchemy import event
+
+        n, chunk = self.config.journal_rows, 25
+        full = self._journal("sync-full.sqlite")
+        normal = self._journal("sync-normal.sqlite")
+
+        @event.listens_for(normal.engine, "connect")
+        def _normal(dbapi_connection: Any, _record: Any) -> None:  # runs after the journal's own listener
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        normal.engine.dispose()  # connections made from now on get both listeners
+        modes = {}
+        for name, journal in (("full", full), ("normal", normal)):
+            with journal.engine.connect() as conn:
+                modes[name] = (conn.exec_driver_sql("PRAGMA synchronous").scalar(),
+                               conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+        assert modes["full"][0] == 2 and modes["normal"][0] == 1, modes
+        raw = os.urandom(180)
+        samples: dict[str, list[float]] = {"full": [], "normal": []}
+        k = 0
+        for _ in range(0, n, chunk):
+            for name, journal in (("full", full), ("normal", normal)):
+                for _ in range(chunk):
+                    k += 1
+                    tx_hash = "0x%064x" % k
+                    t = time.perf_counter()
+                    journal.tx_pending(tx_hash, "0x" + "11" * 20, k, "bench", 1, raw=raw, tip=10**9, max_fee=3 * 10**9)
+                    samples[name].append(time.perf_counter() - t)
+        full.close()
+        normal.close()
+        fs = subprocess.run(["df", "-T", str(self.tmp)], capture_output=True, text=True).stdout.splitlines()[-1:]
+        f, m = ms_stats(samples["full"]), ms_stats(samples["normal"])
+        self.results["journal_sync"] = {
+            "rows_each": len(samples["full"]), "modes": {k: {"synchronous": v[0], "journal_mode": v[1]}
+                                                       for k, v in modes.items()},
+            "filesystem": fs[0] if fs else "", "full_ms": f, "normal_ms": m,
+            "ratio_p50_full_over_normal": round(f["p50"] / m["p50"], 2) if m["p50"] else 0.0,
+            "ratio_mean_full_over_normal": round(f["mean"] / m["mean"], 2) if m["mean"] else 0.0,
+        }
+        self.log(f"journal tx_pending: FULL {f}, NORMAL {m}")
+
+    # ---- all -----------------------------------------------------------------------------------
+    def begin(self) -> None:
+        self._started = time.perf_counter()
+        self.results["meta"] = _meta()  # the code measured is the tree at the start (others may commit meanwhile)
+
+    def run_local(self, parts: tuple[str, ...]) -> None:
+        """The parts on ape-foundry's automining Anvil (inside its network context)."""
         self.deploy()
-        meta["node"] = self.uri.split("//")[0] + "//localhost"
-        self.results["meta"] = meta
-        self.tick_cost()
-        self.keeper_path()
-        self.raw_path()
-        self.web3_path()
-        self.sign_micro()
-        self.results["wall_time_s"] = round(time.perf_counter() - started, 1)
+        self.results["meta"]["node"] = self.uri.split("//")[0] + "//localhost"
+        if "tick" in parts:
+            self.tick_cost()
+        if "keeper" in parts:
+            self.keeper_path()
+            if "raw" in parts:
+                self.raw_path()
+            if "web3" in parts:
+                self.web3_path()
+            if "sign" in parts:
+                self.sign_micro()
+
+    def finish(self, parts: tuple[str, ...]) -> dict[str, Any]:
+        self.results["parts"] = list(parts)
+        self.results["wall_time_s"] = round(time.perf_counter() - self._started, 1)
         self.results.update(self._summary())
         return self.results
 
+    def run(self, parts: tuple[str, ...] = LOCAL_PARTS) -> dict[str, Any]:
+        """Every ``parts`` that runs on the current (ape-foundry) chain; see ``bench/run.py`` for all."""
+        self.begin()
+        self.run_local(parts)
+        return self.finish(parts)
+
     def _summary(self) -> dict[str, Any]:
-        k, r, w, t = self.results["keeper"], self.results["raw"], self.results["web3"], self.results["tick_cost"]
-        cfg = self.config
-        ratios = {"keeper_over_raw": round(k["trades_per_s"] / r["trades_per_s"], 3),
-                  "keeper_over_web3": round(k["trades_per_s"] / w["trades_per_s"], 3)}
-        targets = [
-            {"what": "keeper trades/s", "target": ">= 100", "measured": k["trades_per_s"],
-             "met": k["trades_per_s"] >= 100},
-            {"what": "keeper / raw-send limit", "target": ">= 0.5", "measured": ratios["keeper_over_raw"],
-             "met": ratios["keeper_over_raw"] >= 0.5},
-            {"what": f"decision-to-mined p50 ({cfg.bots} bots)", "target": "< 50 ms",
-             "measured": k["decision_to_mined_ms"]["p50"], "met": k["decision_to_mined_ms"]["p50"] < 50},
-            {"what": f"decision-to-mined p99 ({cfg.bots} bots)", "target": "< 200 ms",
-             "measured": k["decision_to_mined_ms"]["p99"], "met": k["decision_to_mined_ms"]["p99"] < 200},
-            {"what": f"tick cost {cfg.tick_bots} / {cfg.bots} bots (no opportunity, p50)", "target": "<= 3",
-             "measured": t["ratio_p50_no_opportunity"], "met": t["ratio_p50_no_opportunity"] <= 3},
-            {"what": f"tick cost {cfg.tick_bots} / {cfg.bots} bots (opportunity, dry run, p50)", "target": "<= 3",
-             "measured": t["ratio_p50_opportunity_dry_run"], "met": t["ratio_p50_opportunity_dry_run"] <= 3},
-            {"what": "spec: 1,500 trades in 45 s (33 trades/s, keeper time)", "target": "<= 45 s",
-             "measured": k["keeper_time_s"], "met": k["keeper_time_s"] <= 45},
-        ]
-        return {"config": asdict(cfg), "ratios": ratios, "targets": targets,
-                "assumptions": {
-                    "market": (f"BTC/USD hourly closes from candle {cfg.start}; two noise traders, one per DEX, "
-                               f"trade each pool toward the close with independent N(0, {cfg.noise_bps:g} bps) "
-                               f"errors (seed {self.replay_config.seed}); the demo uses 60 bps"),
-                    "pools": f"two Uniswap V2 USDC/WBTC pools, ${cfg.pool_usd:,} a side at the first close",
-                    "bots": f"{cfg.bots} bots x ${cfg.capital_per_bot_usd:,}; up to {cfg.max_trades_per_block} "
-                            f"trades per block; {len(self.keepers)} keeper signers, rotation rule off",
-                    "chain": "Anvil (npm @foundry-rs/anvil) started by ape-foundry (automine, --steps-tracing), "
-                             "HTTP JSON-RPC on localhost; one transaction per block",
-                    "timing": ("keeper: time inside ArbitrageJob.tick() over every replayed block; raw and web3: "
-                               "send-to-receipt of each arbitrage; noise trades untimed in all paths"),
-                    "journal": "SQLite file (WAL, synchronous=NORMAL), as the keeper's default",
-                }}
+        res, cfg = self.results, self.config
+        ratios: dict[str, float] = {}
+        targets: list[dict[str, Any]] = []
+        assumptions: dict[str, str] = {}
+        k, r, w, t = res.get("keeper"), res.get("raw"), res.get("web3"), res.get("tick_cost")
+        if k and r:
+            ratios["keeper_over_raw"] = round(k["trades_per_s"] / r["trades_per_s"], 3)
+        if k and w:
+            ratios["keeper_over_web3"] = round(k["trades_per_s"] / w["trades_per_s"], 3)
+        if k:
+            targets += [
+                {"what": "keeper trades/s", "target": ">= 100", "measured": k["trades_per_s"],
+                 "met": k["trades_per_s"] >= 100},
+                {"what": f"decision-to-mined p50 ({cfg.bots} bots)", "target": "< 50 ms",
+                 "measured": k["decision_to_mined_ms"]["p50"], "met": k["decision_to_mined_ms"]["p50"] < 50},
+                {"what": f"decision-to-mined p99 ({cfg.bots} bots)", "target": "< 200 ms",
+                 "measured": k["decision_to_mined_ms"]["p99"], "met": k["decision_to_mined_ms"]["p99"] < 200},
+                {"what": "spec: 1,500 trades in 45 s (33 trades/s, keeper time)", "target": "<= 45 s",
+                 "measured": k["keeper_time_s"], "met": k["keeper_time_s"] <= 45},
+            ]
+            assumptions.update({
+                "market": (f"BTC/USD hourly closes from candle {cfg.start}; two noise traders, one per DEX, "
+                           f"trade each pool toward the close with independent N(0, {cfg.noise_bps:g} bps) "
+                           f"errors (seed {self.replay_config.seed}); the demo uses 60 bps"),
+                "pools": f"two Uniswap V2 USDC/WBTC pools, ${cfg.pool_usd:,} a side at the first close",
+                "bots": f"{cfg.bots} bots x ${cfg.capital_per_bot_usd:,}; up to {cfg.max_trades_per_block} "
+                        f"trades per block; {len(self.keepers)} keeper signers, rotation rule off",
+                "chain": "Anvil (npm @foundry-rs/anvil) started by ape-foundry (automine, tools/anvil without "
+                         "--steps-tracing), HTTP JSON-RPC on localhost; one transaction per block",
+                "timing": ("keeper: time inside ArbitrageJob.tick() + flush() over every replayed block (tick "
+                           "submits without waiting; flush settles the automined receipts); raw and web3: "
+                           "send-to-receipt of each arbitrage; noise trades untimed in all paths"),
+                "journal": "SQLite file (WAL, synchronous=FULL), as the keeper's default",
+            })
+        if "keeper_over_raw" in ratios:
+            targets.append({"what": "keeper / raw-send limit", "target": ">= 0.5", "measured": ratios["keeper_over_raw"],
+                            "met": ratios["keeper_over_raw"] >= 0.5})
+        if t:
+            targets += [
+                {"what": f"tick cost {cfg.tick_bots} / {cfg.bots} bots (no opportunity, p50)", "target": "<= 3",
+                 "measured": t["ratio_p50_no_opportunity"], "met": t["ratio_p50_no_opportunity"] <= 3},
+                {"what": f"tick cost {cfg.tick_bots} / {cfg.bots} bots (opportunity, dry run, p50)", "target": "<= 3",
+                 "measured": t["ratio_p50_opportunity_dry_run"], "met": t["ratio_p50_opportunity_dry_run"] <= 3},
+            ]
+        i = res.get("interval")
+        if i:
+            p99 = i["arrival_to_last_broadcast_ms_full_quota"]["p99"]
+            targets += [
+                {"what": f"interval mining: block arrival to last broadcast p99, {cfg.max_trades_per_block} actions "
+                         "in one block", "target": "< 200 ms", "measured": p99,
+                 "met": i["blocks_with_full_quota"] > 0 and p99 < 200},
+                {"what": "interval mining: blocks the keeper fell behind (+ heads skipped)", "target": "0",
+                 "measured": i["blocks_behind"] + i["heads_skipped"],
+                 "met": i["blocks_behind"] + i["heads_skipped"] == 0},
+            ]
+            assumptions["interval"] = (
+                f"separate Anvil started by the bench with --block-time {i['block_time_s']} (automine on only while "
+                f"deploying); {i['bots']} bots; the real Runner + JobSet(ArbitrageJob), poll {i['poll_interval_s']} s, "
+                f"max_trades_per_block {i['max_trades_per_block']}, 3 signers; a dislocation of "
+                f"{i['dislocation_bps']} bps of DEX A's USDC reserve (mint + sync) sent from the loop's on_block "
+                "callback whenever a tick submitted fewer than the quota")
+        j = res.get("journal_sync")
+        if j:
+            ratios["journal_full_over_normal_p50"] = j["ratio_p50_full_over_normal"]
+        return {"config": asdict(cfg), "ratios": ratios, "targets": targets, "assumptions": assumptions}
 
 
 def _meta() -> dict[str, Any]:
@@ -698,57 +1033,116 @@ COMMAND = "make bench"
 
 
 def markdown(results: dict[str, Any]) -> str:
-    """The results table (the README copy)."""
-    k, r, w, t = results["keeper"], results["raw"], results["web3"], results["tick_cost"]
+    """The results tables (the README copy) of the parts that ran."""
+    k, r, w, t = (results.get(key) for key in ("keeper", "raw", "web3", "tick_cost"))
     meta, cfg = results["meta"], results["config"]
+    parts = results.get("parts", list(PARTS))
+    command = COMMAND if set(parts) == set(PARTS) else f"python bench/run.py --parts {','.join(parts)}"
     lines = [
         f"Measured {meta['date']} at {meta['git']}{' (dirty tree)' if meta['git_dirty'] else ''}, "
         f"{meta['cpus']} CPUs, {meta['anvil']}, eth-ape {meta['eth-ape']}, web3 {meta['web3']}. "
-        f"Reproduce: `{COMMAND}` (full run {results['wall_time_s']:.0f} s). "
+        f"Reproduce: `{command}` (run {results['wall_time_s']:.0f} s). "
         "Compare ratios within one run, not absolute figures across runs.",
-        "",
-        f"{k['trades']:,} arbitrage trades over {k['hours']} replayed BTC/USD hours "
-        f"({k['noise_trades']:,} noise trades, noise {cfg['noise_bps']:g} bps, {cfg['bots']} bots x "
-        f"${cfg['capital_per_bot_usd']:,}), the same transactions in each path:",
-        "",
-        "| path | trades | time (s) | trades/s | latency p50 (ms) | latency p99 (ms) |",
-        "|---|---:|---:|---:|---:|---:|",
-        f"| keeper (ArbitrageJob: decide, simulate, sign, journal, send, receipt) | {k['trades']:,} | "
-        f"{k['keeper_time_s']:.2f} | {k['trades_per_s']:.1f} | {k['decision_to_mined_ms']['p50']:.1f} | "
-        f"{k['decision_to_mined_ms']['p99']:.1f} |",
-        f"| raw limit (pre-signed, eth_sendRawTransaction + receipt) | {r['trades']:,} | {r['time_s']:.2f} | "
-        f"{r['trades_per_s']:.1f} | {r['send_to_mined_ms']['p50']:.1f} | {r['send_to_mined_ms']['p99']:.1f} |",
-        f"| plain web3.py loop (build, sign, send, wait) | {w['trades']:,} | {w['time_s']:.2f} | "
-        f"{w['trades_per_s']:.1f} | {w['send_to_mined_ms']['p50']:.1f} | {w['send_to_mined_ms']['p99']:.1f} |",
-        "",
-        f"Keeper latency is decision-to-mined (start of the decision round to receipt); its send-to-mined "
-        f"part alone: p50 {k['send_to_mined_ms']['p50']:.1f} ms, p99 {k['send_to_mined_ms']['p99']:.1f} ms. "
-        f"Keeper/raw = {results['ratios']['keeper_over_raw']:.2f}, keeper/web3.py = "
-        f"{results['ratios']['keeper_over_web3']:.2f}. With the noise traders' time the replay took "
-        f"{k['replay_wall_s']:.1f} s ({k['trades_per_s_incl_market']:.1f} trades/s).",
-        "",
-        "| keeper tick (one block's decision pass) | "
-        f"{t['small']['bots']} bots p50 / p99 (ms) | {t['large']['bots']} bots p50 / p99 (ms) | ratio (p50) |",
-        "|---|---:|---:|---:|",
-        f"| no opportunity (the per-block check) | {t['small']['tick_no_opportunity_ms']['p50']:.2f} / "
-        f"{t['small']['tick_no_opportunity_ms']['p99']:.2f} | {t['large']['tick_no_opportunity_ms']['p50']:.2f} / "
-        f"{t['large']['tick_no_opportunity_ms']['p99']:.2f} | {t['ratio_p50_no_opportunity']:.2f} |",
-        f"| opportunity, dry run (pick bot, eth_call, estimateGas) | "
-        f"{t['small']['tick_opportunity_dry_run_ms']['p50']:.2f} / {t['small']['tick_opportunity_dry_run_ms']['p99']:.2f} | "
-        f"{t['large']['tick_opportunity_dry_run_ms']['p50']:.2f} / {t['large']['tick_opportunity_dry_run_ms']['p99']:.2f} | "
-        f"{t['ratio_p50_opportunity_dry_run']:.2f} |",
-        f"| refresh_bots (start-up: reads every bot) | {t['small']['refresh_bots_ms']:.0f} | "
-        f"{t['large']['refresh_bots_ms']:.0f} | {t['ratio_refresh_bots']:.2f} |",
-        "",
-        "| target | measured | met |",
-        "|---|---:|:---:|",
     ]
-    for tg in results["targets"]:
-        lines.append(f"| {tg['what']} {tg['target']} | {tg['measured']} | {'yes' if tg['met'] else 'no'} |")
-    lines += ["", "Where the keeper's time goes (per mined trade, all blocks' ticks included):", "",
-              "| step | calls | ms per trade | share |", "|---|---:|---:|---:|"]
-    for row in results["profile_keeper"]["steps"]:
-        lines.append(f"| {row['step']} | {row['calls']:,} | {row['ms_per_trade']:.2f} | {row['share'] * 100:.1f}% |")
+    if k:
+        lines += [
+            "",
+            f"{k['trades']:,} arbitrage trades over {k['hours']} replayed BTC/USD hours "
+            f"({k['noise_trades']:,} noise trades, noise {cfg['noise_bps']:g} bps, {cfg['bots']} bots x "
+            f"${cfg['capital_per_bot_usd']:,}), the same transactions in each path:",
+            "",
+            "| path | trades | time (s) | trades/s | latency p50 (ms) | latency p99 (ms) |",
+            "|---|---:|---:|---:|---:|---:|",
+            f"| keeper (ArbitrageJob tick + flush: decide, simulate, sign, journal, send; settle) | {k['trades']:,} | "
+            f"{k['keeper_time_s']:.2f} | {k['trades_per_s']:.1f} | {k['decision_to_mined_ms']['p50']:.1f} | "
+            f"{k['decision_to_mined_ms']['p99']:.1f} |",
+        ]
+        if r:
+            lines.append(f"| raw limit (pre-signed, eth_sendRawTransaction + receipt) | {r['trades']:,} | {r['time_s']:.2f} | "
+                         f"{r['trades_per_s']:.1f} | {r['send_to_mined_ms']['p50']:.1f} | {r['send_to_mined_ms']['p99']:.1f} |")
+        if w:
+            lines.append(f"| plain web3.py loop (build, sign, send, wait) | {w['trades']:,} | {w['time_s']:.2f} | "
+                         f"{w['trades_per_s']:.1f} | {w['send_to_mined_ms']['p50']:.1f} | {w['send_to_mined_ms']['p99']:.1f} |")
+        ratio_text = "".join(f" {name} = {results['ratios'][key]:.2f}." for name, key in
+                             (("Keeper/raw", "keeper_over_raw"), ("Keeper/web3.py", "keeper_over_web3"))
+                             if key in results["ratios"])
+        lines += [
+            "",
+            f"Keeper latency is decision-to-mined (start of the decision round to the settled outcome); its "
+            f"submit-to-settled part alone: p50 {k['send_to_mined_ms']['p50']:.1f} ms, p99 "
+            f"{k['send_to_mined_ms']['p99']:.1f} ms.{ratio_text} With the noise traders' time the replay took "
+            f"{k['replay_wall_s']:.1f} s ({k['trades_per_s_incl_market']:.1f} trades/s); "
+            f"{k['trades_per_traded_block']:.2f} trades per traded block.",
+        ]
+    if t:
+        lines += [
+            "",
+            "| keeper tick (one block's decision pass) | "
+            f"{t['small']['bots']} bots p50 / p99 (ms) | {t['large']['bots']} bots p50 / p99 (ms) | ratio (p50) |",
+            "|---|---:|---:|---:|",
+            f"| no opportunity (the per-block check) | {t['small']['tick_no_opportunity_ms']['p50']:.2f} / "
+            f"{t['small']['tick_no_opportunity_ms']['p99']:.2f} | {t['large']['tick_no_opportunity_ms']['p50']:.2f} / "
+            f"{t['large']['tick_no_opportunity_ms']['p99']:.2f} | {t['ratio_p50_no_opportunity']:.2f} |",
+            f"| opportunity, dry run (pick bot, eth_call, estimateGas) | "
+            f"{t['small']['tick_opportunity_dry_run_ms']['p50']:.2f} / {t['small']['tick_opportunity_dry_run_ms']['p99']:.2f} | "
+            f"{t['large']['tick_opportunity_dry_run_ms']['p50']:.2f} / {t['large']['tick_opportunity_dry_run_ms']['p99']:.2f} | "
+            f"{t['ratio_p50_opportunity_dry_run']:.2f} |",
+            f"| refresh_bots (start-up: reads every bot) | {t['small']['refresh_bots_ms']:.0f} | "
+            f"{t['large']['refresh_bots_ms']:.0f} | {t['ratio_refresh_bots']:.2f} |",
+        ]
+    i = results.get("interval")
+    if i:
+        a, af = i["arrival_to_last_broadcast_ms"], i["arrival_to_last_broadcast_ms_full_quota"]
+        lines += [
+            "",
+            f"Interval mining (Anvil `--block-time {i['block_time_s']}`, {i['bots']} bots, the real Runner + "
+            f"JobSet(ArbitrageJob), poll {i['poll_interval_s']} s, max {i['max_trades_per_block']} trades per block): "
+            f"{i['blocks_processed']} blocks processed in {i['wall_s']:.0f} s, {i['actions_total']} actions broadcast "
+            f"({i['mined_total']} mined, {i['reverted_total']} reverted, as settled within the run), "
+            f"{i['dislocations']} dislocations of {i['dislocation_bps']} bps.",
+            "",
+            "| interval mining | blocks | p50 (ms) | p99 (ms) | max (ms) |",
+            "|---|---:|---:|---:|---:|",
+            f"| block arrival -> last broadcast, blocks with {i['max_trades_per_block']} actions | {af['n']} | "
+            f"{af['p50']:.1f} | {af['p99']:.1f} | {af['max']:.1f} |",
+            f"| block arrival -> last broadcast, every block with actions | {a['n']} | {a['p50']:.1f} | "
+            f"{a['p99']:.1f} | {a['max']:.1f} |",
+            f"| whole tick (settle + decide + submit), blocks with {i['max_trades_per_block']} actions | "
+            f"{i['tick_ms_full_quota']['n']} | {i['tick_ms_full_quota']['p50']:.1f} | "
+            f"{i['tick_ms_full_quota']['p99']:.1f} | {i['tick_ms_full_quota']['max']:.1f} |",
+            f"| of which settling the previous block's intents | {i['settle_ms_full_quota']['n']} | "
+            f"{i['settle_ms_full_quota']['p50']:.1f} | {i['settle_ms_full_quota']['p99']:.1f} | "
+            f"{i['settle_ms_full_quota']['max']:.1f} |",
+            "",
+            f"Actions per block: mean {i['actions_per_block']['mean']:.2f}, max {i['actions_per_block']['max']}, "
+            f"histogram {i['actions_per_block']['histogram']}. Fell behind: {i['blocks_behind']} blocks (head above "
+            f"the tick's block when the tick ended), {i['heads_skipped']} heads never ticked; "
+            f"{i['runner_errors']} runner errors.",
+        ]
+    j = results.get("journal_sync")
+    if j:
+        f, n = j["full_ms"], j["normal_ms"]
+        lines += [
+            "",
+            f"Journal attempt row (`Journal.tx_pending`, one committed SQLite transaction, WAL), {j['rows_each']} rows "
+            f"each, alternating chunks, file databases on `{j['filesystem'].split()[1] if j['filesystem'] else '?'}`:",
+            "",
+            "| synchronous | p50 (ms) | p99 (ms) | mean (ms) |",
+            "|---|---:|---:|---:|",
+            f"| FULL (the keeper's) | {f['p50']:.3f} | {f['p99']:.3f} | {f['mean']:.3f} |",
+            f"| NORMAL | {n['p50']:.3f} | {n['p99']:.3f} | {n['mean']:.3f} |",
+            f"| FULL / NORMAL | {j['ratio_p50_full_over_normal']:.2f} | | {j['ratio_mean_full_over_normal']:.2f} |",
+        ]
+    if results["targets"]:
+        lines += ["", "| target | measured | met |", "|---|---:|:---:|"]
+        for tg in results["targets"]:
+            lines.append(f"| {tg['what']} {tg['target']} | {tg['measured']} | {'yes' if tg['met'] else 'no'} |")
+    prof = results.get("profile_keeper")
+    if prof:
+        lines += ["", "Where the keeper's time goes (per mined trade, all blocks' tick + flush included):", "",
+                  "| step | calls | ms per trade | share |", "|---|---:|---:|---:|"]
+        for row in prof["steps"]:
+            lines.append(f"| {row['step']} | {row['calls']:,} | {row['ms_per_trade']:.2f} | {row['share'] * 100:.1f}% |")
     s = results.get("signing")
     if s:
         lines += ["", f"Signing one arbitrage: Ape create_transaction + sign_transaction p50 "
@@ -758,11 +1152,14 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def write_results(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """``<out_dir>/<date>-<sha>.json`` and ``<out_dir>/latest.md``."""
+    """``<out_dir>/<date>-<sha>.json`` and ``<out_dir>/latest.md`` (a run of some parts only:
+    ``<date>-<sha>-<parts>.json`` and ``latest-<parts>.md``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     date = results["meta"]["date"][:10]
-    path = out_dir / f"{date}-{results['meta']['git'] or 'nogit'}.json"
+    parts = results.get("parts", list(PARTS))
+    suffix = "" if set(parts) == set(PARTS) else "-" + "-".join(parts)
+    path = out_dir / f"{date}-{results['meta']['git'] or 'nogit'}{suffix}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
-    md = out_dir / "latest.md"
+    md = out_dir / f"latest{suffix}.md"
     md.write_text(markdown(results))
     return path, md
