@@ -62,10 +62,11 @@ class Job:
     def tick(self, header: Any = None, **kwargs: Any) -> list[Decision]:
         """Settle (when used alone), then decide on the block ``header`` (default: the latest)."""
         header = header if header is not None else self.web3.eth.get_block("latest")
-        if self.owns_settlement:
-            self.txm.settle(header)
-        decisions = self.drain()
-        decisions += self.decide(header, **kwargs)
+        with self.journal.deferred_decisions():
+            if self.owns_settlement:
+                self.txm.settle(header)
+            decisions = self.drain()
+            decisions += self.decide(header, **kwargs)
         return decisions
 
     def decide(self, header: Any, **kwargs: Any) -> list[Decision]:

@@ -22,8 +22,9 @@ class JobSet:
     """The jobs in the order they act within a block (arbitrage first: it is the most
     time-sensitive; the risk checkpoint last: it sees the block's trades).
 
-    Per block the set settles every job's open intents once (they share one
-    :class:`~macrostrike.keeper.txmanager.TxManager`), then lets each job decide. **Isolation**: a
+    Per block each job decides and broadcasts first, then the set settles every job's open
+    intents once (they share one :class:`~macrostrike.keeper.txmanager.TxManager`): the time from
+    a block's arrival to its broadcasts does not include reading the last block's receipts. **Isolation**: a
     job that raises is journalled (``error``/``job_failed``), recovered before its next block, and
     the other jobs still act; only when every job failed does the error reach the runner (a dead
     node: back off, then halt after ``max_consecutive_errors``).
@@ -47,7 +48,10 @@ class JobSet:
     def tick(self, header: Any = None) -> list[Decision]:
         web3 = self.jobs[0].web3
         header = header if header is not None else web3.eth.get_block("latest")
-        self.txm.settle(header)
+        with self.jobs[0].journal.deferred_decisions():  # one commit for the block's decisions
+            return self._tick(header)
+
+    def _tick(self, header: Any) -> list[Decision]:
         decisions: list[Decision] = []
         errors: list[Exception] = []
         for job in self.jobs:
@@ -65,6 +69,10 @@ class JobSet:
                                                              None, {"error": f"{type(err).__name__}: {err}"[:300]})))
         if errors and len(errors) == len(self.jobs):
             raise errors[0]
+        # settle after this block's broadcasts: a bot freed by a receipt acts from the next block
+        self.txm.settle(header)
+        for job in self.jobs:
+            decisions.extend(job.drain())
         return decisions
 
     def _each(self, method: str, *args: Any) -> None:

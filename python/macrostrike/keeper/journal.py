@@ -24,6 +24,8 @@ import json
 import logging
 import time
 from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -234,6 +236,33 @@ class Journal:
         upgrade(self.engine)
         self.counts: Counter[tuple[str, str]] = Counter()
         self.decisions: deque[Decision] = deque(maxlen=memory)
+        self._atomic: Any = None
+        self._deferred: list[dict[str, Any]] | None = None
+
+    # -- transactions of the database ----------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        """The open :meth:`atomic` connection, else a new committed transaction."""
+        if self._atomic is not None:
+            yield self._atomic
+            return
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Every write inside goes into one database transaction (one commit, one fsync): the
+        settlements of a block, its decisions. Never around a write that must be durable before a
+        broadcast (an attempt row)."""
+        if self._atomic is not None:
+            yield
+            return
+        with self.engine.begin() as conn:
+            self._atomic = conn
+            try:
+                yield
+            finally:
+                self._atomic = None
 
     # -- decisions -----------------------------------------------------------------------------
     def record(self, decision: Decision) -> Decision:
@@ -243,12 +272,31 @@ class Journal:
         level = logging.INFO if decision.action == "send" else logging.DEBUG
         logger.log(level, "block %s %s bot=%s %s %s %s", decision.block, decision.job, decision.bot_id,
                    decision.action, decision.reason, decision.detail)
-        with self.engine.begin() as conn:
-            conn.execute(decisions_table.insert().values(
-                block=decision.block, job=decision.job, action=decision.action, reason=decision.reason,
-                bot_id=decision.bot_id, detail=json.loads(json.dumps(decision.detail, default=str)),
-                created_at=int(time.time())))
+        row = dict(block=decision.block, job=decision.job, action=decision.action, reason=decision.reason,
+                   bot_id=decision.bot_id, detail=json.loads(json.dumps(decision.detail, default=str)),
+                   created_at=int(time.time()))
+        if self._deferred is not None:
+            self._deferred.append(row)
+            return decision
+        with self._tx() as conn:
+            conn.execute(decisions_table.insert().values(**row))
         return decision
+
+    @contextmanager
+    def deferred_decisions(self) -> Iterator[None]:
+        """Decisions recorded inside are written together, in one commit, on exit (a block's
+        decisions: the log of why; what was sent is durable in its intent before the broadcast)."""
+        if self._deferred is not None:
+            yield
+            return
+        self._deferred = []
+        try:
+            yield
+        finally:
+            rows, self._deferred = self._deferred, None
+            if rows:
+                with self._tx() as conn:
+                    conn.execute(decisions_table.insert(), rows)
 
     def stored_decisions(self) -> list[Decision]:
         """Every decision in the database, oldest first (all processes that used it)."""
@@ -269,7 +317,7 @@ class Journal:
         values = dict(tx_hash=tx_hash, signer=signer, nonce=nonce, job=job, bot_id=bot_id, status="pending",
                       sent_at=int(time.time()), intent_id=intent_id, raw=None if raw is None else "0x" + raw.hex(),
                       tip=tip, max_fee=max_fee)
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             exists = conn.execute(select(transactions_table.c.status)
                                   .where(transactions_table.c.tx_hash == tx_hash)).first()
             if exists is None:
@@ -288,7 +336,7 @@ class Journal:
         """Set a transaction's outcome (one of :data:`TX_STATUSES`) and, if mined, where."""
         if status not in TX_STATUSES:
             raise ValueError(f"unknown transaction status {status!r}; one of {sorted(TX_STATUSES)}")
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             conn.execute(transactions_table.update().where(transactions_table.c.tx_hash == tx_hash).values(
                 status=status, gas_used=gas_used, effective_gas_price=effective_gas_price, block=block,
                 block_hash=block_hash, error=None if error is None else error[:300]))
@@ -309,8 +357,11 @@ class Journal:
 
     # -- intents -------------------------------------------------------------------------------
     def intent_create(self, job: str, subject: str, action: str, bot_id: int | None, to: str, data: bytes,
-                      gas_limit: int, block: int, *, value: int = 0, detail: dict[str, Any] | None = None) -> Intent:
-        """Record a decided action as a ``planned`` intent.
+                      gas_limit: int, block: int, *, value: int = 0, detail: dict[str, Any] | None = None,
+                      attempt: dict[str, Any] | None = None) -> Intent:
+        """Record a decided action as a ``planned`` intent — or, with ``attempt`` (``tx_hash``,
+        ``signer``, ``nonce``, ``raw``, ``tip``, ``max_fee``), as ``sent`` with its first attempt
+        ``pending``, in the same commit (one fsync before the broadcast).
 
         Raises:
             IntentOpen: ``subject`` already has an open intent (nothing is written).
@@ -319,12 +370,26 @@ class Journal:
         values = dict(job=job, subject=subject, action=action, bot_id=bot_id, state="planned", to_address=to,
                       data="0x" + bytes(data).hex(), value=value, gas_limit=gas_limit, created_block=block,
                       created_at=now, updated_at=now, detail=json.loads(json.dumps(detail or {}, default=str)))
+        if attempt is not None:
+            values.update(state="sent", signer=attempt["signer"], nonce=attempt["nonce"])
         try:
-            with self.engine.begin() as conn:
-                intent_id = conn.execute(intents_table.insert().values(**values)).inserted_primary_key[0]
+            with self._tx() as conn:
+                intent_id = int(conn.execute(intents_table.insert().values(**values)).inserted_primary_key[0])
+                if attempt is not None:
+                    row = dict(tx_hash=attempt["tx_hash"], signer=attempt["signer"], nonce=attempt["nonce"], job=job,
+                               bot_id=bot_id, status="pending", sent_at=int(now), intent_id=intent_id,
+                               raw="0x" + bytes(attempt["raw"]).hex(), tip=attempt["tip"], max_fee=attempt["max_fee"],
+                               error=None)
+                    where = transactions_table.c.tx_hash == attempt["tx_hash"]
+                    if conn.execute(select(transactions_table.c.tx_hash).where(where)).first() is None:
+                        conn.execute(transactions_table.insert().values(**row))
+                    else:  # the same bytes signed again (an earlier intent's refused attempt): re-used
+                        conn.execute(transactions_table.update().where(where).values(**row))
         except IntegrityError:
             raise IntentOpen(f"{subject} already has an open intent") from None
-        return self.intent(int(intent_id))
+        row = {**values, "id": intent_id, "tx_hash": None, "block": None, "block_hash": None, "error": None,
+               "signer": values.get("signer"), "nonce": values.get("nonce")}
+        return Intent.from_row(row)
 
     def intent(self, intent_id: int) -> Intent:
         with self.engine.connect() as conn:
@@ -350,7 +415,7 @@ class Journal:
         """Move an intent to ``state`` (one of :data:`INTENT_STATES`; back to ``sent`` after a reorg)."""
         if state not in INTENT_STATES:
             raise ValueError(f"unknown intent state {state!r}; one of {sorted(INTENT_STATES)}")
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             conn.execute(intents_table.update().where(intents_table.c.id == intent_id).values(
                 state=state, tx_hash=tx_hash, block=block, block_hash=block_hash,
                 error=None if error is None else error[:300], updated_at=time.time()))
@@ -395,7 +460,7 @@ class Journal:
         """``mined_hash`` used ``signer``'s ``nonce``: any other row of that nonce still ``pending``
         (e.g. signed and journalled by a process killed before it could broadcast) can never be
         mined; it becomes ``dropped``. Returns how many rows changed."""
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             result = conn.execute(transactions_table.update().where(
                 transactions_table.c.signer == signer, transactions_table.c.nonce == nonce,
                 transactions_table.c.tx_hash != mined_hash, transactions_table.c.status == "pending",
@@ -452,7 +517,7 @@ class Journal:
 
     def set_last_block(self, job: str, block: int, block_hash: str | None = None) -> None:
         """Move ``job``'s cursor to ``block`` (and remember its hash to notice reorgs)."""
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             updated = conn.execute(cursors_table.update().where(cursors_table.c.job == job)
                                    .values(last_block=block, last_hash=block_hash))
             if updated.rowcount == 0:
@@ -462,7 +527,7 @@ class Journal:
     def beat(self, name: str = "keeper", at: float | None = None) -> None:
         """Write the run loop's heartbeat (Unix seconds; ``ape keeper health --liveness`` reads it)."""
         at = time.time() if at is None else at
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             if conn.execute(heartbeats_table.update().where(heartbeats_table.c.name == name)
                             .values(at=at)).rowcount == 0:
                 conn.execute(heartbeats_table.insert().values(name=name, at=at))
@@ -498,7 +563,7 @@ class Journal:
                   "intents": (intents_table, (intents_table.c.state.in_(settled),
                                               intents_table.c.created_block < before_block))}
         counts = {}
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             for name, (table, where) in wheres.items():  # attempts before their intents
                 if dry_run:
                     counts[name] = int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar())

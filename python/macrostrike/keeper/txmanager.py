@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
+from web3._utils.method_formatters import receipt_formatter
+from web3.datastructures import AttributeDict
 from web3.exceptions import TransactionNotFound
 
 from macrostrike.keeper.fees import FeePolicy, Fees
@@ -200,39 +202,49 @@ class TxManager:
         fees = self.fees.quote(header)
         if self.is_open(subject):
             raise IntentOpen(f"{subject} already has an open intent")
-        intent = self.journal.intent_create(job, subject, action, bot_id, to, data, gas_limit, int(header["number"]),
-                                            value=value, detail=detail)
-        tracked = Tracked(intent, sender)
-        last_error = SendRejected("not sent")
-        for _ in range(4):
-            nonce = sender.nonce
-            try:
-                outcome = self._attempt(tracked, fees, nonce, int(header["number"]))
-            except SendRejected as err:
-                last_error = err
-                if err.kind == "nonce_too_low":
-                    self.resync(sender)
-                    continue
-                if err.kind == "underpriced":  # the pool holds this nonce: a stale nonce, or outbid it
-                    if self.resync(sender) != nonce:
-                        continue
-                    bumped = self.fees.bump(fees, header)
-                    if bumped is not None:
-                        fees = bumped
-                        continue
+        block, nonce = int(header["number"]), sender.nonce
+        raw, tx_hash = sender.sign(to, data, value, gas_limit, nonce, fees)
+        # the intent and its first attempt in one commit, durable before the broadcast
+        intent = self.journal.intent_create(
+            job, subject, action, bot_id, to, data, gas_limit, block, value=value, detail=detail,
+            attempt={"tx_hash": tx_hash, "signer": sender.address, "nonce": nonce, "raw": raw, "tip": fees.tip,
+                     "max_fee": fees.max_fee})
+        tracked = Tracked(intent, sender, [Attempt(tx_hash, nonce, raw, fees, time.time(), block)])
+        try:
+            self._broadcast(tracked)
+        except SendRejected as first:
+            self._retry_submit(tracked, first, fees, header, nonce)
+        sender.nonce = max(sender.nonce, tracked.last.nonce + 1)
+        intent.state, intent.signer, intent.nonce = "sent", sender.address, tracked.last.nonce
+        self.open[intent.id] = tracked
+        return intent
+
+    def _retry_submit(self, tracked: Tracked, error: SendRejected, fees: Fees, header: Any, nonce: int) -> None:
+        """The node refused the first attempt: re-sync the nonce (``nonce too low``), outbid a pool
+        entry holding it (``underpriced``) or give up (anything else: the intent is ``abandoned`` and
+        the error re-raised)."""
+        sender, block = tracked.sender, int(header["number"])
+        for _ in range(3):
+            if error.kind == "nonce_too_low":
+                nonce = self.resync(sender)
+            elif error.kind == "underpriced" and self.resync(sender) != nonce:
+                nonce = sender.nonce
+            elif error.kind == "underpriced" and (bumped := self.fees.bump(fees, header)) is not None:
+                fees = bumped
+            else:
                 break
-            sender.nonce = max(sender.nonce, nonce + 1)
-            intent.state, intent.signer, intent.nonce = "sent", sender.address, nonce
-            self.open[intent.id] = tracked
-            logger.debug("intent %d %s %s sent as %s (nonce %d, %s)", intent.id, job, action,
-                         tracked.last.tx_hash, nonce, outcome)
-            return intent
-        self.journal.intent_state(intent.id, "abandoned", error=str(last_error))
-        intent.state, intent.error = "abandoned", str(last_error)
-        raise last_error
+            try:
+                self._attempt(tracked, fees, nonce, block)
+                return
+            except SendRejected as err:
+                error = err
+        intent = tracked.intent
+        self.journal.intent_state(intent.id, "abandoned", error=str(error))
+        intent.state, intent.error = "abandoned", str(error)
+        raise error
 
     def _attempt(self, tracked: Tracked, fees: Fees, nonce: int, block: int) -> str:
-        """Sign, journal (pending, before broadcast) and broadcast one attempt of ``tracked``.
+        """Sign, journal (pending, before broadcast) and broadcast one more attempt of ``tracked``.
 
         Returns the broadcast outcome; raises :class:`SendRejected` (attempt journalled ``rejected``)."""
         intent, sender = tracked.intent, tracked.sender
@@ -240,18 +252,24 @@ class TxManager:
         raw, tx_hash = sender.sign(intent.to, intent.data, intent.value, intent.gas_limit, nonce, fees)
         self.journal.tx_pending(tx_hash, sender.address, nonce, intent.job, intent.bot_id, intent_id=intent.id,
                                 raw=raw, tip=fees.tip, max_fee=fees.max_fee)
-        result = sender.broadcast(raw)
-        if not result.in_flight and result.kind in ("nonce_too_low", "underpriced") and self._in_pool_check(tx_hash):
+        if tracked.last is None or tracked.last.tx_hash != tx_hash:
+            tracked.attempts.append(Attempt(tx_hash, nonce, raw, fees, time.time(), block))
+        return self._broadcast(tracked)
+
+    def _broadcast(self, tracked: Tracked) -> str:
+        """Broadcast the newest attempt; raises :class:`SendRejected` (journalled ``rejected``) when the
+        node refused it."""
+        last = tracked.last
+        result = tracked.sender.broadcast(last.raw)
+        if not result.in_flight and result.kind in ("nonce_too_low", "underpriced") and self._in_pool_check(last.tx_hash):
             # the transport re-sent bytes the node had already taken (web3's HTTPProvider retries a
             # timed-out eth_sendRawTransaction): for our own hash that answer means "ours is in"
             result = Broadcast("known", result.kind, result.error)
         if not result.in_flight:
-            self.journal.tx_final(tx_hash, "rejected", error=result.error)
+            self.journal.tx_final(last.tx_hash, "rejected", error=result.error)
+            tracked.attempts.pop()
             raise SendRejected(result.error, result.kind)
-        if tracked.last is None or tracked.last.tx_hash != tx_hash:
-            tracked.attempts.append(Attempt(tx_hash, nonce, raw, fees, time.time(), block))
-        tracked.last.uncertain = result.outcome == "unknown"
-        tracked.last.broadcast_block = block
+        last.uncertain = result.outcome == "unknown"
         return result.outcome
 
     # -- settle -----------------------------------------------------------------------------------
@@ -261,10 +279,13 @@ class TxManager:
         head = int(header["number"])
         nonces: dict[str, int] = {}
         outcomes = []
-        for tracked in list(self.open.values()):
-            outcome = self._settle_one(tracked, header, head, nonces)
-            if outcome is not None:
-                outcomes.append(outcome)
+        tracked_all = list(self.open.values())
+        receipts = self._receipts([a.tx_hash for t in tracked_all for a in t.attempts])
+        with self.journal.atomic():  # the block's settlements in one commit
+            for tracked in tracked_all:
+                outcome = self._settle_one(tracked, header, head, nonces, receipts)
+                if outcome is not None:
+                    outcomes.append(outcome)
         for intent_id, intent in list(self.recent.items()):
             if intent.block is not None and intent.block < head - self.reorg_depth:
                 del self.recent[intent_id]
@@ -280,15 +301,41 @@ class TxManager:
         except TransactionNotFound:
             return None
 
-    def _included(self, tracked: Tracked) -> Any:
+    def _receipts(self, hashes: list[str]) -> dict[str, Any]:
+        """Receipts of ``hashes`` (None where there is none yet) in one JSON-RPC batch; a node
+        without batches is asked one by one. An error answer (a rate limit) raises: it is no verdict."""
+        if not hashes:
+            return {}
+        provider = self.web3.provider
+        responses: Any = None
+        if len(hashes) > 1 and hasattr(provider, "make_batch_request"):
+            try:
+                responses = provider.make_batch_request([("eth_getTransactionReceipt", [h]) for h in hashes])
+            except Exception:  # noqa: BLE001 - no batch support (or a transport error): one by one
+                responses = None
+        if not isinstance(responses, list) or len(responses) != len(hashes):
+            return {h: self._receipt(h) for h in hashes}
+        out = {}
+        for tx_hash, response in zip(hashes, responses):
+            if response.get("error"):
+                raise RuntimeError(f"eth_getTransactionReceipt refused: {response['error']}")
+            result = response.get("result")
+            out[tx_hash] = None if result is None else AttributeDict(receipt_formatter(result))
+        return out
+
+    def _included(self, tracked: Tracked, receipts: dict[str, Any] | None = None) -> Any:
         for attempt in reversed(tracked.attempts):
-            receipt = self._receipt(attempt.tx_hash)
+            if receipts is not None and attempt.tx_hash in receipts:
+                receipt = receipts[attempt.tx_hash]
+            else:
+                receipt = self._receipt(attempt.tx_hash)
             if receipt is not None and receipt.get("blockNumber") is not None:
                 return receipt
         return None
 
-    def _settle_one(self, tracked: Tracked, header: Any, head: int, nonces: dict[str, int]) -> Outcome | None:
-        receipt = self._included(tracked)
+    def _settle_one(self, tracked: Tracked, header: Any, head: int, nonces: dict[str, int],
+                    receipts: dict[str, Any] | None = None) -> Outcome | None:
+        receipt = self._included(tracked, receipts)
         if receipt is not None:
             if head - int(receipt["blockNumber"]) + 1 < self.confirmations:
                 return None
