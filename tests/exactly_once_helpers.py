@@ -24,6 +24,12 @@ class RecordingJournal(Journal):
         self.history.append((tx_hash.lower(), "pending"))
         return super().tx_pending(tx_hash, *args, **kwargs)
 
+    def intent_create(self, *args: Any, **kwargs: Any) -> Any:
+        attempt = kwargs.get("attempt")
+        if attempt is not None:  # the first attempt is journalled with its intent, in one commit
+            self.history.append((attempt["tx_hash"].lower(), "pending"))
+        return super().intent_create(*args, **kwargs)
+
     def tx_final(self, tx_hash: str, status: str, *args: Any, **kwargs: Any) -> Any:
         self.history.append((tx_hash.lower(), status))
         return super().tx_final(tx_hash, status, *args, **kwargs)

@@ -163,6 +163,25 @@ class ArbitrageJob(Job):
         self.refresh_bots()
         return decisions
 
+    def pending_view(self) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        """Both pools' reserves with this job's open (unsettled) trades applied in submission order,
+        or None when none is open. A gap a pending trade already takes is not traded again by another
+        bot. (If such a trade was mined in this very block and is not settled yet, it counts twice:
+        the keeper then under-trades for one block, never over-trades.)"""
+        pending = sorted(self.txm.open_intents(self.name), key=lambda i: i.id)
+        if not pending:
+            return None
+        reserves_a, reserves_b = self.ctx.reserves()
+        for intent in pending:
+            amount, buy_on_a = int(intent.detail.get("amount_in", 0)), bool(intent.detail.get("buy_on_a"))
+            buy, sell = (reserves_a, reserves_b) if buy_on_a else (reserves_b, reserves_a)
+            try:
+                buy, sell = after_arbitrage(amount, buy, sell)
+            except ValueError:  # the projection leaves the pool's range: the trade will revert anyway
+                continue
+            reserves_a, reserves_b = (buy, sell) if buy_on_a else (sell, buy)
+        return reserves_a, reserves_b
+
     # -- one round -------------------------------------------------------------------------------
     def decide(self, header: Any, **_: Any) -> list[Decision]:
         """Run the decision rounds for block ``header``; returns this block's decisions."""
@@ -176,7 +195,7 @@ class ArbitrageJob(Job):
         def note(action: str, reason: str, bot_id: int | None = None, **detail: Any) -> None:
             decisions.append(self.record(number, action, reason, bot_id, **detail))
 
-        hint = None  # the pools as our trades of this block will leave them
+        hint = self.pending_view()  # the pools as our trades still in flight will leave them
         for round_no in range(self.settings.max_trades_per_block):
             reserves_a, reserves_b = hint if hint is not None else self.ctx.reserves()
             buy_on_a, optimum, gross = best_arbitrage(reserves_a, reserves_b)
@@ -213,7 +232,9 @@ class ArbitrageJob(Job):
             data = EXECUTE + encode(["uint256", "bool", "uint256", "uint256"],
                                     [bot.bot_id, buy_on_a, amount, min_profit])
             try:
-                simulated = decode(["uint256"], sender.call(self.ctx.amm_address, data))[0] if hint is None else expected
+                # on the latest state (the contract's own guards); with trades of ours pending, the
+                # profit the keeper expects comes from the projected pools
+                simulated = decode(["uint256"], sender.call(self.ctx.amm_address, data))[0]
                 estimate = self.gas_limit_basis() or sender.estimate_gas(self.ctx.amm_address, data)
             except SimulationReverted as err:
                 note("skip", "simulation_reverted", bot.bot_id, error=err.reason, amount_in=amount)
