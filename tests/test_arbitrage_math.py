@@ -47,8 +47,15 @@ def test_python_profit_equals_chain_profit(system, accounts, project, chain, qa,
         buy_on_a, amount, profit = best_arbitrage((qa, ba), (qb, bb))
         probe = max(amount, 10**6)
         buy, sell = ((qa, ba), (qb, bb)) if buy_on_a else ((qb, bb), (qa, ba))
-        _base, out = arb.quoteArbitrage(buy_on_a, probe)
-        assert out - probe == arbitrage_profit(probe, buy, sell)
+        try:
+            expected = arbitrage_profit(probe, buy, sell)
+        except ValueError:  # e.g. the first leg yields 0 base: the contract's second getAmountOut reverts too
+            with ape.reverts():
+                arb.quoteArbitrage(buy_on_a, probe)
+            expected = None
+        if expected is not None:
+            _base, out = arb.quoteArbitrage(buy_on_a, probe)
+            assert out - probe == expected
         if amount == 0:
             return
         with ape.reverts():

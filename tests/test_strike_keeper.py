@@ -240,7 +240,8 @@ def test_liquidated_long_closes_its_hedged_short_next_block(project, strike_read
     job, journal = make_job(s, accounts[1], settings)
     job.bots[("long", 1)].desired = LONG
     job.bots[("short", 1)].desired = SHORT
-    assert len(sent(act(job, PRICE), "signal_entry")) == 2
+    entered = act(job, PRICE)
+    assert len(sent(entered, "signal_entry")) == 2, [(d.action, d.reason, d.detail) for d in entered]
     holder = job.bots[("long", 1)].holder
     market = aave_market_of(s.manifest, admin=owner)
     # BTC down on the oracle and on DEX A until the long's HF is ~0.9 (< 1: liquidatable)

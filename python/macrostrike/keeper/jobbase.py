@@ -137,6 +137,14 @@ class Job:
         return detail
 
     # -- recovery -------------------------------------------------------------------------------
+    def on_reorg(self, fork_block: int) -> None:
+        """Blocks from ``fork_block`` were replaced: intents included there are re-checked (re-opened
+        if gone), nonces re-synced, bots re-read (a job run alone; a JobSet does this for its jobs)."""
+        self.txm.on_reorg(fork_block)
+        refresh = getattr(self, "refresh_bots", None)
+        if refresh is not None:
+            refresh()
+
     def recover(self) -> None:
         """After errors: re-sync every signer's nonce (above our open intents) and re-read bots."""
         for sender in self.signers.senders:
