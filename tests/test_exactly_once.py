@@ -195,7 +195,8 @@ def test_3_failed_checkpoint_send_does_not_move_the_schedule(system, accounts, c
 
 
 # -- 4 -------------------------------------------------------------------------------------------------
-def test_4_transaction_reorged_out_is_sent_again_and_ends_mined(system, accounts, chain):
+@pytest.mark.parametrize("wrapped", [True, False], ids=["jobset", "bare-job"])
+def test_4_transaction_reorged_out_is_sent_again_and_ends_mined(system, accounts, chain, wrapped):
     """The keeper's arbitrage is mined in block T; the runner settles it; then block T is replaced
     (anvil_reorg depth 1, same height: Anvil drops T's transactions). The runner sees the new hash,
     the transaction goes back to the pool (the same bytes: the same hash) and is mined again; the
@@ -228,7 +229,7 @@ def test_4_transaction_reorged_out_is_sent_again_and_ends_mined(system, accounts
         if state["idle"] % 5 == 0:
             mine(w3)
 
-    runner = Runner(w3, JobSet([job]), poll_interval_s=0.01, max_consecutive_errors=4, backoff_base_s=0.01,
+    runner = Runner(w3, JobSet([job]) if wrapped else job, poll_interval_s=0.01, max_consecutive_errors=4, backoff_base_s=0.01,
                     backoff_max_s=0.05, on_block=on_block, sleep=sleep, journal=journal, reorg_depth=16)
     result = runner.run(max_blocks=5, install_signals=False)
     tx_hash = state["hash"]
