@@ -370,7 +370,7 @@ class TxManager:
             return
         if (last.uncertain or head >= last.broadcast_block + 2) and last.raw is not None:
             if self._in_pool_check(last.tx_hash):
-                last.uncertain = False
+                last.uncertain, last.broadcast_block = False, head  # look again two blocks on
             else:
                 result = tracked.sender.broadcast(last.raw)
                 last.broadcast_block, last.uncertain = head, result.outcome == "unknown"
