@@ -607,7 +607,7 @@ class StrikeJob(Job):
             note("skip", "fee_above_cap", bot, intent=action, next_base_fee_wei=err.next_base_fee, tip_wei=err.tip,
                  cap_wei=err.cap, **detail)
             return
-        except IntentOpen as err:
+        except IntentOpen:  # a settlement raced this decision: the bot is busy
             return
         except SendRejected as err:
             note("skip", "send_rejected", bot, intent=action, error=str(err), **detail)
