@@ -25,9 +25,11 @@ def abi_type(entry: dict[str, Any]) -> str:
 
 def _named(entries: list[dict[str, Any]], values: tuple[Any, ...]) -> dict[str, Any]:
     out = {}
-    for i, (entry, value) in enumerate(zip(entries, values)):
+    for i, (entry, value) in enumerate(zip(entries, values, strict=True)):
         if entry["type"] == "tuple":
             value = _named(entry["components"], value)
+        elif entry["type"] == "tuple[]":
+            value = [_named(entry["components"], v) for v in value]
         out[entry.get("name") or f"out{i}"] = value
     return out
 

@@ -20,6 +20,7 @@ from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector
 
 from macrostrike.amm.v2math import arbitrage_profit, best_arbitrage, get_amount_out
+from macrostrike.keeper.abi import Calls
 from macrostrike.keeper.context import AmmContext
 from macrostrike.keeper.fees import FeeAboveCap, next_base_fee
 from macrostrike.keeper.jobbase import Job
@@ -31,11 +32,8 @@ from macrostrike.keeper.txmanager import Outcome, TxManager
 from macrostrike.keeper.txsender import SendRejected, SimulationReverted, TxSender
 
 EXECUTE = function_signature_to_4byte_selector("executeArbitrage(uint256,bool,uint256,uint256)")
-BOTS_PAGE = function_signature_to_4byte_selector("botsPage(uint256,uint256)")
-BOT_VIEW = "(uint256,uint8,uint256,bytes32,bytes)[]"
 #: Bots read per eth_call by :meth:`ArbitrageJob.read_bots`.
 PAGE = 250
-BOT_COUNT = function_signature_to_4byte_selector("botCount()")
 ACTIVE = 1  # LibBots.BotStatus.Active
 
 
@@ -91,6 +89,7 @@ class ArbitrageJob(Job):
                  eth_usd: EthUsd | None = None) -> None:
         super().__init__(signers, settings, journal, send=send, txm=txm)
         self.ctx = ctx
+        self.calls = Calls(ctx.abi)
         self.eth_usd = eth_usd or EthUsd.for_deployment(ctx.web3, settings, ctx.manifest)
         self.stats = JobStats()
         self.bots: dict[int, BotState] = {}
@@ -102,11 +101,12 @@ class ArbitrageJob(Job):
 
     def read_bots(self) -> list[tuple[int, int, int, bytes]]:
         """``(id, status, capital, params)`` of every bot, in pages of :data:`PAGE` (one eth_call each)."""
-        (count,) = decode(["uint256"], self._view(BOT_COUNT))
+        calls = self.calls
+        count = int(calls.decode("botCount", self._view(calls.encode("botCount")))["out0"])
         rows = []
         for first in range(1, count + 1, PAGE):
-            (page,) = decode([BOT_VIEW], self._view(BOTS_PAGE + encode(["uint256", "uint256"], [first, PAGE])))
-            rows += [(int(b[0]), int(b[1]), int(b[2]), bytes(b[4])) for b in page]
+            page = calls.decode("botsPage", self._view(calls.encode("botsPage", first, PAGE)))["page"]
+            rows += [(int(b["id"]), int(b["status"]), int(b["capital"]), bytes(b["params"])) for b in page]
         return rows
 
     def refresh_bots(self) -> None:

@@ -57,8 +57,6 @@ CLOSE = selector("closePosition(uint256,uint256)")
 CHECK_TRIGGERS = selector("checkTriggers(uint256)")
 POSITION_STATE = selector("positionState(uint256)")
 HOLDER_OF = selector("positionHolderOf(uint256)")
-BOTS_PAGE = selector("botsPage(uint256,uint256)")
-BOT_COUNT = selector("botCount()")
 OPENING_ALLOWED = selector("openingAllowed()")
 GET_ASSET_PRICE = selector("getAssetPrice(address)")
 OPEN_POSITION_IDS = selector("openPositionIds()")
@@ -67,7 +65,6 @@ LATEST_ROUND_DATA = selector("latestRoundData()")
 GET_ROUND_DATA = selector("getRoundData(uint80)")
 ROUND_TYPES = ["uint80", "int256", "uint256", "uint256", "uint80"]
 STATE_TYPES = ["bool", "uint256", "uint256", "uint256", "uint256", "uint256", "uint256", "uint8", "uint64"]
-BOT_VIEW = "(uint256,uint8,uint256,bytes32,bytes)[]"
 #: ``LiquidationCall(collateralAsset, debtAsset, user indexed, …)`` of Aave V3's Pool (IPool.sol).
 LIQUIDATION_CALL = keccak(text="LiquidationCall(address,address,address,uint256,uint256,address,bool)")
 ACTIVE = 1  # LibBots.BotStatus.Active
@@ -225,6 +222,7 @@ class StrikeContext:
             except (AttributeError, KeyError):  # a facet not built (yet) in this project
                 continue
         self.abi = abi_json(*types)
+        self.calls = Calls(self.abi)
         self.errors = error_table(self.abi)
 
     def call(self, to: str, data: bytes, block: str | int = "latest") -> bytes:
@@ -293,12 +291,12 @@ class StrikeContext:
 
     def read_bots(self, side: str) -> list[tuple[int, int, int, bytes]]:
         """``(id, status, capital, params)`` of every bot of ``side``'s diamond."""
-        diamond = self.diamonds[side]
-        (count,) = decode(["uint256"], self.call(diamond, BOT_COUNT))
+        diamond, calls = self.diamonds[side], self.calls
+        count = int(calls.decode("botCount", self.call(diamond, calls.encode("botCount")))["out0"])
         if not count:
             return []
-        (page,) = decode([BOT_VIEW], self.call(diamond, BOTS_PAGE + encode(["uint256", "uint256"], [1, count])))
-        return [(int(b[0]), int(b[1]), int(b[2]), bytes(b[4])) for b in page]
+        page = calls.decode("botsPage", self.call(diamond, calls.encode("botsPage", 1, count)))["page"]
+        return [(int(b["id"]), int(b["status"]), int(b["capital"]), bytes(b["params"])) for b in page]
 
     def liquidations(self, holders: dict[str, tuple[str, int]], from_block: int, to_block: int, *,
                      max_range: int = 2_000) -> list[dict[str, Any]]:
@@ -331,7 +329,7 @@ class StrikeJob(Job):
                  journal: Journal, *, send: bool = True, txm: TxManager | None = None) -> None:
         super().__init__(signers, settings, journal, send=send, txm=txm)
         self.ctx = ctx
-        self.calls = Calls(ctx.abi)
+        self.calls = ctx.calls
         self.stats = StrikeStats()
         self.bots: dict[tuple[str, int], StrikeBot] = {}
         self.partner: dict[tuple[str, int], tuple[str, int]] = {}
