@@ -118,3 +118,33 @@ def min_out_buy(quote_in: int, price_e8: int, slippage_bps: int, quote_price_e8:
     """StrikeFacet's minimum asset out for ``quote_in`` (USDC 6 dec → WBTC 8 dec), same roundings."""
     expected = quote_in * quote_price_e8 * BTC // (price_e8 * USD)
     return expected * (BPS - slippage_bps) // BPS
+
+
+def move_pool_to(system: Any, owner: Any, price: float, role: str = "dex_a_pair") -> None:
+    """Swap directly on pair ``role`` (a deployed system's Uniswap V2 pair) until its marginal price
+    is ``price`` (USD per BTC)."""
+    from macrostrike.amm.v2math import amount_to_price
+
+    c = system.contracts
+    pair = c[role]
+    q_is_0 = pair.token0() == c["usdc"].address
+    r0, r1, _ = pair.getReserves()
+    q, b = (r0, r1) if q_is_0 else (r1, r0)
+    direction, amount = amount_to_price((q, b), price)
+    if amount <= 0:
+        return
+    if direction == "quote_in":
+        out = amount * 997 * b // (q * 1000 + amount * 997)
+        c["usdc"].mint(pair.address, amount, sender=owner)
+        pair.swap(0 if q_is_0 else out, out if q_is_0 else 0, owner.address, b"", sender=owner)
+    else:
+        out = amount * 997 * q // (b * 1000 + amount * 997)
+        c["wbtc"].mint(pair.address, amount, sender=owner)
+        pair.swap(out if q_is_0 else 0, 0 if q_is_0 else out, owner.address, b"", sender=owner)
+
+
+def position_state(project: Any, system: Any, side: str, bot_id: int) -> Any:
+    """``positionState(botId)`` of the ``side`` strike diamond as a keeper :class:`Position`."""
+    from macrostrike.keeper.strike import Position
+
+    return Position(*project.StrikeConfigFacet.at(system.manifest.address(side)).positionState(bot_id))

@@ -32,9 +32,11 @@ from web3 import Web3
 from chain_harness import FaultProxy, web3_for
 from macrostrike.deploy import aave
 from macrostrike.deploy.system import DeployConfig, aave_market_of, deploy_system, usdc
+from strike_helpers import move_pool_to
+from strike_helpers import position_state as state
 from macrostrike.keeper.journal import Decision, Journal
 from macrostrike.keeper.settings import KeeperSettings
-from macrostrike.keeper.strike import Position, StrikeContext, StrikeJob
+from macrostrike.keeper.strike import StrikeContext, StrikeJob
 from macrostrike.keeper.txsender import SimulationReverted, TxSender
 from macrostrike.strategy.signals import LONG, SHORT
 
@@ -71,30 +73,8 @@ def settled(decisions, reason):
             and d.detail.get("status") == "mined"]
 
 
-def state(project, system, side, bot_id):
-    return Position(*project.StrikeConfigFacet.at(system.manifest.address(side)).positionState(bot_id))
 
 
-def move_pool_to(system, owner, price, role="dex_a_pair"):
-    """Swap directly on pair ``role`` until its marginal price is ``price`` (as test_strike_keeper)."""
-    from macrostrike.amm.v2math import amount_to_price
-
-    c = system.contracts
-    pair = c[role]
-    q_is_0 = pair.token0() == c["usdc"].address
-    r0, r1, _ = pair.getReserves()
-    q, b = (r0, r1) if q_is_0 else (r1, r0)
-    direction, amount = amount_to_price((q, b), price)
-    if amount <= 0:
-        return
-    if direction == "quote_in":
-        out = amount * 997 * b // (q * 1000 + amount * 997)
-        c["usdc"].mint(pair.address, amount, sender=owner)
-        pair.swap(0 if q_is_0 else out, out if q_is_0 else 0, owner.address, b"", sender=owner)
-    else:
-        out = amount * 997 * q // (b * 1000 + amount * 997)
-        c["wbtc"].mint(pair.address, amount, sender=owner)
-        pair.swap(out if q_is_0 else 0, 0 if q_is_0 else out, owner.address, b"", sender=owner)
 
 
 def open_pair_and_liquidate_long(project, system, accounts, owner, chain, journal, settings):

@@ -11,6 +11,8 @@ from macrostrike.deploy import aave
 from macrostrike.deploy.cuts import selector
 from macrostrike.deploy.system import (DeployConfig, aave_market_of, allocation_deposit, deploy_system,
                                        strike_strategy, usdc)
+from strike_helpers import move_pool_to
+from strike_helpers import position_state as state
 from macrostrike.keeper.journal import Journal
 from macrostrike.keeper.settings import KeeperSettings
 from macrostrike.keeper.strike import Position, StrikeContext, StrikeJob, params_signal
@@ -142,30 +144,6 @@ def test_position_state_decoding():
 
 
 # -- keeper on the real strike facet ----------------------------------------------------------------
-def move_pool_to(system, owner, price, role="dex_a_pair"):
-    """Swap directly on pair ``role`` until its marginal price is ``price`` (USD per BTC)."""
-    from macrostrike.amm.v2math import amount_to_price
-
-    c = system.contracts
-    pair = c[role]
-    q_is_0 = pair.token0() == c["usdc"].address
-    r0, r1, _ = pair.getReserves()
-    q, b = (r0, r1) if q_is_0 else (r1, r0)
-    direction, amount = amount_to_price((q, b), price)
-    if amount <= 0:
-        return
-    if direction == "quote_in":
-        out = amount * 997 * b // (q * 1000 + amount * 997)
-        c["usdc"].mint(pair.address, amount, sender=owner)
-        pair.swap(0 if q_is_0 else out, out if q_is_0 else 0, owner.address, b"", sender=owner)
-    else:
-        out = amount * 997 * q // (b * 1000 + amount * 997)
-        c["wbtc"].mint(pair.address, amount, sender=owner)
-        pair.swap(out if q_is_0 else 0, 0 if q_is_0 else out, owner.address, b"", sender=owner)
-
-
-def state(project, system, side, bot_id):
-    return Position(*project.StrikeConfigFacet.at(system.manifest.address(side)).positionState(bot_id))
 
 
 def sent(decisions, reason):

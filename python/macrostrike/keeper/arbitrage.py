@@ -244,7 +244,7 @@ class ArbitrageJob(Job):
                 note("skip", "dry_run", bot.bot_id, amount_in=amount, simulated_profit=simulated, gas=estimate)
                 break
             detail = dict(amount_in=amount, buy_on_a=buy_on_a, expected_profit=expected, simulated_profit=simulated,
-                          min_profit=min_profit, eth_usd=eth_usd)
+                          min_profit=min_profit, eth_usd=eth_usd, eth_usd_source=self.eth_usd.source)
             try:
                 intent = self.submit(bot.bot_id, "arbitrage", sender, self.ctx.amm_address, data,
                                      self.gas_limit(estimate), header, bot_id=bot.bot_id, detail=detail)
