@@ -150,6 +150,10 @@ def keeper_progress(url: str) -> tuple[int, int]:
         journal.close()
 
 
+class WaitTimeout(AssertionError):
+    """:func:`wait_until` ran out of time."""
+
+
 def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, step_s: float = 0.2) -> float:
     """Poll ``predicate`` until true; seconds waited. Raises AssertionError after ``timeout_s``."""
     started = time.monotonic()
@@ -157,12 +161,12 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, step_
         try:
             if predicate():
                 return time.monotonic() - started
-        except AssertionError:
+        except AssertionError:  # ensure_running: the keeper died while running
             raise
         except Exception:  # noqa: BLE001 - e.g. the journal not created yet
             pass
         time.sleep(step_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+    raise WaitTimeout(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 # -- the market driver ----------------------------------------------------------------------------

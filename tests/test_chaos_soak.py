@@ -31,7 +31,7 @@ from collections import Counter
 
 import pytest
 from chain_harness import FaultProxy, anvil_chain, set_interval_mining
-from chaos_helpers import KeeperProcess, MarketDriver, audit, keeper_progress, schedule, wait_until
+from chaos_helpers import KeeperProcess, MarketDriver, WaitTimeout, audit, keeper_progress, schedule, wait_until
 
 from macrostrike.deploy.manifest import Manifest
 from ops_helpers import ape
@@ -120,7 +120,7 @@ def test_chaos_soak(tmp_path):
                 try:
                     wait_until(lambda: keeper.ensure_running() or keeper_progress(journal_url)[1] > 0, 15,
                                "an intent in flight", step_s=0.05)
-                except AssertionError:
+                except WaitTimeout:
                     continue
                 in_flight = keeper_progress(journal_url)[1]
                 break
