@@ -512,3 +512,21 @@ def test_sigterm_with_a_transaction_in_flight_then_resume(daemon_world):
     logs = w3.eth.get_logs({"address": amm, "fromBlock": start_block + 1, "toBlock": final.block,
                             "topics": ["0x" + EXECUTED.hex()]})
     assert ["0x" + bytes(log["transactionHash"]).hex() for log in logs].count(final.tx_hash) == 1
+
+
+# -- the daemon's start survives a transient node fault ------------------------------------------------
+@pytest.mark.slow
+def test_run_start_survives_one_503(anvil_node, tmp_path):
+    """One HTTP 503 while `keeper run` connects is retried (the loop retries such faults too): the
+    command goes on to its next check — here the missing deployment manifest, a one-line user error —
+    instead of ending with "cannot connect". Found by the chaos soak (a restarted keeper died at start)."""
+    from ops_helpers import ape
+
+    env = {"MACROSTRIKE_DEPLOYMENTS": str(tmp_path)}  # an empty folder: no manifest for this chain
+    with FaultProxy(anvil_node) as proxy:
+        proxy.http_error(503, None, count=1)
+        result = ape("keeper", "run", "--network", proxy.uri, "--blocks", "1", env=env)
+        assert proxy.faults["http_503"] == 1
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "cannot connect" not in result.stderr, result.stderr
+    assert "manifest" in result.stderr.lower(), result.stderr

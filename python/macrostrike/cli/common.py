@@ -42,12 +42,14 @@ def network_option() -> Any:
 
 
 @contextmanager
-def connected(network: str | None) -> Iterator[Any]:
+def connected(network: str | None, *, retries: int = 0) -> Iterator[Any]:
     """Connect to ``network`` for the duration of the block.
 
     Args:
         network: an Ape network choice such as ``ethereum:local:foundry``, a node URI, or None
             for the project's default.
+        retries: further connection attempts (exponential backoff with jitter, 0.5 s .. 4 s) before
+            giving up — for ``keeper run``, whose start must survive a node's transient fault.
 
     Returns:
         A context manager yielding the connected provider.
@@ -57,11 +59,16 @@ def connected(network: str | None) -> Iterator[Any]:
     """
     from ape import networks
     from ape.exceptions import ApeException
+    from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-    try:
+    def attempt() -> tuple[Any, Any]:
         context = networks.parse_network_choice(network)
-        provider = context.__enter__()
-    except ApeException as err:
+        return context, context.__enter__()
+
+    try:  # a daemon's start survives a transient node fault (one 503 must not end it); others fail fast
+        context, provider = Retrying(retry=retry_if_exception_type(ApeException), stop=stop_after_attempt(retries + 1),
+                                     wait=wait_exponential_jitter(initial=0.5, max=4), reraise=True)(attempt)
+    except (ApeException, RetryError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"cannot connect to network '{network or 'default'}': {reason} — check --network "
                         "and that the node is running") from None

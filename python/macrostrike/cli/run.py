@@ -30,7 +30,7 @@ def run(cli_ctx: Any, network: Any, account: Any, blocks: int | None, dry_run: b
     """Run every bot on each new block: arbitrage; on a system with strike bots also the strike
     job (signals once per strike_signal_interval_s, triggers and health factors every block) and
     the master's risk checkpoint (once per checkpoint_interval_s)."""
-    with connected(network):
+    with connected(network, retries=4):
         _run(cli_ctx, account, blocks, dry_run, journal_url, signer_aliases, metrics_port=metrics_port)
 
 
@@ -51,7 +51,12 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
         settings = load_settings()
     except ValueError as err:
         raise UserError(str(err)) from None
-    logging.getLogger("macrostrike.keeper").setLevel(logging.INFO)
+    keeper_log = logging.getLogger("macrostrike.keeper")
+    keeper_log.setLevel(logging.INFO)
+    if not keeper_log.handlers:  # without one, Python's last-resort handler drops everything below WARNING
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        keeper_log.addHandler(handler)
     manifest = load_manifest()
     signers = resolve_signers(account, signer_aliases)
     ctx = AmmContext(manifest)
