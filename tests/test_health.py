@@ -197,6 +197,10 @@ def deployed(anvil_node, tmp_path_factory):
     return env
 
 
+#: the tests' keeper runs are dry runs: they write the shadow keeper's cursor and heartbeat
+SHADOW = ("--cursor", "keeper-dry-run")
+
+
 def health(anvil_node, env, *args):
     proc = ape("keeper", "health", "--network", anvil_node, *args, env=env)
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -206,28 +210,28 @@ def health(anvil_node, env, *args):
 @pytest.mark.slow
 def test_cli_health(anvil_node, deployed, tmp_path):
     journal = f"sqlite:///{tmp_path / 'keeper.sqlite'}"
-    before, report = health(anvil_node, deployed, "--journal", journal)
+    before, report = health(anvil_node, deployed, "--journal", journal, *SHADOW)
     assert before.returncode == 1 and report["status"] == "down" and report["last_processed_block"] is None
     run = ape("keeper", "run", "--network", anvil_node, "--blocks", "1", "--dry-run", "--journal", journal,
               env=deployed)
     assert run.returncode == 0, run.stdout + run.stderr
-    ok, report = health(anvil_node, deployed, "--journal", journal)
+    ok, report = health(anvil_node, deployed, "--journal", journal, *SHADOW)
     assert ok.returncode == 0 and report["status"] == "ok", report
     assert report["lag_blocks"] == 0 and len(report["signers"]) == 3
     assert report["breaker"]["paused"] == []
     pause = ape("keeper", "pause", "--network", anvil_node, "--child", "long", env=deployed)  # mines one block
     assert pause.returncode == 0, pause.stderr
     env_lag0 = {**deployed, "MACROSTRIKE_KEEPER_HEALTH_MAX_LAG_BLOCKS": "0"}
-    lagging, report = health(anvil_node, env_lag0, "--journal", journal)
+    lagging, report = health(anvil_node, env_lag0, "--journal", journal, *SHADOW)
     assert lagging.returncode == 1 and report["status"] == "down" and report["lag_blocks"] == 1
     assert report["breaker"]["paused"] == ["long"]
     assert "keeper is 1 blocks behind the head (> health_max_lag_blocks=0)" in report["problems"]
-    degraded, report = health(anvil_node, deployed, "--journal", journal)  # default threshold: 10 blocks
+    degraded, report = health(anvil_node, deployed, "--journal", journal, *SHADOW)  # default threshold: 10 blocks
     assert degraded.returncode == 0 and report["status"] == "degraded"  # degraded: no reason to restart
     assert report["problems"] == ["paused child diamond(s): long"]
-    readiness, report = health(anvil_node, deployed, "--journal", journal, "--readiness")
+    readiness, report = health(anvil_node, deployed, "--journal", journal, "--readiness", *SHADOW)
     assert readiness.returncode == 0 and report["status"] == "degraded"
-    strict, report = health(anvil_node, deployed, "--journal", journal, "--strict")
+    strict, report = health(anvil_node, deployed, "--journal", journal, "--strict", *SHADOW)
     assert strict.returncode == 1 and report["status"] == "degraded"
 
 
@@ -235,22 +239,22 @@ def test_cli_health(anvil_node, deployed, tmp_path):
 def test_cli_liveness(anvil_node, deployed, tmp_path):
     journal = f"sqlite:///{tmp_path / 'keeper.sqlite'}"
     env = {**deployed, "MACROSTRIKE_KEEPER_HEALTH_MAX_HEARTBEAT_AGE_S": "3600"}  # subprocesses on a busy CPU
-    never, report = health(anvil_node, env, "--journal", journal, "--liveness")
+    never, report = health(anvil_node, env, "--journal", journal, "--liveness", *SHADOW)
     assert never.returncode == 1 and report["status"] == "dead", report
     run = ape("keeper", "run", "--network", anvil_node, "--blocks", "1", "--dry-run", "--journal", journal, env=env)
     assert run.returncode == 0, run.stdout + run.stderr
     stop = ape("keeper", "emergency-stop", "--network", anvil_node, env=env)
     assert stop.returncode == 0, stop.stderr
-    degraded, report = health(anvil_node, env, "--journal", journal)
+    degraded, report = health(anvil_node, env, "--journal", journal, *SHADOW)
     assert degraded.returncode == 0 and report["status"] == "degraded" and report["breaker"]["emergency"]
-    alive, report = health(anvil_node, env, "--journal", journal, "--liveness")  # the run's last heartbeat
+    alive, report = health(anvil_node, env, "--journal", journal, "--liveness", *SHADOW)  # the run's last heartbeat
     assert alive.returncode == 0 and report["status"] == "alive" and report["problems"] == [], report
     assert report["check"] == "heartbeat" and report["heartbeat_age_s"] >= 0
     resume = ape("keeper", "resume", "--network", anvil_node, env=env)
     assert resume.returncode == 0, resume.stderr
     both = ape("keeper", "health", "--network", anvil_node, "--liveness", "--strict", env=env)
     assert_one_line_error(both, "--liveness cannot be combined with --strict")
-    dead, report = health(f"http://127.0.0.1:{free_port()}", env, "--journal", journal, "--liveness")
+    dead, report = health(f"http://127.0.0.1:{free_port()}", env, "--journal", journal, "--liveness", *SHADOW)
     assert dead.returncode == 1 and report["status"] == "dead"
     assert "cannot connect to network" in report["problems"][0]
 

@@ -48,9 +48,12 @@ def test_keeper_run_trades_strike_bots_and_checkpoints(anvil_node, tmp_path):
     assert "strike: sent=1 succeeded=1 reverted=0 by_intent={'signal_entry': 1} open=1" in run.stdout, run.stdout
     assert "checkpoints=1" in run.stdout, run.stdout
     decisions = Journal(url).stored_decisions()
+    # each action: a "send" decision (the intent sent), then its "settle" decision (the receipt's outcome)
     entries = [d for d in decisions if d.job == "strike" and d.reason == "signal_entry"]
-    assert [(d.bot_id, d.detail["side"], d.detail["status"]) for d in entries] == [(1, "long", "mined")]
-    checkpoints = [d for d in decisions if d.job == "risk" and d.reason == "checkpoint"]
+    assert [(d.action, d.bot_id, d.detail["side"], d.detail["status"]) for d in entries] == \
+        [("send", 1, "long", "sent"), ("settle", 1, "long", "mined")]
+    assert entries[0].detail["intent"] == entries[1].detail["intent"]
+    checkpoints = [d for d in decisions if d.job == "risk" and d.reason == "checkpoint" and d.action == "settle"]
     assert len(checkpoints) == 1 and checkpoints[0].detail["status"] == "mined"
     assert checkpoints[0].detail["breaker_tripped"] is False and checkpoints[0].detail["total_equity"] > 0
 

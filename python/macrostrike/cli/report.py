@@ -68,8 +68,10 @@ def export_events(network: Any, fmt: str, from_block: int | None, to_block: int 
 @click.option("--readiness", is_flag=True,
               help="Readiness report (the default): exit 0 for ok and degraded, 1 for down.")
 @click.option("--strict", is_flag=True, help="Readiness: exit 1 for degraded too (for alerting).")
+@click.option("--cursor", default="keeper", show_default=True, metavar="NAME",
+              help="The run loop watched: 'keeper', or 'keeper-dry-run' for a `run --dry-run` shadow keeper.")
 def health(network: Any, account: Any, signer_aliases: tuple[str, ...], journal_url: str | None,
-           liveness: bool, readiness: bool, strict: bool) -> None:
+           liveness: bool, readiness: bool, strict: bool, cursor: str) -> None:
     """Liveness (--liveness) or readiness probe: one JSON object on stdout, a probe's exit code.
 
     Default (--readiness): status ok/degraded/down; exit 0 for ok and degraded, 1 for down
@@ -93,7 +95,8 @@ def health(network: Any, account: Any, signer_aliases: tuple[str, ...], journal_
             report = failed(err.message)
         else:
             try:
-                report = _liveness(journal_url) if liveness else _health(account, signer_aliases, journal_url)
+                report = _liveness(journal_url, cursor) if liveness else _health(account, signer_aliases,
+                                                                                   journal_url, cursor)
             except OSError as err:  # the node went away mid-check (requests' ConnectionError is an OSError)
                 report = failed(f"node error: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
             finally:
@@ -112,7 +115,8 @@ def _settings() -> Any:
         raise UserError(str(err)) from None
 
 
-def _health(account: Any, signer_aliases: tuple[str, ...], journal_url: str | None) -> dict[str, Any]:
+def _health(account: Any, signer_aliases: tuple[str, ...], journal_url: str | None,
+            cursor: str = "keeper") -> dict[str, Any]:
     """The readiness report on the connected chain (see :func:`macrostrike.keeper.health.check_health`)."""
     from ape import chain
 
@@ -123,13 +127,13 @@ def _health(account: Any, signer_aliases: tuple[str, ...], journal_url: str | No
     signers = [str(a.address) for a in resolve_signers(account, signer_aliases)]
     journal = open_existing_journal(journal_url or default_journal_url())
     try:
-        return check_health(chain.provider.web3, manifest, journal, signers, settings)
+        return check_health(chain.provider.web3, manifest, journal, signers, settings, job=cursor)
     finally:
         if journal is not None:
             journal.close()
 
 
-def _liveness(journal_url: str | None) -> dict[str, Any]:
+def _liveness(journal_url: str | None, cursor: str = "keeper") -> dict[str, Any]:
     """The liveness report on the connected chain (see :func:`macrostrike.keeper.health.check_liveness`);
     needs neither the manifest nor the signers."""
     from ape import chain
@@ -139,7 +143,7 @@ def _liveness(journal_url: str | None) -> dict[str, Any]:
     settings = _settings()
     journal = open_existing_journal(journal_url or default_journal_url())
     try:
-        return check_liveness(chain.provider.web3, journal, settings)
+        return check_liveness(chain.provider.web3, journal, settings, job=cursor)
     finally:
         if journal is not None:
             journal.close()

@@ -108,6 +108,10 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
                     on_block=on_block, journal=journal, reorg_depth=settings.reorg_depth)
     try:
         result = runner.run(blocks)
+        try:  # book what already has a receipt; the rest is resumed at the next start
+            on_block(int(chain.provider.web3.eth.block_number), jobset.settle())
+        except Exception as err:  # noqa: BLE001 - the node went away: the next start settles them
+            cli_ctx.logger.warning(f"final settlement skipped ({type(err).__name__}: {err})")
     except KeeperHalted as err:
         raise UserError(f"keeper halted: {err}") from None
     finally:

@@ -75,6 +75,14 @@ class JobSet:
             decisions.extend(job.drain())
         return decisions
 
+    def settle(self, header: Any = None) -> list[Decision]:
+        """Settle every job's open intents at ``header`` (default: the latest block) without deciding
+        (``keeper run --blocks N`` before it exits: what already has a receipt is booked now)."""
+        header = header if header is not None else self.jobs[0].web3.eth.get_block("latest")
+        with self.jobs[0].journal.deferred_decisions():
+            self.txm.settle(header)
+            return [d for job in self.jobs for d in job.drain()]
+
     def _each(self, method: str, *args: Any) -> None:
         for job in self.jobs:
             if hasattr(job, method):
