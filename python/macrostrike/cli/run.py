@@ -115,6 +115,7 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
     except KeeperHalted as err:
         raise UserError(f"keeper halted: {err}") from None
     finally:
+        job.txm.close()
         journal.close()
         if observer is not None:
             observer.close()

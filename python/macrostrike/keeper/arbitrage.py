@@ -196,6 +196,7 @@ class ArbitrageJob(Job):
             decisions.append(self.record(number, action, reason, bot_id, **detail))
 
         hint = self.pending_view()  # the pools as our trades still in flight will leave them
+        queued: list[tuple[Any, int, TxSender, dict[str, Any]]] = []  # (future intent, bot, signer, detail)
         for round_no in range(self.settings.max_trades_per_block):
             reserves_a, reserves_b = hint if hint is not None else self.ctx.reserves()
             buy_on_a, optimum, gross = best_arbitrage(reserves_a, reserves_b)
@@ -245,26 +246,31 @@ class ArbitrageJob(Job):
                 break
             detail = dict(amount_in=amount, buy_on_a=buy_on_a, expected_profit=expected, simulated_profit=simulated,
                           min_profit=min_profit, eth_usd=eth_usd, eth_usd_source=self.eth_usd.source)
-            try:
-                intent = self.submit(bot.bot_id, "arbitrage", sender, self.ctx.amm_address, data,
-                                     self.gas_limit(estimate), header, bot_id=bot.bot_id, detail=detail)
+            try:  # signed, journalled and broadcast in the signer's lane while the next round is decided
+                future = self.submit_async(bot.bot_id, "arbitrage", sender, self.ctx.amm_address, data,
+                                           self.gas_limit(estimate), header, bot_id=bot.bot_id, detail=detail)
             except FeeAboveCap as err:
                 note("skip", "fee_above_cap", bot.bot_id, next_base_fee_wei=err.next_base_fee, tip_wei=err.tip,
                      cap_wei=err.cap, gross_profit=gross)
                 break
             except IntentOpen:
                 continue
-            except SendRejected as err:
-                note("skip", "send_rejected", bot.bot_id, error=str(err), **detail)
-                break
             self.signers.record(sender, now)
-            self.stats.sent += 1
             bot.last_block = number
-            note("send", "submitted", bot.bot_id, intent=intent.id, nonce=intent.nonce, signer=sender.address,
-                 **detail)
+            queued.append((future, bot.bot_id, sender, detail))
             hint = after_arbitrage(amount, buy, sell)
             if not buy_on_a:
                 hint = (hint[1], hint[0])
+        for future, bot_id, sender, detail in queued:  # every broadcast of the block is out: journal them
+            try:
+                intent = future.result()
+            except IntentOpen:
+                continue
+            except SendRejected as err:
+                note("skip", "send_rejected", bot_id, error=str(err), **detail)
+                continue
+            self.stats.sent += 1
+            note("send", "submitted", bot_id, intent=intent.id, nonce=intent.nonce, signer=sender.address, **detail)
         return decisions
 
     def on_settled(self, outcome: Outcome) -> list[Decision]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future
 from typing import Any
 
 from macrostrike.keeper.fees import FeeAboveCap
@@ -97,6 +98,13 @@ class Job:
         :meth:`TxManager.submit` (FeeAboveCap, IntentOpen, SendRejected)."""
         return self.txm.submit(self.name, subject_of(to, key), action, sender, to, data, gas_limit, header,
                                bot_id=bot_id, detail=detail)
+
+    def submit_async(self, key: Any, action: str, sender: TxSender, to: str, data: bytes, gas_limit: int,
+                     header: Any, *, bot_id: int | None = None, detail: dict[str, Any] | None = None) -> Future:
+        """:meth:`submit` in the signer's lane (:meth:`TxManager.submit_in_lane`): returns a future of
+        the intent; FeeAboveCap and IntentOpen are raised at once, SendRejected through the future."""
+        return self.txm.submit_in_lane(self.name, subject_of(to, key), action, sender, to, data, gas_limit, header,
+                                       bot_id=bot_id, detail=detail)
 
     def gas_limit(self, estimate: int) -> int:
         """The gas limit for an estimate: + ``gas_limit_margin_bps``."""

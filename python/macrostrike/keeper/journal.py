@@ -222,7 +222,9 @@ class Journal:
 
     def __init__(self, url: str | None = None, *, memory: int = 10_000) -> None:
         self.url = url or "sqlite://"
-        if self.url in ("sqlite://", "sqlite:///:memory:"):
+        #: one shared in-memory connection: not to be used from several threads at once
+        self.in_memory = self.url in ("sqlite://", "sqlite:///:memory:")
+        if self.in_memory:
             from sqlalchemy.pool import StaticPool  # one connection: every user sees the same memory database
 
             self.engine = create_engine(self.url, poolclass=StaticPool,

@@ -344,6 +344,8 @@ class StrikeJob(Job):
         self.last_price: float | None = None
         #: bots whose state could not be read back after a settlement: re-read next block
         self.stale: set[tuple[str, int]] = set()
+        #: this block's sends handed to the signers' lanes: (future intent, bot, action, signer, detail)
+        self._queued: list[tuple[Any, StrikeBot, str, TxSender, dict[str, Any]]] = []
         self.refresh_bots()
 
     # -- chain reads -----------------------------------------------------------------------------
@@ -541,6 +543,7 @@ class StrikeJob(Job):
             self._act(bot, "signal_entry", data, ctx, signal=bot.desired, price=price,
                       margin=margin, leverage_bps=self.settings.strike_leverage_bps)
             acted += 1
+        self._resolve_queued(number, note)
         flat = sum(1 for b in self.bots.values() if not b.open)
         note("skip", "hold", None, price=price, open=len(self.bots) - flat, flat=flat, acted=acted)
         return decisions
@@ -598,22 +601,33 @@ class StrikeJob(Job):
         if not self.send_enabled:
             note("skip", "dry_run", bot, intent=action, gas=estimate, **detail)
             return
-        try:
-            intent = self.submit(bot.bot_id, action, sender, bot.diamond, data, self.gas_limit(estimate), header,
-                                 bot_id=bot.bot_id, detail={"side": bot.side, **detail})
+        try:  # signed, journalled and broadcast in the signer's lane while the next bot is decided
+            future = self.submit_async(bot.bot_id, action, sender, bot.diamond, data, self.gas_limit(estimate),
+                                       header, bot_id=bot.bot_id, detail={"side": bot.side, **detail})
         except FeeAboveCap as err:
             note("skip", "fee_above_cap", bot, intent=action, next_base_fee_wei=err.next_base_fee, tip_wei=err.tip,
                  cap_wei=err.cap, **detail)
             return
         except IntentOpen:  # a settlement raced this decision: the bot is busy
             return
-        except SendRejected as err:
-            note("skip", "send_rejected", bot, intent=action, error=str(err), **detail)
-            bot.resting_until = number + self.settings.revert_rest_blocks
-            return
         self.signers.record(sender, now)
-        self.stats.sent += 1
-        note("send", action, bot, status="sent", intent=intent.id, nonce=intent.nonce, signer=sender.address, **detail)
+        self._queued.append((future, bot, action, sender, detail))
+
+    def _resolve_queued(self, number: int, note: Any) -> None:
+        """Journal the block's queued sends once their lanes have broadcast them."""
+        queued, self._queued = self._queued, []
+        for future, bot, action, sender, detail in queued:
+            try:
+                intent = future.result()
+            except IntentOpen:
+                continue
+            except SendRejected as err:
+                note("skip", "send_rejected", bot, intent=action, error=str(err), **detail)
+                bot.resting_until = number + self.settings.revert_rest_blocks
+                continue
+            self.stats.sent += 1
+            note("send", action, bot, status="sent", intent=intent.id, nonce=intent.nonce, signer=sender.address,
+                 **detail)
 
     def on_settled(self, outcome: Outcome) -> list[Decision]:
         """Book a settled strike intent on its bot; journal it under the intent's action."""

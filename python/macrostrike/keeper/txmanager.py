@@ -31,8 +31,10 @@ and, if need be, re-broadcasts or replaces them — instead of deciding afresh.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,6 +129,12 @@ class TxManager:
         self.senders: dict[str, TxSender] = {}
         self.handlers: dict[str, Callable[[Outcome], None]] = {}
         self._resume_pending = resume
+        self._lock = threading.RLock()
+        #: subjects handed to a lane and not yet recorded (they count as open)
+        self._queued: set[str] = set()
+        #: one single-thread executor per signer (its nonce lane); None: submit in the caller's thread
+        #: (an in-memory journal is one shared connection, not safe across threads)
+        self._lanes: dict[str, ThreadPoolExecutor] | None = None if journal.in_memory else {}
 
     # -- wiring -----------------------------------------------------------------------------------
     def add_senders(self, senders: Iterable[TxSender]) -> None:
@@ -173,22 +181,67 @@ class TxManager:
     def resync(self, sender: TxSender) -> int:
         """Re-sync ``sender``'s next nonce: the node's pending count, or above every nonce of its open
         intents (attempts the node's pool may have lost keep their nonces)."""
-        mine = [t.last.nonce for t in self.open.values()
-                if t.last is not None and t.intent.signer and t.intent.signer.lower() == sender.address.lower()]
+        with self._lock:
+            mine = [t.last.nonce for t in self.open.values()
+                    if t.last is not None and t.intent.signer and t.intent.signer.lower() == sender.address.lower()]
         return sender.resync_nonce(max(mine) + 1 if mine else 0)
 
     # -- queries ----------------------------------------------------------------------------------
     def is_open(self, subject: str) -> bool:
-        """True while ``subject`` has an intent planned or sent (it must not be decided again)."""
-        return any(t.intent.subject == subject for t in self.open.values())
+        """True while ``subject`` has an intent planned or sent, or queued in a lane (it must not be
+        decided again)."""
+        with self._lock:
+            return subject in self._queued or any(t.intent.subject == subject for t in self.open.values())
 
     def open_intents(self, job: str | None = None) -> list[Intent]:
-        return [t.intent for t in self.open.values() if job is None or t.intent.job == job]
+        with self._lock:
+            return [t.intent for t in self.open.values() if job is None or t.intent.job == job]
+
+    # -- lanes ------------------------------------------------------------------------------------
+    def submit_in_lane(self, job: str, subject: str, action: str, sender: TxSender, to: str, data: bytes,
+                       gas_limit: int, header: Any, *, bot_id: int | None = None, value: int = 0,
+                       detail: dict[str, Any] | None = None) -> Future:
+        """:meth:`submit` on ``sender``'s own thread (its nonce lane): signers sign, journal and
+        broadcast in parallel while the caller decides on. Returns a future of the intent (its
+        exception: as :meth:`submit`). Fees are quoted here, in the caller's thread, so a fee above
+        the cap raises :class:`FeeAboveCap` at once. Call :meth:`join_lanes` before settling."""
+        self.fees.quote(header)  # FeeAboveCap before anything is queued
+        with self._lock:
+            if self.is_open(subject):
+                raise IntentOpen(f"{subject} already has an open intent")
+            self._queued.add(subject)
+
+        def run() -> Intent:
+            try:
+                return self.submit(job, subject, action, sender, to, data, gas_limit, header, bot_id=bot_id,
+                                   value=value, detail=detail, _queued=True)
+            finally:
+                with self._lock:
+                    self._queued.discard(subject)
+
+        if self._lanes is None:
+            future: Future = Future()
+            try:
+                future.set_result(run())
+            except Exception as err:  # noqa: BLE001 - handed to the caller through the future
+                future.set_exception(err)
+            return future
+        key = sender.address.lower()
+        if key not in self._lanes:
+            self._lanes[key] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lane-{key[:10]}")
+        return self._lanes[key].submit(run)
+
+    def close(self) -> None:
+        """Stop the lanes' threads (after their queued submits)."""
+        for lane in (self._lanes or {}).values():
+            lane.shutdown(wait=True)
+        if self._lanes is not None:
+            self._lanes = {}
 
     # -- submit -----------------------------------------------------------------------------------
     def submit(self, job: str, subject: str, action: str, sender: TxSender, to: str, data: bytes, gas_limit: int,
                header: Any, *, bot_id: int | None = None, value: int = 0,
-               detail: dict[str, Any] | None = None) -> Intent:
+               detail: dict[str, Any] | None = None, _queued: bool = False) -> Intent:
         """Record, sign, journal and broadcast one intent; returns it (state ``sent``) without waiting.
 
         Args:
@@ -200,7 +253,10 @@ class TxManager:
             SendRejected: the node refused every attempt (the intent is journalled ``abandoned``).
         """
         fees = self.fees.quote(header)
-        if self.is_open(subject):
+        with self._lock:
+            open_already = any(t.intent.subject == subject for t in self.open.values()) or \
+                (not _queued and subject in self._queued)
+        if open_already:
             raise IntentOpen(f"{subject} already has an open intent")
         block, nonce = int(header["number"]), sender.nonce
         raw, tx_hash = sender.sign(to, data, value, gas_limit, nonce, fees)
@@ -216,7 +272,8 @@ class TxManager:
             self._retry_submit(tracked, first, fees, header, nonce)
         sender.nonce = max(sender.nonce, tracked.last.nonce + 1)
         intent.state, intent.signer, intent.nonce = "sent", sender.address, tracked.last.nonce
-        self.open[intent.id] = tracked
+        with self._lock:
+            self.open[intent.id] = tracked
         return intent
 
     def _retry_submit(self, tracked: Tracked, error: SendRejected, fees: Fees, header: Any, nonce: int) -> None:
