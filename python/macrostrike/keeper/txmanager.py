@@ -393,32 +393,36 @@ class TxManager:
     def _settle_one(self, tracked: Tracked, header: Any, head: int, nonces: dict[str, int],
                     receipts: dict[str, Any] | None = None) -> Outcome | None:
         receipt = self._included(tracked, receipts)
-        if receipt is not None:
-            if head - int(receipt["blockNumber"]) + 1 < self.confirmations:
+        if receipt is None:
+            intent = tracked.intent
+            signer = (intent.signer or "").lower()
+            if signer not in nonces:
+                nonces[signer] = int(self.web3.eth.get_transaction_count(intent.signer, "latest"))
+            nonce = tracked.last.nonce if tracked.last else intent.nonce
+            if nonce is None or nonces[signer] <= nonce:  # not included yet: keep it alive
+                tracked.nonce_used_at = None
+                if tracked.sender is not None:
+                    self._keep_alive(tracked, header, head)
                 return None
-            if self.confirmations > 1:  # still canonical with blocks on top?
-                block = self.web3.eth.get_block(int(receipt["blockNumber"]))
-                if bytes(block["hash"]) != bytes(receipt["blockHash"]):
-                    return None
-            return self._finish(tracked, receipt)
-        intent = tracked.intent
-        signer = (intent.signer or "").lower()
-        if signer not in nonces:
-            nonces[signer] = int(self.web3.eth.get_transaction_count(intent.signer, "latest"))
-        nonce = tracked.last.nonce if tracked.last else intent.nonce
-        if nonce is not None and nonces[signer] > nonce:
-            receipt = self._included(tracked)  # mined between the two reads?
-            if receipt is not None:
-                return self._finish(tracked, receipt)
-            if tracked.nonce_used_at is None:
-                tracked.nonce_used_at = head
-            if head > tracked.nonce_used_at:  # still no receipt of ours a block later
-                return self._abandon(tracked, f"nonce {nonce} used by another transaction")
+            receipt = self._included(tracked)  # the nonce is used: ours, mined between the two reads?
+            if receipt is None:
+                if tracked.nonce_used_at is None:
+                    tracked.nonce_used_at = head
+                if head > tracked.nonce_used_at:  # still no receipt of ours a block later
+                    return self._abandon(tracked, f"nonce {nonce} used by another transaction")
+                return None
+        return self._final_if_confirmed(tracked, receipt, head)
+
+    def _final_if_confirmed(self, tracked: Tracked, receipt: Any, head: int) -> Outcome | None:
+        """Finish ``tracked`` once ``confirmations`` blocks (the receipt's included) are on the head
+        and the receipt's block is still canonical; None before."""
+        if head - int(receipt["blockNumber"]) + 1 < self.confirmations:
             return None
-        tracked.nonce_used_at = None
-        if tracked.sender is not None:
-            self._keep_alive(tracked, header, head)
-        return None
+        if self.confirmations > 1:  # still canonical with blocks on top?
+            block = self.web3.eth.get_block(int(receipt["blockNumber"]))
+            if bytes(block["hash"]) != bytes(receipt["blockHash"]):
+                return None
+        return self._finish(tracked, receipt)
 
     def _keep_alive(self, tracked: Tracked, header: Any, head: int) -> None:
         """Re-broadcast an attempt the pool lost; replace one stuck past ``stuck_after_s``."""
