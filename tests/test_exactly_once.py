@@ -328,3 +328,26 @@ def test_9_resigned_identical_transaction_surfaces_the_nodes_error(harness_chain
     assert all("base fee" in m.lower() for m in messages), messages
     (row,) = journal.transactions()
     assert row["status"] == "rejected"
+
+
+def test_3_refused_checkpoint_simulation_is_retried_soon_not_an_interval_later(system, accounts, chain):
+    """A checkpoint whose simulation is refused (here: the signer is not a risk keeper) keeps its
+    schedule: it is tried again after 1, then 2, 4, … blocks — not an hour later — and once the
+    signer may call it, the checkpoint goes out."""
+    w3 = chain.provider.web3
+    settings = KeeperSettings(checkpoint_interval_s=3600)
+    job, _journal = make_checkpoint_job(system, accounts[7], settings)  # not a risk keeper
+    first = job.tick()
+    assert [d.reason for d in first] == ["simulation_reverted"] and first[0].detail["error"]
+    number = int(w3.eth.block_number)
+    assert job.retry_block == number + 1 and job.next_at == 0  # the schedule did not move
+    mine(w3)
+    assert [d.reason for d in job.tick()] == ["simulation_reverted"] and job.retry_block == number + 1 + 2
+    mine(w3)
+    assert job.tick() == []  # resting: the second refusal asked for two blocks
+    risk = system.contracts["master"]
+    from ape import project
+
+    project.RiskFacet.at(risk.address).setRiskKeeper(accounts[7].address, True, sender=accounts[0])
+    mine(w3)
+    assert [(d.action, d.reason) for d in job.tick()] == [("send", "checkpoint")]

@@ -41,7 +41,10 @@ def test_keeper_run_trades_strike_bots_and_checkpoints(anvil_node, tmp_path):
         assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
 
     url = f"sqlite:///{tmp_path / 'keeper.sqlite'}"
-    run = ape("keeper", "run", "--network", anvil_node, "--blocks", "1", "--journal", url, env=env)
+    # two blocks: the one the keeper starts on and the one its first transaction makes (sends do not
+    # wait for receipts; a checkpoint simulated while the automining node mines that transaction may
+    # be refused once and is retried on the next block)
+    run = ape("keeper", "run", "--network", anvil_node, "--blocks", "2", "--journal", url, env=env)
     assert run.returncode == 0, run.stdout + run.stderr
     warmed = re.search(r"strike signals warmed up on (\d+) price-feed round", run.stdout + run.stderr)
     assert warmed and int(warmed.group(1)) >= 30, run.stdout + run.stderr

@@ -80,9 +80,10 @@ class CheckpointJob(Job):
 
     The schedule advances only when a checkpoint is *mined* (:meth:`on_settled`): a fee above the
     cap, a node's refusal or a transaction that never lands is retried at the next block, so a
-    failed send never skips the circuit breaker for an interval. A refused simulation (the signer
-    is not a risk keeper: ``NotRiskKeeper``) is journalled as a skip and retried at the next interval
-    (it is a configuration error, not a transient one). One checkpoint intent is open at a time."""
+    failed send never skips the circuit breaker for an interval. A refused simulation is journalled
+    as a skip and retried after 1, 2, 4, … (at most 256) blocks: soon when it was transient, rarely when
+    it is a misconfiguration (the signer is not a risk keeper: ``NotRiskKeeper``). One checkpoint
+    intent is open at a time."""
 
     name = "risk"
 
@@ -92,11 +93,15 @@ class CheckpointJob(Job):
         self.risk = RiskKeeper(manifest, self.signers.senders[0])
         self.next_at = 0
         self.sent = 0
+        #: refused simulations in a row, and the block before which the next try waits (1, 2, 4, …
+        #: up to 256 blocks: a transient refusal is retried soon, a misconfiguration is not hammered)
+        self.failures, self.retry_block = 0, 0
 
     def decide(self, header: Any, **_: Any) -> list[Decision]:
         interval = self.settings.checkpoint_interval_s
         number, now = int(header["number"]), int(header["timestamp"])
-        if interval == 0 or now < self.next_at or self.is_busy(self.risk.master, "checkpoint"):
+        if interval == 0 or now < self.next_at or number < self.retry_block \
+                or self.is_busy(self.risk.master, "checkpoint"):
             return []
         sender = self.signers.pick(0, now) or self.signers.senders[0]
 
@@ -105,9 +110,11 @@ class CheckpointJob(Job):
 
         try:
             gas = sender.estimate_gas(self.risk.master, CHECKPOINT)
-        except SimulationReverted as err:
-            self.next_at = now + interval
-            return note("skip", "simulation_reverted", intent="checkpoint", error=err.reason)
+        except SimulationReverted as err:  # the schedule stays: retried after a short, growing rest
+            self.failures += 1
+            self.retry_block = number + min(2 ** (self.failures - 1), 256)
+            return note("skip", "simulation_reverted", intent="checkpoint", error=err.reason,
+                        retry_block=self.retry_block)
         if not self.send_enabled:
             self.next_at = now + interval
             return note("skip", "dry_run", intent="checkpoint")
@@ -134,6 +141,7 @@ class CheckpointJob(Job):
         if outcome.status == "mined":
             mined_at = int(self.web3.eth.get_block(block)["timestamp"])
             self.next_at = mined_at + self.settings.checkpoint_interval_s
+            self.failures = 0
             self.sent += 1
             self.risk.gas_used += int(receipt["gasUsed"])
             self.risk.trips += sum(1 for log in receipt["logs"]
