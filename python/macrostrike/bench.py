@@ -1032,6 +1032,11 @@ def _meta() -> dict[str, Any]:
 COMMAND = "make bench"
 
 
+
+def _ms_row(label: str, stats: dict[str, Any]) -> str:
+    """One markdown row ``| label | n | p50 | p99 | max |`` of a latency summary (milliseconds)."""
+    return f"| {label} | {stats['n']} | {stats['p50']:.1f} | {stats['p99']:.1f} | {stats['max']:.1f} |"
+
 def markdown(results: dict[str, Any]) -> str:
     """The results tables (the README copy) of the parts that ran."""
     k, r, w, t = (results.get(key) for key in ("keeper", "raw", "web3", "tick_cost"))
@@ -1103,16 +1108,11 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             "| interval mining | blocks | p50 (ms) | p99 (ms) | max (ms) |",
             "|---|---:|---:|---:|---:|",
-            f"| block arrival -> last broadcast, blocks with {i['max_trades_per_block']} actions | {af['n']} | "
-            f"{af['p50']:.1f} | {af['p99']:.1f} | {af['max']:.1f} |",
-            f"| block arrival -> last broadcast, every block with actions | {a['n']} | {a['p50']:.1f} | "
-            f"{a['p99']:.1f} | {a['max']:.1f} |",
-            f"| whole tick (settle + decide + submit), blocks with {i['max_trades_per_block']} actions | "
-            f"{i['tick_ms_full_quota']['n']} | {i['tick_ms_full_quota']['p50']:.1f} | "
-            f"{i['tick_ms_full_quota']['p99']:.1f} | {i['tick_ms_full_quota']['max']:.1f} |",
-            f"| of which settling the previous block's intents | {i['settle_ms_full_quota']['n']} | "
-            f"{i['settle_ms_full_quota']['p50']:.1f} | {i['settle_ms_full_quota']['p99']:.1f} | "
-            f"{i['settle_ms_full_quota']['max']:.1f} |",
+            _ms_row(f"block arrival -> last broadcast, blocks with {i['max_trades_per_block']} actions", af),
+            _ms_row("block arrival -> last broadcast, every block with actions", a),
+            _ms_row(f"whole tick (decide + submit + settle), blocks with {i['max_trades_per_block']} actions",
+                    i["tick_ms_full_quota"]),
+            _ms_row("of which settling the previous block's intents", i["settle_ms_full_quota"]),
             "",
             f"Actions per block: mean {i['actions_per_block']['mean']:.2f}, max {i['actions_per_block']['max']}, "
             f"histogram {i['actions_per_block']['histogram']}. Fell behind: {i['blocks_behind']} blocks (head above "

@@ -28,7 +28,7 @@ from macrostrike.keeper.journal import Decision, IntentOpen, Journal
 from macrostrike.keeper.prices import EthUsd
 from macrostrike.keeper.settings import KeeperSettings
 from macrostrike.keeper.signers import SignerPool
-from macrostrike.keeper.txmanager import Outcome, TxManager
+from macrostrike.keeper.txmanager import Outcome, TxManager, subject_of
 from macrostrike.keeper.txsender import SendRejected, SimulationReverted, TxSender
 
 EXECUTE = function_signature_to_4byte_selector("executeArbitrage(uint256,bool,uint256,uint256)")
@@ -138,8 +138,9 @@ class ArbitrageJob(Job):
     def pick_bot(self, exclude: set[int], block: int = -1) -> BotState | None:
         """The least recently used active bot with capital that is not resting and has no open
         intent (ties: lowest id)."""
+        busy = self.txm.open_subjects()
         ready = [b for b in self.bots.values() if b.status == ACTIVE and b.capital > 0 and b.bot_id not in exclude
-                 and b.resting_until < block and not self.is_busy(self.ctx.amm_address, b.bot_id)]
+                 and b.resting_until < block and subject_of(self.ctx.amm_address, b.bot_id) not in busy]
         return min(ready, key=lambda b: (b.last_block, b.bot_id)) if ready else None
 
     def backfill(self, from_block: int, to_block: int) -> list[Decision]:

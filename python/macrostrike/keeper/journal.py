@@ -316,20 +316,26 @@ class Journal:
         Signing the same transaction again gives the same hash: the existing row is kept (its
         status back to pending unless it was included). Returns True if a new row was written.
         """
-        values = dict(tx_hash=tx_hash, signer=signer, nonce=nonce, job=job, bot_id=bot_id, status="pending",
-                      sent_at=int(time.time()), intent_id=intent_id, raw=None if raw is None else "0x" + raw.hex(),
-                      tip=tip, max_fee=max_fee)
+        values = dict(tx_hash=tx_hash, signer=signer, nonce=nonce, job=job, bot_id=bot_id, sent_at=int(time.time()),
+                      intent_id=intent_id, raw=None if raw is None else "0x" + raw.hex(), tip=tip, max_fee=max_fee)
         with self._tx() as conn:
-            exists = conn.execute(select(transactions_table.c.status)
-                                  .where(transactions_table.c.tx_hash == tx_hash)).first()
-            if exists is None:
-                conn.execute(transactions_table.insert().values(**values))
-            elif exists[0] not in ("mined", "reverted"):
-                conn.execute(transactions_table.update().where(transactions_table.c.tx_hash == tx_hash)
-                             .values(status="pending", error=None))
+            written = self._put_attempt(conn, values)
             if intent_id is not None:
                 conn.execute(intents_table.update().where(intents_table.c.id == intent_id).values(
                     state="sent", signer=signer, nonce=nonce, updated_at=time.time()))
+        return written
+
+    @staticmethod
+    def _put_attempt(conn: Any, values: dict[str, Any]) -> bool:
+        """Insert an attempt row as ``pending``; the same hash signed again (same bytes) re-uses its
+        row — back to pending with the given fields — unless it was included. True if inserted."""
+        where = transactions_table.c.tx_hash == values["tx_hash"]
+        exists = conn.execute(select(transactions_table.c.status).where(where)).first()
+        if exists is None:
+            conn.execute(transactions_table.insert().values(**values, status="pending"))
+        elif exists[0] not in ("mined", "reverted"):
+            conn.execute(transactions_table.update().where(where).values(
+                status="pending", error=None, **{k: v for k, v in values.items() if v is not None}))
         return exists is None
 
     def tx_final(self, tx_hash: str, status: str, gas_used: int | None = None,
@@ -378,15 +384,10 @@ class Journal:
             with self._tx() as conn:
                 intent_id = int(conn.execute(intents_table.insert().values(**values)).inserted_primary_key[0])
                 if attempt is not None:
-                    row = dict(tx_hash=attempt["tx_hash"], signer=attempt["signer"], nonce=attempt["nonce"], job=job,
-                               bot_id=bot_id, status="pending", sent_at=int(now), intent_id=intent_id,
-                               raw="0x" + bytes(attempt["raw"]).hex(), tip=attempt["tip"], max_fee=attempt["max_fee"],
-                               error=None)
-                    where = transactions_table.c.tx_hash == attempt["tx_hash"]
-                    if conn.execute(select(transactions_table.c.tx_hash).where(where)).first() is None:
-                        conn.execute(transactions_table.insert().values(**row))
-                    else:  # the same bytes signed again (an earlier intent's refused attempt): re-used
-                        conn.execute(transactions_table.update().where(where).values(**row))
+                    self._put_attempt(conn, dict(
+                        tx_hash=attempt["tx_hash"], signer=attempt["signer"], nonce=attempt["nonce"], job=job,
+                        bot_id=bot_id, sent_at=int(now), intent_id=intent_id, raw="0x" + bytes(attempt["raw"]).hex(),
+                        tip=attempt["tip"], max_fee=attempt["max_fee"]))
         except IntegrityError:
             raise IntentOpen(f"{subject} already has an open intent") from None
         row = {**values, "id": intent_id, "tx_hash": None, "block": None, "block_hash": None, "error": None,

@@ -460,9 +460,7 @@ class StrikeJob(Job):
             note("observe", "liquidated", bot, **{k: v for k, v in liq.items() if k != "key"})
             if liq["key"] in self.partner:
                 to_close[self.partner[liq["key"]]] = f"partner {liq['key'][0]} #{liq['key'][1]} liquidated"
-        if number > self.last_scanned:
-            self.last_scanned = number
-            self.journal.set_last_block(self.SCAN_CURSOR, number)
+        scanned_to = max(self.last_scanned, number)
 
         watched = [b for b in self.bots.values() if b.open or b.key in to_close]
         calls: list[tuple[str, bytes]] = []
@@ -544,6 +542,9 @@ class StrikeJob(Job):
                       margin=margin, leverage_bps=self.settings.strike_leverage_bps)
             acted += 1
         self._resolve_queued(number, note)
+        if scanned_to > self.last_scanned:  # after the block's sends: this commit is off their path
+            self.last_scanned = scanned_to
+            self.journal.set_last_block(self.SCAN_CURSOR, scanned_to)
         flat = sum(1 for b in self.bots.values() if not b.open)
         note("skip", "hold", None, price=price, open=len(self.bots) - flat, flat=flat, acted=acted)
         return decisions

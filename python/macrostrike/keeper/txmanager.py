@@ -190,8 +190,12 @@ class TxManager:
     def is_open(self, subject: str) -> bool:
         """True while ``subject`` has an intent planned or sent, or queued in a lane (it must not be
         decided again)."""
+        return subject in self.open_subjects()
+
+    def open_subjects(self) -> set[str]:
+        """Every subject with an open or queued intent (one pass, for a job that checks many bots)."""
         with self._lock:
-            return subject in self._queued or any(t.intent.subject == subject for t in self.open.values())
+            return self._queued | {t.intent.subject for t in self.open.values()}
 
     def open_intents(self, job: str | None = None) -> list[Intent]:
         with self._lock:
@@ -205,7 +209,7 @@ class TxManager:
         broadcast in parallel while the caller decides on. Returns a future of the intent (its
         exception: as :meth:`submit`). Fees are quoted here, in the caller's thread, so a fee above
         the cap raises :class:`FeeAboveCap` at once. Call :meth:`join_lanes` before settling."""
-        self.fees.quote(header)  # FeeAboveCap before anything is queued
+        fees = self.fees.quote(header)  # FeeAboveCap before anything is queued
         with self._lock:
             if self.is_open(subject):
                 raise IntentOpen(f"{subject} already has an open intent")
@@ -214,7 +218,7 @@ class TxManager:
         def run() -> Intent:
             try:
                 return self.submit(job, subject, action, sender, to, data, gas_limit, header, bot_id=bot_id,
-                                   value=value, detail=detail, _queued=True)
+                                   value=value, detail=detail, fees=fees, _queued=True)
             finally:
                 with self._lock:
                     self._queued.discard(subject)
@@ -241,7 +245,7 @@ class TxManager:
     # -- submit -----------------------------------------------------------------------------------
     def submit(self, job: str, subject: str, action: str, sender: TxSender, to: str, data: bytes, gas_limit: int,
                header: Any, *, bot_id: int | None = None, value: int = 0,
-               detail: dict[str, Any] | None = None, _queued: bool = False) -> Intent:
+               detail: dict[str, Any] | None = None, fees: Fees | None = None, _queued: bool = False) -> Intent:
         """Record, sign, journal and broadcast one intent; returns it (state ``sent``) without waiting.
 
         Args:
@@ -252,7 +256,7 @@ class TxManager:
             IntentOpen: ``subject`` already has an open intent (nothing written or sent).
             SendRejected: the node refused every attempt (the intent is journalled ``abandoned``).
         """
-        fees = self.fees.quote(header)
+        fees = fees or self.fees.quote(header)
         with self._lock:
             open_already = any(t.intent.subject == subject for t in self.open.values()) or \
                 (not _queued and subject in self._queued)

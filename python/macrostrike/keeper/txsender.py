@@ -21,8 +21,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_utils import keccak
-from web3.exceptions import (ContractCustomError, ContractLogicError, ContractPanicError, TransactionNotFound,
-                             Web3RPCError)
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, Web3RPCError
 
 from macrostrike.keeper.context import cache_chain_id
 from macrostrike.keeper.errors import decode_revert
@@ -172,10 +171,8 @@ class TxSender:
         self.fees = fees or FeePolicy(self.web3, priority_fee_wei=priority_fee_wei,
                                       base_fee_multiplier=base_fee_multiplier, max_fee_cap_wei=max_fee_cap_wei,
                                       fee_bump_bps=fee_bump_bps)
-        self.priority_fee_wei = priority_fee_wei
         self.error_table = error_table or {}
         self.journal = journal
-        self.max_fee_cap_wei = max_fee_cap_wei
         self.confirmations = confirmations
         self.stuck_after_s = stuck_after_s
         self.max_replacements = max_replacements
@@ -191,10 +188,6 @@ class TxSender:
         attempts the node's pool may have lost) as the next nonce."""
         self.nonce = max(int(self.web3.eth.get_transaction_count(self.address, "pending")), floor)
         return self.nonce
-
-    def confirmed_nonce(self) -> int:
-        """The signer's nonce in the latest block (transactions included so far)."""
-        return int(self.web3.eth.get_transaction_count(self.address, "latest"))
 
     def _decode(self, err: Exception) -> str:
         data = revert_data(err)
@@ -246,13 +239,6 @@ class TxSender:
         except Exception as err:  # noqa: BLE001 - classified: RPC error vs transport failure
             return broadcast_outcome(err)
         return broadcast_outcome(None)
-
-    def receipt(self, tx_hash: str) -> Any:
-        """The receipt of ``tx_hash`` or None (transport errors propagate)."""
-        try:
-            return self.web3.eth.get_transaction_receipt(tx_hash)
-        except TransactionNotFound:
-            return None
 
     # -- blocking convenience ----------------------------------------------------------------------
     def send(self, to: str, data: bytes, gas_limit: int, base_fee_wei: int, *, value: int = 0,
