@@ -743,11 +743,11 @@ class Bench:
             reserve = r0 if quote_is_0 else r1
             nonce = int(rpc("eth_getTransactionCount", [str(owner.address), "pending"]), 16)
             base = int(web3.eth.get_block("latest")["baseFeePerGas"])
-            for i, (to, data) in enumerate(((usdc, mint_sel + encode(["address", "uint256"],
+            for i, (to, calldata) in enumerate(((usdc, mint_sel + encode(["address", "uint256"],
                                                                        [pair, reserve * cfg.dislocation_bps // 10_000])),
                                             (pair, bytes.fromhex("fff6cae9")))):
                 raw = Account.sign_transaction({"type": 2, "chainId": chain_id, "nonce": nonce + i, "to": to,
-                                                "value": 0, "data": data, "gas": 200_000,
+                                                "value": 0, "data": calldata, "gas": 200_000,
                                                 "maxPriorityFeePerGas": 2 * 10**9, "maxFeePerGas": 3 * base + 2 * 10**9},
                                                owner_key).raw_transaction
                 rpc("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
