@@ -255,7 +255,8 @@ def summarize(replay: Replay, result: ReplayResult, candles: list[Candle], setti
             "swap_fee": "0.3% per Uniswap V2 swap (both legs of every arbitrage, every noise trade)",
             "gas": (f"priced at the chain's base fee (each hour's first block set to {config.base_fee_gwei} gwei, "
                     f"EIP-1559 from there) + {settings.priority_fee_wei / 1e9:g} gwei tip; "
-                    f"ETH/USD assumed {settings.eth_usd_price:g} (no ETH feed in this replay)"),
+                    f"ETH/USD {settings.eth_usd_price:g}: the WETH feed the replay sets once, which the keeper "
+                    f"reads; reported gas in USD uses the same figure"),
             "slippage": ("arbitrage executes atomically against the reserves of its own block; the on-chain "
                          "minProfit = gas cost + the bot's min profit guards it; noise traders take any output"),
             "market": (f"two noise traders, one per DEX, trade toward each hour's close with independent "
