@@ -10,12 +10,13 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/tools/anvil:$(ANVIL_DIR):$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/tools/solcx
 export MPLBACKEND := Agg
 
-.PHONY: setup demo test test-slow test-all test-fast clean help
+.PHONY: setup demo test test-slow test-all test-fast lint clean help
 help:
 	@echo "make demo       deploy on a local Anvil and replay BTC/USD history with the keeper"
 	@echo "make test       run the test suite (ape test) on a local Anvil, without the slow suites"
 	@echo "make test-slow  the slow end-to-end suites (@pytest.mark.slow) only; CI runs both"
 	@echo "make test-all   everything in one run"
+	@echo "make lint       ruff (python/, tests/, scripts/, bench/, tools/) and Slither with its triage file"
 
 setup: $(VENV)/.installed node_modules/.installed .cache/data/.installed
 
@@ -54,6 +55,18 @@ test-all: setup
 	@$(APE_TEST)
 
 test-fast: test
+
+# Lint tools live in their own venv: Slither pins web3/eth-* versions other than Ape's.
+LINT_VENV := .venv-lint
+$(LINT_VENV)/.installed: tools/lint-requirements.txt
+	test -x $(LINT_VENV)/bin/python || $(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/python -m pip install --quiet -r tools/lint-requirements.txt
+	touch $@
+
+# Slither: every High/Medium finding must be listed with a reason in tools/slither-triage.json.
+lint: $(LINT_VENV)/.installed node_modules/.installed
+	$(LINT_VENV)/bin/ruff check python tests scripts bench tools
+	$(LINT_VENV)/bin/python tools/slither_check.py
 
 clean:
 	rm -rf .build contracts/.cache out
