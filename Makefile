@@ -12,11 +12,14 @@ export MPLBACKEND := Agg
 
 .PHONY: setup demo test test-slow test-all test-fast lint clean help
 help:
+	@echo "make setup      install: Python venv (pinned), npm ci (Anvil, solc-js), the BTC/USD data file"
 	@echo "make demo       deploy on a local Anvil and replay BTC/USD history with the keeper"
 	@echo "make test       run the test suite (ape test) on a local Anvil, without the slow suites"
 	@echo "make test-slow  the slow end-to-end suites (@pytest.mark.slow) only; CI runs both"
 	@echo "make test-all   everything in one run"
 	@echo "make lint       ruff (python/, tests/, scripts/, bench/, tools/) and Slither with its triage file"
+	@echo "make bench      keeper throughput benchmark (bench/README.md), not a test"
+	@echo "make clean      remove build outputs (.build, contracts/.cache, out)"
 
 setup: $(VENV)/.installed node_modules/.installed .cache/data/.installed
 

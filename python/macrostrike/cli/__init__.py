@@ -10,10 +10,12 @@ Modules:
 common       shared by every command and by library code (the leaf: imports no command module):
              ``UserError``, ``network_option``, ``connected``, ``resolve_account``,
              ``resolve_signers``, ``load_manifest``, ``machine_output``, ``ROLES``, ``LOCAL_CHAIN_IDS``,
-             ``default_journal_url``, ``open_existing_journal``
+             ``default_journal_url``, ``open_existing_journal``, ``unknown_network_message``,
+             ``missing_journal_directory``; ``load_manifest`` checks each role's diamond on the chain
+             (:mod:`macrostrike.keeper.preflight`)
 group        the click group ``cli``, every command registered
 run          ``run`` (the keeper loop) and its metrics server
-ops          ``status``, ``pause``, ``resume``, ``emergency-stop``, ``rebalance``
+ops          ``status`` (``--format table|json|csv``), ``pause``, ``resume``, ``emergency-stop``, ``rebalance``
 report       ``export``, ``health``, ``inspect``
 journal      ``journal prune``
 ===========  ====================================================================================

@@ -69,6 +69,9 @@ def connected(network: str | None, *, retries: int = 0) -> Iterator[Any]:
         context, provider = Retrying(retry=retry_if_exception_type(ApeException), stop=stop_after_attempt(retries + 1),
                                      wait=wait_exponential_jitter(initial=0.5, max=4), reraise=True)(attempt)
     except (ApeException, RetryError) as err:
+        unknown = unknown_network_message(network)
+        if unknown is not None:
+            raise UserError(unknown) from None
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"cannot connect to network '{network or 'default'}': {reason} — check --network "
                         "and that the node is running") from None
@@ -76,6 +79,33 @@ def connected(network: str | None, *, retries: int = 0) -> Iterator[Any]:
         yield provider
     finally:
         context.__exit__(None, None, None)
+
+
+def unknown_network_message(network: str | None) -> str | None:
+    """The one-line error for a ``--network`` that is neither an Ape network choice nor a node URI.
+
+    Args:
+        network: the ``--network`` value (None: the project's default).
+
+    Returns:
+        The message naming the value, the closest choices and the valid ``ethereum`` choices (all of
+        them: ``ape networks list``); None when ``network`` is a choice, a URI or None.
+    """
+    import difflib
+
+    from ape import networks
+
+    if network is None or "://" in network or network.endswith(".ipc"):
+        return None
+    choices = list(networks.get_network_choices())
+    if network in choices:
+        return None
+    close = difflib.get_close_matches(network, choices, n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    local = [c for c in choices if c.startswith("ethereum:") and c.count(":") == 2 and c.split(":")[1]]
+    return (f"unknown --network '{network}'{hint}: use an Ape network choice ecosystem:network:provider, "
+            f"e.g. {', '.join(local)}, or a node URI such as http://127.0.0.1:8545 — all {len(choices)} "
+            "choices: `ape networks list`")
 
 
 def resolve_account(account: Any, index: int) -> Any:
@@ -136,21 +166,36 @@ def resolve_signers(account: Any, aliases: tuple[str, ...]) -> list[Any]:
 
 
 def load_manifest() -> Any:
-    """The connected chain's deployment manifest.
+    """The connected chain's deployment manifest, checked against the chain.
+
+    Every role's address must hold a diamond that routes the selectors of the facets the manifest
+    records for it (one ``facets()`` call per role, in one JSON-RPC batch:
+    :func:`macrostrike.keeper.preflight.diamond_problems`), so a wrong address stops the command at
+    start rather than deep inside it (or, for ``export``, listing another contract's events).
 
     Returns:
         The :class:`macrostrike.deploy.manifest.Manifest` of the connected chain.
 
     Raises:
-        UserError: there is no (valid) manifest for this chain.
+        UserError: there is no (valid) manifest for this chain, or one of its diamonds is not on the
+            chain as recorded (one line naming the role, the address and the manifest file).
     """
-    from macrostrike.deploy.manifest import ManifestError
+    from ape import chain
+
+    from macrostrike.deploy.manifest import ManifestError, manifest_path
     from macrostrike.keeper.context import connected_manifest
+    from macrostrike.keeper.preflight import diamond_problems
 
     try:
-        return connected_manifest()
+        manifest = connected_manifest()
     except ManifestError as err:
         raise UserError(str(err)) from None
+    problems = diamond_problems(chain.provider.web3, manifest.diamonds)
+    if problems:
+        raise UserError(f"the manifest {manifest_path(manifest.chain_id)} does not match the chain: "
+                        f"{'; '.join(problems)} — correct diamonds.<role>.address there, or redeploy "
+                        "(`ape run deploy`)")
+    return manifest
 
 
 @contextmanager
@@ -202,6 +247,35 @@ def open_existing_journal(url: str) -> Any:
     except Exception as err:  # noqa: BLE001 - SQLAlchemy raises many kinds for a bad URL
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"cannot open the journal {shown_url(url)!r}: {reason}") from None
+
+
+def missing_journal_directory(url: str) -> str | None:
+    """The one-line error for a SQLite ``--journal`` whose directory does not exist (SQLite itself
+    only says "unable to open database file").
+
+    Args:
+        url: a SQLAlchemy URL.
+
+    Returns:
+        The message naming the directory and the fix, or None (not SQLite, in memory, or the
+        directory exists).
+    """
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - not a URL: the journal's own error names it
+        return None
+    database = parsed.database or ""
+    if not parsed.drivername.startswith("sqlite") or database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    directory = Path(database).expanduser().parent
+    if directory.is_dir():
+        return None
+    return (f"cannot open the journal {shown_url(url)!r}: its directory {directory} does not exist — create it "
+            f"(`mkdir -p {directory}`) or point --journal at an existing directory")
 
 
 def shown_url(url: str) -> str:

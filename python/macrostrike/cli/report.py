@@ -87,6 +87,7 @@ def health(network: Any, account: Any, signer_aliases: tuple[str, ...], journal_
         raise UserError(f"--liveness cannot be combined with {'--readiness' if readiness else '--strict'}: "
                         "--strict and --readiness apply to the readiness report")
     failed = dead_report if liveness else down_report
+    mistake: UserError | None = None
     with machine_output():
         conn = connected(network)
         try:
@@ -99,9 +100,13 @@ def health(network: Any, account: Any, signer_aliases: tuple[str, ...], journal_
                                                                                    journal_url, cursor)
             except OSError as err:  # the node went away mid-check (requests' ConnectionError is an OSError)
                 report = failed(f"node error: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
+            except UserError as err:  # a wrong manifest, setting, signer or journal: the probe still answers
+                report, mistake = failed(err.message), err
             finally:
                 conn.__exit__(None, None, None)
     click.echo(json.dumps(report, indent=2))
+    if mistake is not None:  # the JSON for the probe, the one-line error for the operator (exit 1)
+        raise mistake
     click.get_current_context().exit(exit_code(report, strict=strict))
 
 

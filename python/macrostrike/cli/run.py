@@ -9,7 +9,8 @@ from typing import Any
 import click
 from ape.cli import account_option, ape_cli_context
 
-from macrostrike.cli.common import UserError, connected, load_manifest, network_option, resolve_signers
+from macrostrike.cli.common import (UserError, connected, load_manifest, missing_journal_directory, network_option,
+                                    resolve_signers, shown_url)
 
 
 @click.command()
@@ -63,10 +64,13 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
     if journal_url is None:
         Path("out").mkdir(exist_ok=True)
         journal_url = f"sqlite:///out/keeper-{chain.provider.chain_id}.sqlite"
+    missing = missing_journal_directory(journal_url)
+    if missing is not None:
+        raise UserError(missing)
     try:
         journal = Journal(journal_url)
     except Exception as err:  # noqa: BLE001 - SQLAlchemy raises many kinds for a bad URL
-        raise UserError(f"cannot open the journal {journal_url!r}: {str(err).splitlines()[0]}") from None
+        raise UserError(f"cannot open the journal {shown_url(journal_url)!r}: {str(err).splitlines()[0]}") from None
     settled = journal.reconcile(chain.provider.web3)
     if settled:
         cli_ctx.logger.info(f"reconciled pending transactions from the last run: {settled}")

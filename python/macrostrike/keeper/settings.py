@@ -2,11 +2,16 @@
 by environment variables ``MACROSTRIKE_KEEPER_<FIELD>``.
 
 Invalid values fail at start with the field named (:func:`load_settings` raises ``ValueError``
-with one line naming the setting and the problem).
+with one line naming the setting and the problem); so does a ``MACROSTRIKE_KEEPER_*`` variable or a
+``keeper:`` key that is no setting (a typo would otherwise be ignored: the keeper would run without
+the cap the operator meant to set), with the closest setting's name.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field, ValidationError
@@ -128,15 +133,81 @@ class KeeperSettings(BaseSettings):
         return None if self.max_fee_cap_gwei is None else int(self.max_fee_cap_gwei * 10**9)
 
 
+ENV_PREFIX = "MACROSTRIKE_KEEPER_"
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field`` (pydantic-settings: prefix + name, any case).
+
+    Args:
+        field: a :class:`KeeperSettings` field name.
+
+    Returns:
+        ``MACROSTRIKE_KEEPER_<FIELD>``.
+    """
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def closest_setting(name: str) -> str | None:
+    """The :class:`KeeperSettings` field closest to ``name`` (difflib), or None when none is close.
+
+    Args:
+        name: a mistyped setting name (any case).
+
+    Returns:
+        The closest field name, or None.
+    """
+    fields = list(KeeperSettings.model_fields)
+    lowered = name.lower()
+    prefixed = [f for f in fields if f.startswith(lowered) or lowered.startswith(f)]  # max_fee_cap -> _gwei
+    close = difflib.get_close_matches(lowered, fields, n=1, cutoff=0.6)
+    return (close or prefixed or [None])[0]
+
+
+def unknown_env_settings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """``MACROSTRIKE_KEEPER_*`` variables that are no setting (pydantic-settings ignores them).
+
+    Args:
+        environ: the environment (default ``os.environ``).
+
+    Returns:
+        Their names, sorted.
+    """
+    environ = os.environ if environ is None else environ
+    fields = set(KeeperSettings.model_fields)
+    return sorted(k for k in environ if k.upper().startswith(ENV_PREFIX)
+                  and k[len(ENV_PREFIX):].lower() not in fields)
+
+
+def _did_you_mean(name: str) -> str:
+    close = closest_setting(name)
+    return (f"did you mean {close} ({env_name(close)})?" if close is not None else
+            "see python/macrostrike/keeper/settings.py for the settings")
+
+
 def load_settings(overrides: dict[str, Any] | None = None) -> KeeperSettings:
     """Settings from ``ape-config.yaml`` (``keeper:``), the environment and ``overrides``.
 
-    Raises ``ValueError`` with one line naming the setting, e.g. ``invalid keeper setting
-    'eth_usd_price' (ape-config.yaml keeper.eth_usd_price or MACROSTRIKE_KEEPER_ETH_USD_PRICE):
-    Input should be greater than 0``.
+    Args:
+        overrides: values that win over ``ape-config.yaml`` (the environment still wins over both).
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        ValueError: one line naming the setting, e.g. ``invalid keeper setting 'eth_usd_price'
+            (ape-config.yaml keeper.eth_usd_price or MACROSTRIKE_KEEPER_ETH_USD_PRICE): Input should be
+            greater than 0``; or an unknown ``MACROSTRIKE_KEEPER_*`` variable / ``keeper:`` key with the
+            closest setting, e.g. ``unknown keeper setting MACROSTRIKE_KEEPER_MAX_FEE_CAP in the
+            environment (it would be ignored): did you mean max_fee_cap_gwei
+            (MACROSTRIKE_KEEPER_MAX_FEE_CAP_GWEI)?``.
     """
     from ape import project
 
+    unknown = unknown_env_settings()
+    if unknown:
+        raise ValueError(f"unknown keeper setting {unknown[0]} in the environment: "
+                         f"{_did_you_mean(unknown[0][len(ENV_PREFIX):])}")
     values = dict((project.config.model_extra or {}).get("keeper") or {})
     values.update(overrides or {})
     try:
@@ -144,5 +215,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> KeeperSettings:
     except ValidationError as err:
         first = err.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "?"
+        if first["type"] == "extra_forbidden":
+            raise ValueError(f"unknown keeper setting '{name}' (ape-config.yaml keeper.{name}): "
+                             f"{_did_you_mean(name)}") from None
         raise ValueError(f"invalid keeper setting '{name}' (ape-config.yaml keeper.{name} or "
-                         f"MACROSTRIKE_KEEPER_{name.upper()}): {first['msg']}") from None
+                         f"{env_name(name)}): {first['msg']}") from None

@@ -201,21 +201,26 @@ def fetch(cache_dir: Path | str | None = None) -> Path:
 
     A cached file whose sha256 matches is returned at once. Otherwise (missing or corrupt) the
     file is downloaded (:func:`download`) into a temporary directory inside ``cache_dir``,
-    verified, and renamed over the cached path, so the cache never holds a partial file. With
+    verified, and renamed over the cached path, so the cache never holds a partial file; a corrupt
+    cached file is announced on stderr (one line) before the download. With
     ``MACROSTRIKE_OFFLINE=1`` a missing or corrupt file raises :class:`DataError` instead.
     """
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = cache / DATASET.filename
+    corrupt = False
     if target.is_file():
         try:
             verify(target, DATASET.sha256)
             return target
         except DataError:
-            pass  # corrupt: download again, then replace it atomically
+            corrupt = True  # download again, then replace it atomically
     if _offline():
         raise DataError(f"history file {target} is missing or corrupt and downloading is disabled "
                         f"({OFFLINE_ENV}=1); unset {OFFLINE_ENV} and run `make setup` "
                         f"(or `python -m macrostrike.market.data fetch`)")
+    if corrupt:  # never silently: the user should know the cached file was replaced, and why
+        print(f"warning: the cached history file {target} fails its sha256 checksum (expected "
+              f"{DATASET.sha256[:12]}…, got {_sha256(target)[:12]}…): downloading it again", file=sys.stderr)
     try:
         cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".fetch-", dir=cache) as tmp:
