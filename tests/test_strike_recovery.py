@@ -187,11 +187,11 @@ def test_pool_pushed_beyond_exit_slippage_skips_only_that_child_positions(s, cha
 
 # -- L-1: the exit slippage cap and what a sandwich can take --------------------------------------
 def test_exit_slippage_capped_at_10_percent(s):
+    """The owner's own exitAll has the master's 10 % bound too (it accepted up to 100 % before)."""
     f = s.facet(SHORT)
-    assert f.MAX_EXIT_SLIPPAGE_BPS() == 1_000
     with reverts_named("ParameterOutOfRange") as info:
         f.exitAll(1_001, sender=s.owner)
-    assert info.value.inputs["max"] == 1_000
+    assert info.value.inputs["max"] == 1_000 == f.MAX_EXIT_SLIPPAGE_BPS()
     f.exitAll(1_000, sender=s.owner)
 
 
@@ -212,8 +212,8 @@ def test_sandwich_takes_at_most_the_exit_bound(s, chain, project, pushed_bps, cl
 
     if closes:
         (ev,) = events(r, f, "PositionClosed")
-        assert ev.returned >= floor
-        assert ev.marginReleased - ev.returned <= MARGIN * 100 // BPS + (MARGIN - floor * BPS // (BPS - 100))
+        value = floor * BPS // (BPS - 100)  # oracle value of the collateral sold
+        assert floor <= ev.returned < value  # the sandwich cost something, never more than the bound
     else:
         (ev,) = events(r, f, "PositionExitFailed")
         data = bytes(ev.reason)
@@ -225,19 +225,19 @@ def test_sandwich_takes_at_most_the_exit_bound(s, chain, project, pushed_bps, cl
 
 # -- short unwind dust ----------------------------------------------------------------------------
 def test_short_unwind_asset_dust_is_swept_into_a_bot(s, chain, project):
-    """A short closed with the pair 1.5 % below the oracle cannot sell back the few WBTC units its
-    exact-out buys overshoot (that sale would fail the 1 % floor), so they stay in the diamond.
-    sweepAssetDust refuses while the pair is off, then sells them at the floor into bot #2's capital."""
+    """Asset units left in the diamond after short unwinds (the exact-out buy's overshoot, kept when
+    selling it back would fail the floor; here the pair is 1.5 % below the oracle) are swept into
+    a bot's capital at the floor. At USDC/WBTC decimals the overshoot is usually 0, so 3 units are
+    added as the dust a close can leave. sweepAssetDust refuses while the pair is off."""
     f = s.facet(SHORT)
     for bot in (1, 2, 3):
         open_(s, chain, SHORT, bot, lev=20_000)
     move_pool_to(s.system, s.owner, PRICE * 0.985)
     for bot in (1, 2, 3):
         f.closePosition(bot, deadline(chain), sender=s.keeper)
+    s.wbtc.mint(f.address, 3, sender=s.owner)
     dust = s.wbtc.balanceOf(f.address)
-    if dust == 0:  # the overshoot is a rounding: make sure there is some to sweep
-        s.wbtc.mint(f.address, 3, sender=s.owner)
-        dust = 3
+    assert dust >= 3
     with reverts_named("NotContractOwner"):
         f.sweepAssetDust(2, sender=s.keeper)
     with reverts_named("SlippageExceeded"):
