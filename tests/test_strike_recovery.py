@@ -185,6 +185,18 @@ def test_pool_pushed_beyond_exit_slippage_skips_only_that_child_positions(s, cha
     assert list(fl.openPositionIds()) == []
 
 
+def test_close_for_exit_is_for_the_diamond_only(s, chain):
+    """exitAll's per-position self-call takes no re-entrancy lock, so nobody else may call it,
+    not even the owner (who has closePosition)."""
+    f = s.facet(LONG)
+    open_(s, chain, LONG, 1)
+    for who in (s.owner, s.keeper):
+        with reverts_named("NotSelf") as info:
+            f.closeForExit(1, 100, sender=who)
+        assert info.value.inputs == {"caller": who.address}
+    assert f.position(1).open
+
+
 # -- L-1: the exit slippage cap and what a sandwich can take --------------------------------------
 def test_exit_slippage_capped_at_10_percent(s):
     """The owner's own exitAll has the master's 10 % bound too (it accepted up to 100 % before)."""
