@@ -36,9 +36,10 @@ Invariants, checked after every step:
    (collateralBase − debtBase) does not fall when the price rises nor rise when it falls; the
    opposite for shorts. Exact (integer comparisons of Aave's own values).
 
-4. After withdrawAll: the master, every child and every holder hold 0 USDC, no position is open,
-   every holder has no collateral and no debt at Aave, and the sink received exactly
-   deposits − earlier withdrawals + realised PnL (including the closes exitAll made).
+4. After withdrawAll: the master, every child and every holder hold 0 USDC, no position is open
+   but those exitAll skipped (PositionExitFailed, for an unwind refusal only), every other holder
+   has no collateral and no debt at Aave, and the sink received exactly deposits − earlier
+   withdrawals + realised PnL (including the closes exitAll made) − the skipped positions' margin.
 
 A contract call may be refused for a good reason (slippage, leverage beyond Aave's LTV, health
 factor floor, risk limits...): only custom errors named in an explicit allow-list per operation are
@@ -391,18 +392,28 @@ def test_capital_is_conserved_with_strike_positions(world, chain, accounts, proj
             closed_by_exit = sum(int(log.positionsClosed) for log in r.decode_logs(trade["long"].ExitedAll)
                                  if by_address[str(log.contract_address).lower()] in SIDES)
             done["withdrawAll with positions" if closed_by_exit else "withdrawAll"] += 1
+            # a position exitAll could not close (issue 11, M-2) is skipped and stays open; only
+            # for a legitimate unwind refusal; its margin stays in the position, the rest left
+            skipped = set()
+            for log in r.decode_logs(trade["long"].PositionExitFailed):
+                name = errors.get("0x" + bytes(log.reason)[:4].hex(), bytes(log.reason).hex())
+                assert name in UNWIND_REFUSALS, name
+                skipped.add((by_address[str(log.contract_address).lower()], int(log.botId)))
+                done[f"exitAll skipped ({name})"] += 1
+            assert set(self.margin) == skipped
             received = int(usdc.balanceOf(sink)) - before
-            assert received == self.deposits - self.withdrawals + self.pnl
+            assert received == self.deposits - self.withdrawals + self.pnl - sum(self.margin.values())
             self.withdrawals += received
-            assert self.margin == {}
             assert usdc.balanceOf(h.treasury.address) == 0
             assert all(usdc.balanceOf(c) == 0 for c in child.values())
             for (side, bot), holder in holders.items():
                 assert usdc.balanceOf(holder) == 0
-                assert not views[side].position(bot).open
-                data = pool.getUserAccountData(holder)
-                assert data[0] == 0 and data[1] == 0, (side, bot, data)
-            assert all(list(views[side].openPositionIds()) == [] for side in SIDES)
+                assert views[side].position(bot).open == ((side, bot) in skipped)
+                if (side, bot) not in skipped:
+                    data = pool.getUserAccountData(holder)
+                    assert data[0] == 0 and data[1] == 0, (side, bot, data)
+            assert all(sorted(views[side].openPositionIds()) == sorted(b for sd, b in skipped if sd == side)
+                       for side in SIDES)
 
         # -- invariants ----------------------------------------------------------------------
         @invariant()

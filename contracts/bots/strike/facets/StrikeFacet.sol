@@ -24,6 +24,12 @@ import {LibStrike, IAaveOracle} from "../LibStrike.sol";
 ///         swaps and repays in a bounded loop; what is left returns to the bot's capital.
 ///         Swaps go directly to the Uniswap V2 pair (no router); every swap's output must be at
 ///         least the oracle value of the input less the bot's `slippageBps`.
+///         MEV bounds (L-1): the pair is public, so every swap of an open/increase/decrease/close
+///         loop can be sandwiched down to that oracle floor: a loss of up to `slippageBps`
+///         (rules: 1..1,000 bps, default 100) of each swap's oracle value, plus the 0.3 % pair
+///         fee. exitAll swaps with the caller's bound, capped at MAX_EXIT_SLIPPAGE_BPS (10 %) for
+///         the master and the owner alike; a pair pushed beyond the bound makes the swap revert
+///         (SlippageExceeded) and exitAll skips that position instead of accepting the price.
 ///         Per-bot rules (LibStrike.Rules) are enforced here: leverage 1x..maxLeverage (≤ 5x),
 ///         liquidity band on the pair's quote reserve at open/increase, minimum health factor after
 ///         open/increase, and through `checkTriggers`: hard expiry, stop-loss, emergency
@@ -46,6 +52,9 @@ contract StrikeFacet is ReentrancyGuardTransient {
     uint256 public constant MAX_OPEN_LOOPS = 16;
     /// @notice Most withdraw → swap → repay rounds of one decrease or close.
     uint256 public constant MAX_UNWIND_LOOPS = 24;
+    /// @notice Highest slippage (bps of the oracle value) any exitAll accepts, the master's bound too
+    ///         (LibRisk.MAX_EXIT_SLIPPAGE_BOUND_BPS): what a sandwich can take from an exit swap.
+    uint256 public constant MAX_EXIT_SLIPPAGE_BPS = 1_000;
     /// @notice Most bots exitAll walks to zero capital.
     uint256 public constant MAX_EXIT_BOTS = LibBots.MAX_EXIT_BOTS;
     /// @notice Extra margin (bps of the debt's value) withdrawn to cover swap fee and price impact.
@@ -96,6 +105,8 @@ contract StrikeFacet is ReentrancyGuardTransient {
     error UnwindIncomplete(uint256 botId);
     /// @notice The pair has not enough of the asset for the trade.
     error InsufficientLiquidity(address pair);
+    /// @notice Only the diamond itself may call this (exitAll's per-position close).
+    error NotSelf(address caller);
 
     event PositionOpened(
         uint256 indexed botId, address holder, uint256 margin, uint256 leverageBps, uint256 entryPrice
@@ -110,6 +121,9 @@ contract StrikeFacet is ReentrancyGuardTransient {
     event PositionClosed(uint256 indexed botId, uint8 reason, uint256 returned, uint256 marginReleased, int256 pnl);
     event TriggerFired(uint256 indexed botId, uint8 kind);
     event ExitedAll(address indexed by, uint256 positionsClosed, uint256 amount);
+    /// @notice exitAll could not close bot `botId`'s position (`reason`: the revert data, e.g.
+    ///         UnwindStuck, SlippageExceeded); the position stays open, the others were closed.
+    event PositionExitFailed(uint256 indexed botId, bytes reason);
 
     /// @dev Everything one operation needs, read once.
     struct Ctx {
@@ -264,21 +278,35 @@ contract StrikeFacet is ReentrancyGuardTransient {
         return 0;
     }
 
-    /// @notice Closes every open position with `maxSlippageBps` (≤ 10,000) on each swap, zeroes
-    ///         every bot's capital and sends all quote tokens this child holds to the master. The
-    ///         master's emergencyExit/withdrawAll call it; the owner may too.
+    /// @notice Closes every open position with `maxSlippageBps` (≤ MAX_EXIT_SLIPPAGE_BPS) on each
+    ///         swap, zeroes every bot's capital and sends all quote tokens this child holds to the
+    ///         master. The master's emergencyExit/withdrawAll call it (RiskFacet's exit slippage,
+    ///         ≤ 1,000 bps); the owner may too, with the same cap. Each position closes on its own
+    ///         (an external self-call to closeForExit): one that cannot close (health factor below
+    ///         1: UnwindStuck; bad debt; the pair beyond the slippage bound: SlippageExceeded) is
+    ///         skipped and reported (PositionExitFailed), stays open, and the free capital still
+    ///         returns. StrikeRecoveryFacet's repayDebt / writeOffBadDebt resolve it afterwards.
+    ///         MEV bound: a sandwich can take at most `maxSlippageBps` of the oracle value of each
+    ///         exit swap (plus the pair's 0.3 % fee); beyond that the swap reverts and the position
+    ///         is skipped, so an exit loses at most 10 % of a position's swapped value to MEV.
     /// @dev Bounded: at most LibStrike.MAX_OPEN_POSITIONS closes and MAX_EXIT_BOTS bots. Each close
     ///      costs a few hundred thousand to a few million gas (loop rounds), so a child with many
     ///      open leveraged positions may need closes by the keeper before exitAll fits in a block.
+    ///      Reverts NotMasterOrOwner, ParameterOutOfRange (slippage above MAX_EXIT_SLIPPAGE_BPS).
     /// @return returned Quote base units sent to the master.
     function exitAll(uint256 maxSlippageBps) external nonReentrant returns (uint256 returned) {
         LibBots.enforceMasterOrOwner();
-        if (maxSlippageBps > BPS) revert LibRiskLimits.ParameterOutOfRange("maxSlippageBps", maxSlippageBps, 0, BPS);
-        LibStrike.StrikeStorage storage s = LibStrike.strikeStorage();
+        if (maxSlippageBps > MAX_EXIT_SLIPPAGE_BPS) {
+            revert LibRiskLimits.ParameterOutOfRange("maxSlippageBps", maxSlippageBps, 0, MAX_EXIT_SLIPPAGE_BPS);
+        }
+        uint256[] memory ids = LibStrike.strikeStorage().openBots; // ≤ MAX_OPEN_POSITIONS
         uint256 closed;
-        while (s.openBots.length != 0) {
-            _close(s.openBots[s.openBots.length - 1], REASON_EXIT_ALL, maxSlippageBps);
-            ++closed;
+        for (uint256 i = ids.length; i != 0; --i) {
+            try this.closeForExit(ids[i - 1], maxSlippageBps) {
+                ++closed;
+            } catch (bytes memory reason) {
+                emit PositionExitFailed(ids[i - 1], reason);
+            }
         }
         LibBots.BotStorage storage bs = LibBots.botStorage();
         LibBots.zeroAllCapital();
@@ -286,6 +314,15 @@ contract StrikeFacet is ReentrancyGuardTransient {
         returned = quote.balanceOf(address(this));
         emit ExitedAll(msg.sender, closed, returned);
         if (returned != 0) quote.safeTransfer(bs.master, returned);
+    }
+
+    /// @notice exitAll's close of one position (reason REASON_EXIT_ALL), as an external call so
+    ///         that its revert undoes only this position. Only the diamond itself may call it
+    ///         (exitAll holds the re-entrancy lock already, so it takes none).
+    /// @dev Reverts NotSelf, then as closePosition.
+    function closeForExit(uint256 botId, uint256 slip) external {
+        if (msg.sender != address(this)) revert NotSelf(msg.sender);
+        _close(botId, REASON_EXIT_ALL, slip);
     }
 
     // ----------------------------------------------------------------------------------------
