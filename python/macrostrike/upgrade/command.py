@@ -34,7 +34,7 @@ def _manifest(diamond: str) -> Any:
     except ManifestMissing as err:
         if is_address(diamond):
             return None
-        raise UserError(f"{diamond!r} is not an address and {err}") from None
+        raise UserError(f"unknown diamond {diamond!r}: not an address, and {err}") from None
     except ManifestError as err:
         raise UserError(str(err)) from None
 
