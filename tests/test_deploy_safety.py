@@ -181,7 +181,8 @@ def test_deploy_interrupted_by_the_node_resumes(fault, tmp_path):
     with start_anvil() as uri:
         with RefusingProxy(uri, **({"refuse_after": 30} if fault == "node_drops" else {"clash_at": 30})) as proxy:
             stopped = deploy(proxy.uri, folder)
-            assert_one_line_error(stopped, "rerun the same command to resume")
+            cause = "the node stopped answering" if fault == "node_drops" else "Nonce"
+            assert_one_line_error(stopped, "the deploy stopped at 'deploy ", cause, "rerun the same command to resume")
             proxy.refuse_after = proxy.clash_at = None
             resumed = ok(deploy(proxy.uri, folder))
             assert "0 transaction(s) sent" not in resumed

@@ -62,7 +62,7 @@ class ManifestDamaged(ManifestError):
     def __init__(self, path: Path, problem: str, fix: str | None = None) -> None:
         self.path = path
         self.problem = problem
-        fix = fix or f"restore it from a backup ({path.name}.1 …) or from version control"
+        fix = fix or f"restore it ({backups_hint(path)}) or from version control"
         super().__init__(f"deployment manifest {path} is damaged ({problem}): {fix}")
 
 
@@ -173,6 +173,14 @@ def write_atomic(path: Path, text: str) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def backups_hint(path: Path, keep: int = BACKUPS_KEPT) -> str:
+    """``from 31337.json.1, the newest of 3 backups`` (or ``no backup of it here``), for messages."""
+    found = [g for g in range(1, keep + 1) if backup_path(path, g).is_file()]
+    if not found:
+        return f"no backup of it in {path.parent}"
+    return f"from {backup_path(path, found[0]).name}, the newest of {len(found)} backup(s)"
 
 
 def backup_path(path: Path, generation: int = 1) -> Path:

@@ -21,6 +21,7 @@ diamonds stay CREATE: they have constructor arguments and per-deployment state.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -41,6 +42,7 @@ from macrostrike.deploy.manifest import (
     ManifestMissing,
     ManifestStale,
     ManifestWrongChain,
+    backups_hint,
     load_for_chain,
     manifest_path,
     move_aside,
@@ -197,8 +199,8 @@ class Deployer:
             return fresh
         except ManifestDamaged as err:
             name = err.path.name
-            raise ManifestDamaged(err.path, err.problem, f"restore it (backups: {name}.1 …) or pass --new-system to "
-                                  f"deploy a new system (the damaged file is then kept as {name}.1)") from None
+            raise ManifestDamaged(err.path, err.problem, f"restore it ({backups_hint(err.path)}), or pass --new-system "
+                                  f"to deploy a new system (the damaged file is then kept as {name}.1)") from None
         except ManifestWrongChain:
             reason = "it was written for another chain with this id (another genesis block)"
         else:
@@ -544,17 +546,19 @@ def node_fault(err: BaseException, step: str) -> str | None:
         ``the deploy stopped at '<step>': <reason> — rerun the same command to resume``, or None.
     """
     import requests
-    from ape.exceptions import ApeException
-    from web3.exceptions import Web3Exception
+    from ape.exceptions import ApeException, ProviderNotConnectedError
+    from web3.exceptions import CannotHandleRequest, Web3Exception
 
     if not isinstance(err, (ApeException, Web3Exception, requests.RequestException, OSError)):
         return None
     text = " ".join(str(err).split())
     reason = text[:200] + ("…" if len(text) > 200 else "") if text else type(err).__name__
+    method = re.search(r"method:\s*(\w+)", text)
     if "nonce" in text.lower() and ("low" in text.lower() or "already" in text.lower()):
         reason += " (another sender used the deploy account's nonce)"
-    elif isinstance(err, (requests.RequestException, OSError)) or "connect" in text.lower():
-        reason = f"the node stopped answering ({reason})"
+    elif isinstance(err, (requests.RequestException, OSError, ProviderNotConnectedError, CannotHandleRequest)) or \
+            "connect" in text.lower():  # web3's AutoProvider: CannotHandleRequest when no node answers
+        reason = "the node stopped answering" + (f" ({method.group(1)})" if method else f" ({reason})")
     return f"the deploy stopped at '{step}': {reason} — rerun the same command to resume"
 
 
@@ -578,11 +582,11 @@ def _check_config(d: Deployer, config: DeployConfig, reconfigure: bool | None) -
     blocked = [x for x in diffs if not x.applicable]
     flags = ", ".join(dict.fromkeys(drift.FLAGS.get(x.field, x.field) for x in (blocked or diffs)))
     if blocked:
-        raise drift.ConfigMismatch(f"{flags} cannot be changed on the deployed system (see the plan above): rerun with "
-                                   "the chain's values, or pass --new-system to deploy another system", diffs)
+        raise drift.ConfigMismatch(f"{flags}: cannot be changed on the deployed system (see above); nothing sent: rerun "
+                                   "with the chain's values, or pass --new-system to deploy another system", diffs)
     if diffs and not reconfigure:
-        raise drift.ConfigMismatch(f"{flags} differ from the deployed system (see above); nothing sent: rerun with the "
-                                   "chain's values, or add --reconfigure to apply the plan", diffs)
+        raise drift.ConfigMismatch(f"{flags}: the flags differ from the deployed system (see above); nothing sent: "
+                                   "rerun with the chain's values, or add --reconfigure to apply the plan", diffs)
     return list(d.manifest.config.get("keepers", []))
 
 
