@@ -66,6 +66,23 @@ def test_rewrites_keep_a_few_previous_versions(tmp_path):
     assert rotate_backups(tmp_path / "absent.json") is None
 
 
+def test_a_failed_write_leaves_the_previous_manifest_and_no_temp_file(tmp_path, monkeypatch):
+    import os
+
+    path = tmp_path / "31337.json"
+    Manifest(chain_id=31337, genesis_hash="0x" + "01" * 32).save(path)
+    before = path.read_bytes()
+
+    def crash(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        Manifest(chain_id=31337, genesis_hash="0x" + "02" * 32).save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["31337.json"]
+
+
 # -- 1. a damaged manifest ----------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_damaged_manifest_stops_the_deploy_until_new_system(anvil_node, deployed, tmp_path):
