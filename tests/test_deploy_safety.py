@@ -147,6 +147,7 @@ def test_rerun_with_other_flags_refuses_or_reconfigures(anvil_node, deployed):
     assert "--bots: chain 2, asked 3" in applied and "register 1 amm bot(s)" in applied, applied
     manifest = load(path)
     assert manifest.config["amm_bots"] == 3 and manifest.config["capital_per_bot_usd"] == 100
+    assert (deployed / "31337.json.1").read_bytes() == recorded  # the version before the run is kept
     amm = manifest.diamonds["amm"]["address"]
     w3 = Web3(Web3.HTTPProvider(anvil_node))
     bot_count = int.from_bytes(w3.eth.call({"to": amm, "data": Web3.keccak(text="botCount()")[:4]}), "big")
