@@ -30,6 +30,7 @@ def _demo(hours, start, out_dir):
     logger.set_level("WARNING")  # one line per deploy step is ours; Ape's per-transaction lines are noise here
 
     from macrostrike.demo import run_demo
+    from macrostrike.deploy.manifest import ManifestError
     from macrostrike.report import print_summary
 
     if chain.provider.chain_id not in (31337, 1337):
@@ -37,7 +38,7 @@ def _demo(hours, start, out_dir):
                         "(the default, ethereum:local:foundry)")
     try:
         run = run_demo(hours=hours, start=start, out_dir=out_dir, log=click.echo)
-    except ValueError as err:  # DataError (data file), invalid keeper settings, an empty window
-        raise UserError(str(err)) from None
+    except (ValueError, ManifestError) as err:  # DataError (data file), invalid keeper settings, an empty window;
+        raise UserError(str(err)) from None  # a damaged manifest, or one whose system is not on --network's chain
     print_summary(run.summary)
     click.echo(f"wrote {out_dir / 'summary.json'}, {out_dir / 'chart.png'}, {out_dir / 'journal.sqlite'}")

@@ -1,8 +1,12 @@
 """Deploy (or bring up to date) the macrostrike system: `ape run deploy [--network …] [--account …]`.
 
-Writes deployments/<chain-id>.json after every step (<chain-id>-fork.json on an ape-foundry fork).
-Re-running on the same chain sends nothing when nothing changed; re-running after an interruption
-resumes where it stopped. A keyfile ``--account`` unlocks from ``APE_ACCOUNTS_<alias>_PASSPHRASE``
+Writes deployments/<chain-id>.json after every step (<chain-id>-fork.json on an ape-foundry fork),
+atomically, keeping the version before the run as <chain-id>.json.1 (5 kept). Re-running on the same
+chain sends nothing when nothing changed; re-running after an interruption (a node fault, a nonce
+clash: one line says where) resumes where it stopped. A damaged manifest, or one whose system is not
+on the connected chain, stops the deploy (`--new-system` starts over deliberately); flags that differ
+from the deployed system are refused (`--reconfigure` applies what transactions can apply).
+A keyfile ``--account`` unlocks from ``APE_ACCOUNTS_<alias>_PASSPHRASE``
 when that is set (non-interactive), else Ape prompts.
 """
 
@@ -13,8 +17,9 @@ from ape.cli import account_option
 
 from macrostrike.cli.common import UserError, connected, network_option, resolve_account
 from macrostrike.deploy.create2 import Create2Error
+from macrostrike.deploy.drift import ConfigMismatch
 from macrostrike.deploy.manifest import ManifestError
-from macrostrike.deploy.system import DeployConfig, deploy_system
+from macrostrike.deploy.system import DeployConfig, deploy_system, node_fault
 
 
 @click.command()
@@ -29,12 +34,18 @@ from macrostrike.deploy.system import DeployConfig, deploy_system
 @click.option("--price", type=click.FloatRange(min=0, min_open=True), default=2_500.0, show_default=True,
               help="Initial pool price, USD per BTC.")
 @click.option("--keeper", "keepers", multiple=True, help="Keeper address (repeatable).")
-def cli(network, account, bots, long_bots, short_bots, capital, price, keepers):
+@click.option("--new-system", is_flag=True,
+              help="Deploy a new system even though the manifest names one (damaged, or not on this chain); "
+                   "the old manifest is kept as <chain-id>.json.1.")
+@click.option("--reconfigure", is_flag=True,
+              help="Apply the flags' differences from the deployed system that transactions can apply "
+                   "(more bots, keepers); without it any difference is refused.")
+def cli(network, account, bots, long_bots, short_bots, capital, price, keepers, new_system, reconfigure):
     with connected(network):
-        _deploy(account, (bots, long_bots, short_bots), capital, price, keepers)
+        _deploy(account, (bots, long_bots, short_bots), capital, price, keepers, (new_system, reconfigure))
 
 
-def _deploy(account, counts, capital, price, keepers):
+def _deploy(account, counts, capital, price, keepers, mode):
     from ape import accounts, chain
 
     owner = resolve_account(account, 0)
@@ -55,10 +66,21 @@ def _deploy(account, counts, capital, price, keepers):
                             f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
     click.echo(f"deploying from {owner.address} on chain {chain.provider.chain_id} "
                f"({chain.provider.network_choice})")
+    steps = []
+
+    def log(line):
+        steps.append(line)
+        click.echo(line)
+
     try:
-        system = deploy_system(owner, config, log=click.echo)
-    except (Create2Error, ManifestError) as err:
+        system = deploy_system(owner, config, log=log, new_system=mode[0], reconfigure=mode[1])
+    except (Create2Error, ManifestError, ConfigMismatch) as err:
         raise UserError(str(err)) from None
+    except Exception as err:  # noqa: BLE001 - sorted by node_fault: a node's or a transaction's fault is one line
+        message = node_fault(err, steps[-1] if steps else "the start")
+        if message is None:
+            raise
+        raise UserError(message) from None
     from macrostrike.deploy.manifest import manifest_path
 
     path = manifest_path(system.manifest.chain_id, fork=bool(getattr(chain.provider.network, "is_fork", False)))

@@ -21,6 +21,7 @@ diamonds stay CREATE: they have constructor arguments and per-deployment state.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -29,11 +30,26 @@ import rlp
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
+from macrostrike.cli.common import LOCAL_CHAIN_IDS
 from macrostrike.deploy import aave as aavelib
 from macrostrike.deploy import create2
 from macrostrike.deploy import cuts as cutlib
+from macrostrike.deploy import drift
 from macrostrike.deploy import venues
-from macrostrike.deploy.manifest import Manifest, ManifestError, load_for_chain, manifest_path
+from macrostrike.deploy.manifest import (
+    Manifest,
+    ManifestDamaged,
+    ManifestError,
+    ManifestMissing,
+    ManifestStale,
+    ManifestWrongChain,
+    backups_hint,
+    load_for_chain,
+    manifest_path,
+    move_aside,
+    rotate_backups,
+    write_atomic,
+)
 from macrostrike.upgrade.layout import record_storage_layouts
 
 USDC_DECIMALS = 6
@@ -137,7 +153,19 @@ class Deployer:
     ``log`` receives one human line per action (``"deploy UniswapV2Factory dex_a at 0x…"``).
     """
 
-    def __init__(self, account: Any, log: Callable[[str], None] = lambda _m: None) -> None:
+    def __init__(self, account: Any, log: Callable[[str], None] = lambda _m: None, *,
+                 new_system: bool = False) -> None:
+        """Args:
+            account: the deploying account.
+            log: receives one human line per action.
+            new_system: start a new system even if the manifest names one: the old file is moved
+                aside (``<chain-id>.json.1``, see :func:`macrostrike.deploy.manifest.move_aside`).
+
+        Raises:
+            ManifestDamaged: the manifest is unreadable (and not ``new_system``).
+            ManifestStale: the manifest names a system that is not on this chain (and not
+                ``new_system``, and not a local Anvil this command started).
+        """
         from ape import chain, project
 
         self.account = account
@@ -153,12 +181,67 @@ class Deployer:
         # the forked state, but write <chain-id>-fork.json: a rehearsal never touches the real manifest.
         self.is_fork = bool(getattr(chain.provider.network, "is_fork", False))
         self.path = manifest_path(chain_id, fork=self.is_fork)
-        try:
-            self.manifest = load_for_chain(chain_id, genesis)
-        except ManifestError:
-            self.manifest = Manifest(chain_id=chain_id, genesis_hash=genesis)
+        self._backed_up = not self.path.is_file()  # nothing to keep: the run creates the file
+        self.manifest = self._open_manifest(chain_id, genesis, new_system)
         self.manifest.network = chain.provider.network_choice
         self.manifest.deployer = str(account.address)
+
+    def _open_manifest(self, chain_id: int, genesis: str, new_system: bool) -> Manifest:
+        """The manifest to continue from; a fresh one for a new system (see :meth:`__init__`)."""
+        fresh = Manifest(chain_id=chain_id, genesis_hash=genesis)
+        if new_system:
+            kept = move_aside(self.path)
+            self.log(f"--new-system: deploying a new system; the previous manifest is kept as {kept}" if kept
+                     else "--new-system: deploying a new system (there was no manifest)")
+            self._backed_up = True
+            return fresh
+        try:
+            manifest = load_for_chain(chain_id, genesis)
+        except ManifestMissing:
+            return fresh
+        except ManifestDamaged as err:
+            name = err.path.name
+            raise ManifestDamaged(err.path, err.problem, f"restore it ({backups_hint(err.path)}), or pass --new-system "
+                                  f"to deploy a new system (the damaged file is then kept as {name}.1)") from None
+        except ManifestWrongChain:
+            reason = "it was written for another chain with this id (another genesis block)"
+        else:
+            missing = self._codeless(manifest)
+            if not missing:
+                return manifest
+            reason = f"{len(missing)} of its recorded contracts have no code here ({', '.join(missing[:3])}…)"
+        source = manifest_path(chain_id)
+        if self._own_local_chain():
+            kept = rotate_backups(self.path)
+            self._backed_up = True
+            self.log(f"{source} names a system that is not on this chain ({reason}): expected on the Anvil this "
+                     f"command started, so a new system is deployed; the old manifest is kept as {kept}")
+            return fresh
+        raise ManifestStale(f"{source} names a system that is not on the connected chain ({reason}): connect to the "
+                            f"node that holds it, or pass --new-system to deploy a new system (the file is then kept "
+                            f"as {source.name}.1)")
+
+    def _own_local_chain(self) -> bool:
+        """Whether the chain is a local Anvil this command started (``ethereum:local:foundry`` with a
+        process of its own): its state is new on every run, a stale manifest is expected there."""
+        provider = self.chain.provider
+        return (not self.is_fork and provider.chain_id in LOCAL_CHAIN_IDS
+                and getattr(provider, "process", None) is not None)
+
+    def _codeless(self, manifest: Manifest) -> list[str]:
+        """Roles of the manifest's deployed (not pending) contracts and diamonds that have no code on
+        the chain, read with one batch of ``eth_getCode``."""
+        entries = [(role, e["address"]) for section in (manifest.contracts, manifest.diamonds)
+                   for role, e in section.items() if isinstance(e, dict) and e.get("address") and not e.get("pending")]
+        web3 = self.chain.provider.web3
+        try:
+            with web3.batch_requests() as batch:
+                for _, address in entries:
+                    batch.add(web3.eth.get_code(to_checksum_address(address)))
+                codes = batch.execute()
+        except Exception:  # noqa: BLE001 - a provider without batch support: one call each
+            codes = [web3.eth.get_code(to_checksum_address(address)) for _, address in entries]
+        return [role for (role, _), code in zip(entries, codes) if not bytes(code)]
 
     # -- generic steps -------------------------------------------------------------------------
     def _code_hash(self, address: str) -> str:
@@ -292,7 +375,13 @@ class Deployer:
         return address
 
     def save(self) -> None:
-        self.manifest.save(self.path)
+        """Write the manifest atomically; the first write of a run that changes it keeps the previous
+        version as ``<file>.1`` (older ones shifted, :data:`macrostrike.deploy.manifest.BACKUPS_KEPT` kept)."""
+        text = self.manifest.text()
+        if not self._backed_up and self.path.is_file() and self.path.read_text(errors="replace") != text:
+            rotate_backups(self.path)
+            self._backed_up = True
+        write_atomic(self.path, text)
 
     # -- diamonds ------------------------------------------------------------------------------
     def diamond(self, role: str, diamond_name: str, facets: dict[str, Any],
@@ -344,17 +433,31 @@ class _Contracts:
 
 def deploy_system(account: Any, config: DeployConfig | None = None,
                   log: Callable[[str], None] = lambda _m: None,
-                  overrides: Mapping[str, Any] | None = None) -> System:
+                  overrides: Mapping[str, Any] | None = None, *,
+                  new_system: bool = False, reconfigure: bool | None = None) -> System:
     """Deploy (or re-use) everything; returns handles and writes ``deployments/<chain-id>.json``.
 
     ``overrides``: contract name -> Ape ``ContractContainer`` to use instead of the project's
     build of that name (for instance a new build of one facet, which is then cut into every
     diamond that routes to the old one). Safe to re-run after an interruption at any point.
+
+    Args:
+        new_system: start over (see :class:`Deployer`).
+        reconfigure: on a system whose deploy completed, compare ``config`` with the chain first
+            (``ape run deploy`` does): True applies the differences transactions can apply (more
+            bots, keepers), False refuses any difference before anything is sent; None (library
+            use: tests, the demo) does not compare.
+
+    Raises:
+        ConfigMismatch: ``config`` differs from the deployed system (any difference without
+            ``reconfigure``; one that cannot be applied with it). Nothing was sent.
+        ManifestDamaged, ManifestStale: see :class:`Deployer`.
     """
     project = _Contracts(overrides or {})
     config = config or DeployConfig()
-    d = Deployer(account, log)
+    d = Deployer(account, log, new_system=new_system)
     d.project = project
+    recorded_keepers = _check_config(d, config, reconfigure)
     me = account.address
     c: dict[str, Any] = {}
 
@@ -427,9 +530,66 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
         _fund_amm_bots(d, c, config, treasury, amm_bots)
 
     d.manifest.config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()}
-    d.manifest.config["keepers"] = [to_checksum_address(k) for k in config.keepers]
+    # keepers stay keepers on chain: the record names the earlier ones too
+    d.manifest.config["keepers"] = sorted({to_checksum_address(k) for k in (*recorded_keepers, *config.keepers)})
     d.save()
     return System(manifest=d.manifest, contracts=c, transactions=d.sent)
+
+
+def node_fault(err: BaseException, step: str) -> str | None:
+    """One line for a deploy stopped by the node or by a transaction (connection lost, a nonce taken
+    by another sender, a refused or reverted transaction), or None for any other error (a bug).
+
+    Args:
+        err: what the deploy raised.
+        step: the last step the deploy logged.
+
+    Returns:
+        ``the deploy stopped at '<step>': <reason> — rerun the same command to resume``, or None.
+    """
+    import requests
+    from ape.exceptions import ApeException, ProviderNotConnectedError
+    from web3.exceptions import CannotHandleRequest, Web3Exception
+
+    if not isinstance(err, (ApeException, Web3Exception, requests.RequestException, OSError)):
+        return None
+    text = " ".join(str(err).split())
+    reason = text[:200] + ("…" if len(text) > 200 else "") if text else type(err).__name__
+    method = re.search(r"method:\s*(\w+)", text)
+    if "nonce" in text.lower() and ("low" in text.lower() or "already" in text.lower()):
+        reason += " (another sender used the deploy account's nonce)"
+    elif isinstance(err, (requests.RequestException, OSError, ProviderNotConnectedError, CannotHandleRequest)) or \
+            "connect" in text.lower():  # web3's AutoProvider: CannotHandleRequest when no node answers
+        reason = "the node stopped answering" + (f" ({method.group(1)})" if method else f" ({reason})")
+    return f"the deploy stopped at '{step}': {reason} — rerun the same command to resume"
+
+
+def _check_config(d: Deployer, config: DeployConfig, reconfigure: bool | None) -> list[str]:
+    """Compare ``config`` with the system of a completed deploy (see :mod:`macrostrike.deploy.drift`)
+    and log the differences; refuse them (or, with ``reconfigure``, the inapplicable ones).
+
+    Returns:
+        The keepers the manifest recorded (they stay keepers on chain).
+
+    Raises:
+        ConfigMismatch: a refused difference; nothing has been sent.
+    """
+    if reconfigure is None or not d.manifest.config:  # not asked, or no deploy completed yet (resuming one)
+        return list(d.manifest.config.get("keepers", []))
+    diffs = drift.compare(d.project, d.manifest, config)
+    if diffs:
+        d.log(f"the flags differ from the deployed system on chain ({'plan' if reconfigure else 'refused'}):")
+        for diff in diffs:
+            d.log(f"  {diff.line()}")
+    blocked = [x for x in diffs if not x.applicable]
+    flags = ", ".join(dict.fromkeys(drift.FLAGS.get(x.field, x.field) for x in (blocked or diffs)))
+    if blocked:
+        raise drift.ConfigMismatch(f"{flags}: cannot be changed on the deployed system (see above); nothing sent: rerun "
+                                   "with the chain's values, or pass --new-system to deploy another system", diffs)
+    if diffs and not reconfigure:
+        raise drift.ConfigMismatch(f"{flags}: the flags differ from the deployed system (see above); nothing sent: "
+                                   "rerun with the chain's values, or add --reconfigure to apply the plan", diffs)
+    return list(d.manifest.config.get("keepers", []))
 
 
 def _fund_amm_bots(d: Deployer, c: dict[str, Any], config: DeployConfig, treasury: Any, amm_bots: Any) -> None:

@@ -18,15 +18,25 @@ from macrostrike.cli.common import UserError, resolve_account
 from macrostrike.upgrade.layout import LayoutCompileError, recorded_layouts
 
 
-def _manifest() -> Any:
-    """The connected chain's manifest, or None when there is none (any diamond may still be inspected)."""
-    from macrostrike.deploy.manifest import ManifestError
+def _manifest(diamond: str) -> Any:
+    """The connected chain's manifest, or None when there is none and ``diamond`` is an address (any
+    diamond may be inspected or upgraded without one).
+
+    Raises:
+        UserError: the manifest is damaged or belongs to another chain, or it is missing and
+            ``diamond`` is a role (the one-line message of the manifest's error).
+    """
+    from macrostrike.deploy.manifest import ManifestError, ManifestMissing
     from macrostrike.keeper.context import connected_manifest
 
     try:
         return connected_manifest()
-    except ManifestError:
-        return None
+    except ManifestMissing as err:
+        if is_address(diamond):
+            return None
+        raise UserError(f"unknown diamond {diamond!r}: not an address, and {err}") from None
+    except ManifestError as err:
+        raise UserError(str(err)) from None
 
 
 def resolve_diamond(manifest: Any, diamond: str) -> tuple[str, str | None]:
@@ -70,7 +80,7 @@ def run_upgrade(account: Any, diamond: str, facet_names: Sequence[str], init_nam
     from macrostrike.upgrade.planner import UpgradeRefused, check_owner, deploy_missing, execute, plan_upgrade
     from macrostrike.upgrade.project import project_facets, project_init
 
-    manifest = _manifest()
+    manifest = _manifest(diamond)
     address, role = resolve_diamond(manifest, diamond)
     entry = manifest.diamonds.get(role) if manifest and role else None
     names = list(facet_names) or default_facets(role)
@@ -125,7 +135,7 @@ def run_upgrade(account: Any, diamond: str, facet_names: Sequence[str], init_nam
         entry["storage"] = {**(entry.get("storage") or {}), **plan.storage_record()}
         from macrostrike.deploy.manifest import manifest_path
 
-        manifest.save(manifest_path(manifest.chain_id))
+        manifest.save(manifest_path(manifest.chain_id), backup=True)  # the previous version as <file>.1
         click.echo(f"manifest updated: diamonds.{role}")
 
 
@@ -138,7 +148,7 @@ def run_inspect(diamond: str, from_block: int | None, as_json: bool) -> None:
     from macrostrike.upgrade.inspector import inspect_diamond, project_contract_types
     from macrostrike.upgrade.planner import UpgradeRefused
 
-    manifest = _manifest()
+    manifest = _manifest(diamond)
     address, role = resolve_diamond(manifest, diamond)
     names: dict[str, str] = {}
     start = 0
