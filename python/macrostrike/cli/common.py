@@ -15,13 +15,12 @@ from typing import Any
 
 import click
 
+from macrostrike.deploy.create2 import LOCAL_CHAIN_IDS  # re-exported: chain ids of local dev chains
+
 
 class UserError(click.ClickException):
     """A mistake the user can fix; click prints ``Error: <message>`` and exits 1."""
 
-
-#: Chain ids of local development chains (Anvil, Hardhat/Ganache): test accounts are defaults there.
-LOCAL_CHAIN_IDS = {31337, 1337}
 
 #: The child roles of :data:`macrostrike.deploy.system.CHILDREN` (checked in tests).
 ROLES = ("long", "short", "amm")

@@ -56,6 +56,7 @@ PRESIGNED_COST_WEI = 100_000 * 100 * 10**9
 #: The project's fixed salt: keccak256("macrostrike").
 SALT = keccak(text="macrostrike")
 
+#: Chain ids of local development chains (Anvil, Hardhat/Ganache): test accounts are defaults there.
 LOCAL_CHAIN_IDS = {31337, 1337}
 
 

@@ -30,7 +30,6 @@ import rlp
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
-from macrostrike.cli.common import LOCAL_CHAIN_IDS
 from macrostrike.deploy import aave as aavelib
 from macrostrike.deploy import create2
 from macrostrike.deploy import cuts as cutlib
@@ -225,7 +224,7 @@ class Deployer:
         """Whether the chain is a local Anvil this command started (``ethereum:local:foundry`` with a
         process of its own): its state is new on every run, a stale manifest is expected there."""
         provider = self.chain.provider
-        return (not self.is_fork and provider.chain_id in LOCAL_CHAIN_IDS
+        return (not self.is_fork and provider.chain_id in create2.LOCAL_CHAIN_IDS
                 and getattr(provider, "process", None) is not None)
 
     def _codeless(self, manifest: Manifest) -> list[str]:
