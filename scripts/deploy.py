@@ -30,7 +30,8 @@ from macrostrike.deploy.system import DeployConfig, deploy_system, node_fault
               help="Long strike bots (0 with --short-bots 0: no Aave market, an AMM-only system).")
 @click.option("--short-bots", type=click.IntRange(0, 100), default=25, show_default=True, help="Short strike bots.")
 @click.option("--capital", type=click.IntRange(min=1), default=8_000, show_default=True,
-              help="USDC per bot (whole dollars).")
+              help="USDC each bot is sized for (whole dollars): allocation gives every bot at least this less "
+                   "the 5% reserve (AMM-only: exactly this).")
 @click.option("--price", type=click.FloatRange(min=0, min_open=True), default=2_500.0, show_default=True,
               help="Initial pool price, USD per BTC.")
 @click.option("--keeper", "keepers", multiple=True, help="Keeper address (repeatable).")
