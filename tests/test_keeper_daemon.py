@@ -5,8 +5,8 @@ checkpoint (once per ``checkpoint_interval_s``). Real daemon, real `ape run depl
 
 The WBTC feed (OwnedAggregator, the deployer's) gets 30 hourly rounds rising 0.2 % each (the pools
 stay at the deploy's price), the USDC feed a heartbeat round at the end (the strike children refuse
-to open on a quote answer older than 25 h): long bot 1 runs Momentum(6, 24), which says LONG after its warm-up, so the keeper's
-first block opens its position; a restarted keeper finds the position open on chain
+to open on a quote answer older than 25 h): long bot 1 runs Momentum(6, 24), which says LONG after
+its warm-up, so the keeper's first block opens its position; a restarted keeper finds the position open on chain
 (``openPositionIds``) and watches it instead of opening it again.
 """
 

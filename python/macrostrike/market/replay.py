@@ -4,9 +4,10 @@ Each replayed hour: the chain clock is set one hour on (``evm_setNextBlockTimest
 fee of the hour's first block is set (``anvil_setNextBlockBaseFeePerGas``; later blocks follow
 EIP-1559 from there), each noise trader trades its pool toward the hour's close; on a system with
 strike bots the Aave oracle's feeds are set in step (WBTC to the close, WETH to the keeper's
-``eth_usd_price``, USDC to 1.0 every ``QUOTE_HEARTBEAT_HOURS`` as Chainlink's USDC/USD heartbeat: the
-strike contracts refuse to open on an answer older than its maxAge, issue 11); then the keeper runs the arbitrage job, the strike job (with the hour's close
-as the observed price), and a risk ``checkpoint()`` on the master (drawdown / daily-loss breaker).
+``eth_usd_price``, USDC to 1.0 every ``QUOTE_HEARTBEAT_HOURS`` like Chainlink's USDC/USD heartbeat:
+the strike contracts refuse to open on an answer older than its maxAge, issue 11); then the keeper
+runs the arbitrage job, the strike job (with the hour's close as the observed price), and a risk
+``checkpoint()`` on the master (drawdown / daily-loss breaker).
 Reproducible: the noise traders' RNGs are seeded.
 """
 
