@@ -105,6 +105,29 @@ def test_oracle_prices_and_set_price(market):
     assert aave.price_usd(market, "WBTC") == aave.Decimal("27123.45678901")
 
 
+def test_feeds_are_owner_controlled(market, owner, accounts):
+    """Issue 11 (M-4): the deployed feeds are owned by the deployer; anyone else's updateAnswer
+    reverts and leaves the price alone; the owner's update is evented (Chainlink's AnswerUpdated)."""
+    from ape import project
+
+    from revert_helpers import reverts_named
+
+    wbtc = market.asset("WBTC")
+    feed = project.OwnedAggregator.at(market.feeds["WBTC"])
+    assert feed.owner() == owner.address
+    before = market.oracle_contract().getAssetPrice(wbtc)
+    with reverts_named("OwnableUnauthorizedAccount", account=accounts[9].address):
+        feed.updateAnswer(1, sender=accounts[9])
+    with reverts_named("OwnableUnauthorizedAccount", account=accounts[9].address):
+        feed.updateRoundData(7, 1, 1, 1, sender=accounts[9])
+    assert market.oracle_contract().getAssetPrice(wbtc) == before
+    receipt = aave.set_price(market, "WBTC", 31_000)
+    [updated] = list(receipt.decode_logs(feed.AnswerUpdated))
+    assert updated.current == 31_000 * 10**8 and updated.roundId == feed.latestRound()
+    _, answer, _, updated_at, _ = feed.latestRoundData()
+    assert answer == 31_000 * 10**8 and updated_at == updated.updatedAt
+
+
 def test_set_prices_and_manifest_round_trip(market, owner):
     import json
 

@@ -255,3 +255,42 @@ def test_upgrade_rehearsed_on_a_mainnet_fork_then_applied_upstream(ape_env):
         assert f1_of(upstream, amm) == 201
         facets = json.loads(real.read_text())["diamonds"]["amm"]["facets"]
         assert "TestFacetY" in facets and "TestFacetX" not in facets
+
+
+@pytest.mark.slow
+def test_testnet_price_feeds_are_owner_controlled(ape_env):
+    """Issue 11 (M-4): on the Sepolia stand-in the Aave market's price feeds belong to the deployer.
+    Anyone else's ``updateAnswer`` is refused and leaves the oracle price alone (the vendored
+    MockV3Aggregator let anyone set prices, liquidate bots and fire stop-losses); the deployer's
+    own update goes through."""
+    from eth_abi import encode
+
+    update_answer = bytes.fromhex("a87a20ce")  # updateAnswer(int256)
+    with start_anvil("--chain-id", "11155111") as uri:
+        env = {**ape_env, "SEPOLIA_RPC_URL": uri}
+        args = ("--account", ALIAS, "--bots", "1", "--long-bots", "1", "--short-bots", "0", "--capital", "100",
+                "--keeper", KEEPER)
+        run([APE, "run", "deploy", "--network", "ethereum:sepolia:node", *args], env)
+        manifest = json.loads((Path(env["MACROSTRIKE_DEPLOYMENTS"]) / "11155111.json").read_text())
+        w3 = Web3(Web3.HTTPProvider(uri))
+        stranger = w3.eth.accounts[9]
+        feeds = {role.split(":", 1)[1]: e["address"] for role, e in manifest["contracts"].items()
+                 if role.startswith("aave_feed:")}
+        assert set(feeds) == {"USDC", "WBTC", "WETH"}
+        for symbol, feed in feeds.items():
+            feed = Web3.to_checksum_address(feed)
+            latest = w3.eth.call({"to": feed, "data": bytes.fromhex("50d25bcd")})  # latestAnswer()
+            data = update_answer + encode(["int256"], [1])
+            try:
+                tx = w3.eth.send_transaction({"from": stranger, "to": feed, "data": data, "gas": 200_000})
+                refused = w3.eth.wait_for_transaction_receipt(tx)["status"] == 0
+            except Exception as exc:  # noqa: BLE001 - a node may refuse the reverting transaction outright
+                refused = "revert" in str(exc).lower()
+            assert refused, f"{symbol}: a stranger moved the feed"
+            assert w3.eth.call({"to": feed, "data": bytes.fromhex("50d25bcd")}) == latest, symbol
+        wbtc = Web3.to_checksum_address(feeds["WBTC"])
+        owner_of = w3.eth.call({"to": wbtc, "data": bytes.fromhex("8da5cb5b")})  # owner()
+        assert Web3.to_checksum_address(owner_of[12:]) == DEPLOYER
+        tx = w3.eth.send_transaction({"from": DEPLOYER, "to": wbtc, "data": update_answer + encode(["int256"], [7])})
+        assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+        assert int.from_bytes(w3.eth.call({"to": wbtc, "data": bytes.fromhex("50d25bcd")}), "big") == 7

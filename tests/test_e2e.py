@@ -19,6 +19,7 @@ from macrostrike.deploy.cuts import selector
 from macrostrike.demo import KEEPERS, run_demo
 from macrostrike.keeper.journal import Journal
 from macrostrike.market import data
+from macrostrike.market.replay import QUOTE_HEARTBEAT_HOURS
 
 pytestmark = pytest.mark.slow
 
@@ -110,9 +111,11 @@ def test_outputs_written(demo):
     txs = [t for t in journal.transactions() if t["job"] == "arbitrage"]
     assert len(txs) == summary["trades"]["sent"] and all(t["status"] == "mined" for t in txs)
     assert {t["tx_hash"] for t in txs} == {d.detail["tx"] for d in stored if d.reason == "mined"}
-    # one oracle update per hour (+ WETH once) and one risk checkpoint per hour, all mined
+    # one oracle update per hour (+ WETH once, + a USDC heartbeat round every QUOTE_HEARTBEAT_HOURS)
+    # and one risk checkpoint per hour, all mined
     jobs = [t["job"] for t in journal.transactions() if t["status"] == "mined"]
-    assert jobs.count("oracle") == 24 + 1 and jobs.count("risk") == 24
+    usdc_rounds = len(range(0, 24, QUOTE_HEARTBEAT_HOURS))
+    assert jobs.count("oracle") == 24 + 1 + usdc_rounds and jobs.count("risk") == 24
     assert set(summary["diamonds"]) == {"long", "short", "amm"} and "system" in summary
     assert summary["diamonds"]["amm"]["trades"] == summary["trades"]["succeeded"]
 

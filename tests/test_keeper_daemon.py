@@ -3,9 +3,10 @@ the strike job (signals warmed up from the price feed's past rounds, one observa
 ``strike_signal_interval_s``; triggers and health factors every block) and the master's risk
 checkpoint (once per ``checkpoint_interval_s``). Real daemon, real `ape run deploy`, a separate Anvil.
 
-The WBTC feed (MockV3Aggregator) gets 30 hourly rounds rising 0.2 % each (the pools stay at the
-deploy's price): long bot 1 runs Momentum(6, 24), which says LONG after its warm-up, so the keeper's
-first block opens its position; a restarted keeper finds the position open on chain
+The WBTC feed (OwnedAggregator, the deployer's) gets 30 hourly rounds rising 0.2 % each (the pools
+stay at the deploy's price), the USDC feed a heartbeat round at the end (the strike children refuse
+to open on a quote answer older than 25 h): long bot 1 runs Momentum(6, 24), which says LONG after
+its warm-up, so the keeper's first block opens its position; a restarted keeper finds the position open on chain
 (``openPositionIds``) and watches it instead of opening it again.
 """
 
@@ -21,7 +22,7 @@ from ops_helpers import ape
 
 pytestmark = pytest.mark.slow
 
-UPDATE_ANSWER = bytes.fromhex("a87a20ce")  # MockV3Aggregator.updateAnswer(int256)
+UPDATE_ANSWER = bytes.fromhex("a87a20ce")  # OwnedAggregator.updateAnswer(int256), owner only
 DEPLOY_ARGS = ("--bots", "1", "--long-bots", "1", "--short-bots", "1", "--capital", "2000", "--price", "2500")
 
 
@@ -39,6 +40,9 @@ def test_keeper_run_trades_strike_bots_and_checkpoints(anvil_node, tmp_path):
         answer = round(2_500 * 1.002**hour * 10**8)
         tx = w3.eth.send_transaction({"from": owner, "to": feed, "data": UPDATE_ANSWER + encode(["int256"], [answer])})
         assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    usdc_feed = manifest["contracts"]["aave_feed:USDC"]["address"]
+    tx = w3.eth.send_transaction({"from": owner, "to": usdc_feed, "data": UPDATE_ANSWER + encode(["int256"], [10**8])})
+    assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
 
     url = f"sqlite:///{tmp_path / 'keeper.sqlite'}"
     # two blocks: the one the keeper starts on and the one its first transaction makes (sends do not

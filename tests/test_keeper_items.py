@@ -246,7 +246,7 @@ def test_10c_decisions_in_memory_are_bounded_all_are_stored():
 
 # -- item 10d --------------------------------------------------------------------------------------------
 def set_feed(system, owner, usd):
-    """``updateAnswer`` on the deployment's WETH MockV3Aggregator (8 decimals)."""
+    """``updateAnswer`` on the deployment's WETH feed (OwnedAggregator, 8 decimals; ``owner`` owns it)."""
     feed = system.manifest.address("aave_feed:WETH")
     w3 = Web3(Web3.HTTPProvider(owner.provider.uri))
     tx = w3.eth.send_transaction({"from": owner.address, "to": feed,

@@ -11,6 +11,9 @@ together (as the replay does) unless a test is about their divergence.
 from decimal import Decimal
 
 import pytest
+from eth_abi import decode
+from eth_utils import function_signature_to_4byte_selector
+from web3.exceptions import ContractCustomError
 
 from macrostrike.deploy import aave, venues
 from macrostrike.deploy import cuts as cutlib
@@ -314,6 +317,134 @@ def test_exit_all_by_owner(s, chain):
     ev = [e for e in events(r, f, "ExitedAll") if e.contract_address == f.address][0]
     assert ev.positionsClosed == 1 and s.usdc.balanceOf(s.master) - before == ev.amount > 0
     assert not f.position(3).open and f.checkTriggers.call(3, sender=s.keeper) == 0
+
+
+# -- oracle staleness (issue 11, M-4) --------------------------------------------------------------
+#: LibPrice defaults: the asset's feed (BTC/USD heartbeat 1 h + 10 min), the quote's (USDC/USD 24 h + 1 h).
+ASSET_MAX_AGE, QUOTE_MAX_AGE = 4_200, 90_000
+
+
+def age_feeds(chain, seconds):
+    """Moves the chain clock ``seconds`` on (``evm_increaseTime`` and a mined block): every feed ages."""
+    chain.provider.make_request("evm_increaseTime", [seconds])
+    chain.provider.make_request("evm_mine", [])
+
+
+def feed_updated_at(s, symbol):
+    return s.project.AggregatorV3Interface.at(s.market.feeds[symbol]).latestRoundData()[3]
+
+
+@pytest.mark.parametrize("side", ["long", "short"])
+def test_stale_price_refuses_opening_and_increase(s, chain, side):
+    f = s.facet(side)
+    open_(s, chain, side, 1)
+    s.set_oracle(P0)  # a fresh round: the age counts from here
+    updated = feed_updated_at(s, "WBTC")
+    chain.pending_timestamp = updated + ASSET_MAX_AGE  # exactly maxAge old: still fresh
+    open_(s, chain, side, 2)
+    age_feeds(chain, 1)  # one second beyond
+    with reverts_named("StalePrice", asset=s.wbtc.address, updatedAt=updated, maxAge=ASSET_MAX_AGE):
+        open_(s, chain, side, 3)
+    with reverts_named("StalePrice", asset=s.wbtc.address):
+        f.increasePosition(1, MARGIN, 20_000, deadline(chain), sender=s.keeper)
+    s.set_oracle(P0)  # a new round: trading resumes
+    open_(s, chain, side, 3)
+    # the quote's feed is checked too (its own maxAge: USDC/USD's 24 h heartbeat + 1 h)
+    usdc_updated = feed_updated_at(s, "USDC")
+    age_feeds(chain, usdc_updated + QUOTE_MAX_AGE + 1 - chain.blocks.head.timestamp)
+    s.set_oracle(P0)
+    with reverts_named("StalePrice", asset=s.usdc.address, updatedAt=usdc_updated, maxAge=QUOTE_MAX_AGE):
+        f.increasePosition(1, MARGIN, 20_000, deadline(chain), sender=s.keeper)
+
+
+@pytest.mark.parametrize("side", ["long", "short"])
+def test_stale_price_closes_still_proceed(s, chain, side):
+    """The rule: decreases and closes go on with a stale price; the swap floor stays the last answer
+    less the bot's slippageBps (a stale price never widens what a swap may lose)."""
+    f = s.facet(side)
+    open_(s, chain, side, 1)
+    open_(s, chain, side, 2)
+    age_feeds(chain, ASSET_MAX_AGE + 60)
+    with reverts_named("StalePrice"):
+        open_(s, chain, side, 3)
+    r = f.decreasePosition(1, 5_000, deadline(chain), sender=s.keeper)
+    assert events(r, f, "PositionDecreased")[0].returned > 0
+    r = f.closePosition(1, deadline(chain), sender=s.keeper)
+    assert events(r, f, "PositionClosed")[0].returned > 0 and not f.position(1).open
+    # the floor is still the (stale) oracle's: a pool 5 % away from it fails the 1 % slippage bound
+    s.set_pool_price(P0 * 95 // 100 if side == "long" else P0 * 105 // 100)
+    with reverts_named("SlippageExceeded"):
+        f.closePosition(2, deadline(chain), sender=s.keeper)
+
+
+@pytest.mark.parametrize("side", ["long", "short"])
+def test_stop_loss_does_not_fire_on_a_stale_price(s, chain, side):
+    f = s.facet(side)
+    open_(s, chain, side, 1)
+    sign = -1 if side == "long" else 1
+    trigger = P0 + sign * P0 * 250 // BPS
+    s.move_price(trigger)
+    age_feeds(chain, ASSET_MAX_AGE + 1)
+    assert f.checkTriggers.call(1, sender=s.keeper) == 0
+    r = f.checkTriggers(1, sender=s.keeper)
+    assert events(r, f, "TriggerFired") == [] and f.position(1).open
+    s.set_oracle(trigger)  # the same price, fresh: the stop fires
+    r = f.checkTriggers(1, sender=s.keeper)
+    assert [e.kind for e in events(r, f, "TriggerFired")] == [KIND_STOP_LOSS] and not f.position(1).open
+
+
+def test_take_profit_does_not_fire_on_a_stale_price(s, chain):
+    f = s.facet("long")
+    open_(s, chain, "long", 1)
+    s.move_price(P0 * 116 // 100)
+    age_feeds(chain, ASSET_MAX_AGE + 1)
+    assert f.checkTriggers.call(1, sender=s.keeper) == 0
+    s.set_oracle(P0 * 116 // 100)
+    assert f.checkTriggers.call(1, sender=s.keeper) == KIND_TAKE_PROFIT
+
+
+def test_child_equity_reverts_on_a_stale_price(s, chain):
+    """LibEquity refuses to mark open positions at a stale price (StalePrice); without open
+    positions it needs no price. The view ``priceStatus`` reports the age instead of reverting."""
+    coord = s.facet("long", "ChildCoordinationFacet")
+    f = s.facet("long")
+    age_feeds(chain, ASSET_MAX_AGE + 1)
+    assert coord.equity() == coord.totalCapital()  # nothing open: no price needed
+    s.set_oracle(P0)
+    open_(s, chain, "long", 1)
+    fresh = coord.equity()
+    price, updated, max_age, stale = f.priceStatus(s.wbtc.address)
+    assert (price, updated, max_age, stale) == (P0, feed_updated_at(s, "WBTC"), ASSET_MAX_AGE, False)
+    age_feeds(chain, ASSET_MAX_AGE + 1)
+    assert f.priceStatus(s.wbtc.address)[3] is True
+    # (Ape does not decode a library's error on this view call: read the revert data directly)
+    with pytest.raises(ContractCustomError) as info:
+        chain.provider.web3.eth.call({"to": s.addr["long"], "data": coord.equity.encode_input()})
+    data = bytes.fromhex(info.value.data[2:])
+    assert data[:4] == function_signature_to_4byte_selector("StalePrice(address,uint256,uint256)")
+    asset, updated_at, max_age = decode(["address", "uint256", "uint256"], data[4:])
+    assert (asset.lower(), updated_at, max_age) == (s.wbtc.address.lower(), updated, ASSET_MAX_AGE)
+    s.set_oracle(P0)  # a fresh round: the mark is back (Aave's interest moved it by a few units)
+    assert abs(coord.equity() - fresh) < MARGIN // 1_000
+
+
+def test_max_price_age_is_owner_only_bounded_and_evented(s, chain):
+    f = s.facet("long")
+    assert f.maxPriceAge(s.wbtc.address) == ASSET_MAX_AGE and f.maxPriceAge(s.usdc.address) == QUOTE_MAX_AGE
+    with reverts_named("NotContractOwner"):
+        f.setMaxPriceAge(s.wbtc.address, 600, sender=s.keeper)
+    for bad in (59, 2 * 86_400 + 1):
+        with reverts_named("RuleOutOfBounds", name="maxPriceAge", value=bad):
+            f.setMaxPriceAge(s.wbtc.address, bad, sender=s.owner)
+    r = f.setMaxPriceAge(s.wbtc.address, 600, sender=s.owner)
+    [ev] = events(r, f, "MaxPriceAgeSet")
+    assert (ev.asset, ev.maxAge) == (s.wbtc.address, 600) and f.maxPriceAge(s.wbtc.address) == 600
+    assert s.facet("short").maxPriceAge(s.wbtc.address) == ASSET_MAX_AGE  # per child
+    s.set_oracle(P0)
+    age_feeds(chain, 601)
+    with reverts_named("StalePrice", maxAge=600):
+        open_(s, chain, "long", 1)
+    open_(s, chain, "short", 1)  # the other child keeps its own (default) maxAge
 
 
 # -- access --------------------------------------------------------------------------------------

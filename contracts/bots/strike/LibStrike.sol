@@ -4,6 +4,8 @@ pragma solidity ^0.8.28;
 /// @notice The Aave V3 price oracle (`AaveOracle`): USD prices with 8 decimals in this project's market.
 interface IAaveOracle {
     function getAssetPrice(address asset) external view returns (uint256);
+    /// @notice The Chainlink feed AaveOracle reads for `asset` (address(0): its fallback oracle).
+    function getSourceOfAsset(address asset) external view returns (address);
 }
 
 /// @title LibStrike
@@ -85,6 +87,8 @@ library LibStrike {
         uint256[] openBots;
         /// bot id -> index in openBots + 1 (0 = not listed)
         mapping(uint256 => uint256) openIndex;
+        /// asset -> maximum age of its oracle answer (s; 0 = LibPrice's default), issue 11
+        mapping(address => uint32) maxPriceAge;
     }
 
     function strikeStorage() internal pure returns (StrikeStorage storage s) {

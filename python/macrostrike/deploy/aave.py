@@ -10,8 +10,10 @@ The leverage venue of the strike bots. :func:`deploy_aave_market` deploys, in Aa
    ``ConfiguratorLogic``), then ``Pool`` and ``PoolConfigurator`` with the libraries' addresses
    spliced into their bytecode at the artifacts' ``linkReferences`` offsets; the provider puts each
    behind its proxy and initialises it.
-3. One Chainlink-compatible ``MockV3Aggregator`` (8 decimals, USD) per asset, ``AaveOracle``
-   (base currency USD, unit 1e8) over them, ``AaveProtocolDataProvider``.
+3. One Chainlink-compatible ``OwnedAggregator`` (8 decimals, USD; contracts/oracles, only its owner
+   — the deployer — sets answers) per asset, ``AaveOracle`` (base currency USD, unit 1e8) over
+   them, ``AaveProtocolDataProvider``. No chain gets the vendored ``MockV3Aggregator``: it lets anyone
+   call ``updateAnswer`` (anyone could set prices on a testnet deployment; issue 11, M-4).
 4. ``AToken`` / ``VariableDebtToken`` / ``StableDebtToken`` implementations (1.19 still requires the
    stable one), a ``DefaultReserveInterestRateStrategy`` per asset, ``initReserves``, then collateral
    parameters, borrowing, reserve factor and liquidation protocol fee per reserve.
@@ -249,7 +251,7 @@ class AaveMarket:
 
     @property
     def feeds(self) -> dict[str, str]:
-        """Symbol -> MockV3Aggregator address."""
+        """Symbol -> price feed (OwnedAggregator) address."""
         return {s: r.feed for s, r in self.reserves.items()}
 
     @property
@@ -297,7 +299,7 @@ class AaveMarket:
 
 
 def usd_to_answer(usd_price: float | Decimal | str) -> int:
-    """USD price -> MockV3Aggregator answer (8 decimals). Raises ValueError unless positive."""
+    """USD price -> feed answer (8 decimals). Raises ValueError unless positive."""
     answer = int((Decimal(str(usd_price)) * BASE_CURRENCY_UNIT).to_integral_value())
     if answer <= 0:
         raise ValueError(f"price {usd_price} USD is not positive: Aave's oracle needs a price > 0")
@@ -344,7 +346,8 @@ def deploy_aave_market(deployer_account: Any, tokens: Mapping[str, Any], prices_
     configurator = aave_at("PoolConfigurator", str(provider.getPoolConfigurator()))
 
     symbols = list(tokens)
-    feeds = {s: me.deploy(project.MockV3Aggregator, PRICE_DECIMALS, usd_to_answer(prices_usd[s])) for s in symbols}
+    feeds = {s: me.deploy(project.OwnedAggregator, PRICE_DECIMALS, usd_to_answer(prices_usd[s]), f"{s} / USD", admin)
+             for s in symbols}
     oracle = me.deploy(_container("AaveOracle"), provider.address, [str(tokens[s].address) for s in symbols],
                        [str(feeds[s].address) for s in symbols], ZERO_ADDRESS, ZERO_ADDRESS, BASE_CURRENCY_UNIT)
     provider.setPriceOracle(oracle.address, sender=me)
@@ -389,15 +392,16 @@ def deploy_aave_market(deployer_account: Any, tokens: Mapping[str, Any], prices_
 
 
 def set_price(market: AaveMarket, symbol: str, usd_price: float | Decimal | str, sender: Any | None = None) -> Any:
-    """Set ``symbol``'s USD price on its MockV3Aggregator (what AaveOracle reads); returns the receipt.
+    """Set ``symbol``'s USD price on its OwnedAggregator (what AaveOracle reads); returns the receipt.
 
-    ``sender`` defaults to the market's deployer. Raises KeyError for an unlisted symbol and
-    ValueError for a price that is not positive.
+    ``sender`` defaults to the market's deployer, the feeds' owner (anyone else's update reverts
+    ``OwnableUnauthorizedAccount``). Raises KeyError for an unlisted symbol and ValueError for a
+    price that is not positive.
     """
     from ape import project
 
     market.asset(symbol)
-    feed = project.MockV3Aggregator.at(market.reserves[symbol].feed)
+    feed = project.OwnedAggregator.at(market.reserves[symbol].feed)
     return feed.updateAnswer(usd_to_answer(usd_price), sender=sender or market.admin)
 
 

@@ -672,7 +672,7 @@ def _deploy_aave(d: Deployer, c: dict[str, Any], config: DeployConfig) -> aaveli
             d.manifest.contracts[role] = {"contract": name, "address": address, "block": None, "tx": "",
                                           "code_hash": d._code_hash(address)}
         for symbol, reserve in market.reserves.items():
-            for kind, name, address in (("feed", "MockV3Aggregator", reserve.feed),
+            for kind, name, address in (("feed", "OwnedAggregator", reserve.feed),
                                         ("a_token", "AToken", reserve.a_token),
                                         ("debt_token", "VariableDebtToken", reserve.variable_debt_token)):
                 d.manifest.contracts[f"aave_{kind}:{symbol}"] = {

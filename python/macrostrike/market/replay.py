@@ -4,8 +4,10 @@ Each replayed hour: the chain clock is set one hour on (``evm_setNextBlockTimest
 fee of the hour's first block is set (``anvil_setNextBlockBaseFeePerGas``; later blocks follow
 EIP-1559 from there), each noise trader trades its pool toward the hour's close; on a system with
 strike bots the Aave oracle's feeds are set in step (WBTC to the close, WETH to the keeper's
-``eth_usd_price``); then the keeper runs the arbitrage job, the strike job (with the hour's close
-as the observed price), and a risk ``checkpoint()`` on the master (drawdown / daily-loss breaker).
+``eth_usd_price``, USDC to 1.0 every ``QUOTE_HEARTBEAT_HOURS`` like Chainlink's USDC/USD heartbeat:
+the strike contracts refuse to open on an answer older than its maxAge, issue 11); then the keeper
+runs the arbitrage job, the strike job (with the hour's close as the observed price), and a risk
+``checkpoint()`` on the master (drawdown / daily-loss breaker).
 Reproducible: the noise traders' RNGs are seeded.
 """
 
@@ -82,7 +84,10 @@ class ReplayResult:
     timing_s: dict[str, float] = field(default_factory=dict)
 
 
-UPDATE_ANSWER = bytes.fromhex("a87a20ce")  # MockV3Aggregator.updateAnswer(int256)
+UPDATE_ANSWER = bytes.fromhex("a87a20ce")  # OwnedAggregator.updateAnswer(int256), owner only
+#: Hours between two USDC/USD rounds (Chainlink's heartbeat is 24 h; the strike children's default
+#: maxAge for the quote is 25 h).
+QUOTE_HEARTBEAT_HOURS = 12
 
 
 class Replay:
@@ -129,7 +134,7 @@ class Replay:
                    feeds=feeds, feed_sender=owner_sender, eth_usd_price=settings.eth_usd_price)
 
     def set_feed(self, symbol: str, usd: float, base_fee: int) -> None:
-        """``updateAnswer`` on ``symbol``'s MockV3Aggregator (8 decimals) from the market admin."""
+        """``updateAnswer`` on ``symbol``'s OwnedAggregator (8 decimals) from the market admin (its owner)."""
         from eth_abi import encode
 
         from macrostrike.deploy.aave import usd_to_answer
@@ -167,6 +172,8 @@ class Replay:
                 self.set_feed("WBTC", candle.close, base_fee)
                 if i == 0:
                     self.set_feed("WETH", self.eth_usd_price, base_fee)
+                if i % QUOTE_HEARTBEAT_HOURS == 0 and "USDC" in self.feeds:
+                    self.set_feed("USDC", 1.0, base_fee)
             mark = self._lap(timing, "oracle", mark)
             ra, rb = self.ctx.reserves()
             decisions = self.job.tick()
@@ -367,8 +374,9 @@ def _strike_summary(replay: Replay, result: ReplayResult, settings: KeeperSettin
                               f"{settings.strike_min_health_factor + settings.strike_hf_buffer:g} "
                               f"(floor {settings.strike_min_health_factor:g} + buffer {settings.strike_hf_buffer:g})"),
             "aave": ("Aave V3 1.19.3 market from npm, WBTC LTV/LT/bonus 73/78/5 %, USDC 77/80/4.5 %, "
-                     "variable rates of Aave's template strategies; oracle = MockV3Aggregator feeds set to each "
-                     "hour's close (WBTC) and the stated ETH price (WETH)"),
+                     "variable rates of Aave's template strategies; oracle = owner-controlled feeds set to each "
+                     "hour's close (WBTC), the stated ETH price (WETH) and 1.0 every "
+                     f"{QUOTE_HEARTBEAT_HOURS} h (USDC)"),
             "swaps": "strike entries and exits swap on DEX A's Uniswap V2 pool (0.3 % fee, slippage bound per bot rule)",
             "signals": "momentum / mean reversion / breakout per bot (strategy_for_bot), warmed up on the preceding history",
             "hedge_pairs": f"{len(settings.hedge_pairs)} long/short pairs closed together on a liquidation",

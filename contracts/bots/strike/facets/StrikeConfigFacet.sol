@@ -7,6 +7,7 @@ import {IUniswapV2PairMinimal} from "../../interfaces/IUniswapV2PairMinimal.sol"
 import {LibBots} from "../../libraries/LibBots.sol";
 import {IAaveV3Pool} from "../interfaces/IAaveV3Pool.sol";
 import {LibPositions} from "../LibPositions.sol";
+import {LibPrice} from "../LibPrice.sol";
 import {LibStrike, IAaveOracle} from "../LibStrike.sol";
 
 /// @title StrikeConfigFacet
@@ -25,6 +26,8 @@ contract StrikeConfigFacet {
 
     event StrikeConfigSet(bool isLong, address pool, address pair, address asset, address quote, address oracle);
     event RulesSet(uint256 indexed botId, LibStrike.Rules rules);
+    /// @notice The oldest oracle answer for `asset` this child trades on is now `maxAge` seconds.
+    event MaxPriceAgeSet(address indexed asset, uint256 maxAge);
 
     // ----------------------------------------------------------------------------------------
     // configuration
@@ -83,9 +86,40 @@ contract StrikeConfigFacet {
         emit RulesSet(botId, r);
     }
 
+    /// @notice Sets the maximum age (seconds) of `asset`'s oracle answer on this child. Owner only.
+    ///         Bounds 60..172,800 s. Defaults until set (LibPrice, after Chainlink's heartbeats):
+    ///         the quote 90,000 s (USDC/USD 24 h + 1 h), any other asset 4,200 s (BTC/USD 1 h + 10 min).
+    ///         Older answers refuse opening and increasing (StalePrice) and keep stop-loss and
+    ///         take-profit from firing; closes go on (see LibPrice).
+    /// @dev Reverts NotContractOwner, RuleOutOfBounds("maxPriceAge", …).
+    function setMaxPriceAge(address asset, uint32 maxAge) external {
+        LibDiamond.enforceIsContractOwner();
+        _bound("maxPriceAge", maxAge, LibPrice.MIN_MAX_AGE, LibPrice.MAX_MAX_AGE);
+        LibStrike.strikeStorage().maxPriceAge[asset] = maxAge;
+        emit MaxPriceAgeSet(asset, maxAge);
+    }
+
     // ----------------------------------------------------------------------------------------
     // views
     // ----------------------------------------------------------------------------------------
+
+    /// @notice The maximum age (seconds) of `asset`'s oracle answer in force on this child.
+    function maxPriceAge(address asset) external view returns (uint256) {
+        return LibPrice.maxAgeOf(asset);
+    }
+
+    /// @notice `asset`'s latest feed answer (USD, 8 decimals; 0 if ≤ 0 or no feed), its update
+    ///         time (unix s), the maxAge in force (s) and whether it is stale now. Never reverts for
+    ///         staleness (a keeper reads it before acting); before setStrikeConfig: zeros, stale.
+    function priceStatus(address asset)
+        external
+        view
+        returns (uint256 price, uint256 updatedAt, uint256 maxAge, bool stale)
+    {
+        address oracle = LibStrike.strikeStorage().config.oracle;
+        if (oracle == address(0)) return (0, 0, LibPrice.maxAgeOf(asset), true);
+        return LibPrice.status(oracle, asset);
+    }
 
     /// @notice The child's strike configuration (zero before setStrikeConfig).
     function strikeConfig() external view returns (LibStrike.Config memory) {
@@ -111,6 +145,8 @@ contract StrikeConfigFacet {
     ///         holder (USD, 8 decimals), health factor (wad; type(uint256).max without debt), equity
     ///         (collateral − debt, quote base units, 0 if negative), entry and current asset price
     ///         (8 decimals), take-profit stage and opening time. Zeros for a bot without a holder.
+    ///         These are AaveOracle's answers whatever their age: `priceStatus` tells whether they
+    ///         are stale.
     function positionState(uint256 botId)
         external
         view

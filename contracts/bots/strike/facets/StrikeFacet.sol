@@ -11,7 +11,8 @@ import {LibRiskLimits} from "../../libraries/LibRiskLimits.sol";
 import {IAaveV3Pool} from "../interfaces/IAaveV3Pool.sol";
 import {IPositionHolder} from "../interfaces/IPositionHolder.sol";
 import {LibPositions} from "../LibPositions.sol";
-import {LibStrike, IAaveOracle} from "../LibStrike.sol";
+import {LibPrice} from "../LibPrice.sol";
+import {LibStrike} from "../LibStrike.sol";
 
 /// @title StrikeFacet
 /// @notice Leveraged long or short positions on Aave V3, one isolated PositionHolder per bot, for
@@ -152,7 +153,8 @@ contract StrikeFacet is ReentrancyGuardTransient {
     ///      BotNotActive, PositionAlreadyOpen, ZeroAmount, StrikeNotConfigured, LiquidityOutOfBand,
     ///      LeverageBelowMin, LeverageAboveMax, InsufficientBotCapital, LibRiskLimits' limits
     ///      (BotCoolingDown, DailyTradeLimitReached, PositionTooLarge, TooManyOpenPositions,
-    ///      PairExposureExceeded), OpenPositionListFull, SlippageExceeded, LeverageNotReachable,
+    ///      PairExposureExceeded), LibPrice.StalePrice (asset or quote answer older than its
+    ///      maxAge, ≤ 0 or missing), OpenPositionListFull, SlippageExceeded, LeverageNotReachable,
     ///      HealthFactorBelowMin.
     function openPosition(uint256 botId, uint256 margin, uint256 leverageBps, uint256 deadline)
         external
@@ -210,7 +212,8 @@ contract StrikeFacet is ReentrancyGuardTransient {
 
     /// @notice Unwinds `fractionBps` (1..10,000; 10,000 closes) of bot `botId`'s position; the
     ///         quote left after repaying returns to the bot's capital. Keeper or owner; allowed
-    ///         while paused or with the breaker tripped.
+    ///         while paused, with the breaker tripped and on a stale oracle price (the swap floor is
+    ///         then the last answer less slippageBps: never relaxed; see LibPrice).
     /// @dev Reverts NotKeeper, DeadlineExpired, InvalidFraction, PositionNotOpen, SlippageExceeded,
     ///      UnwindStuck, UnwindIncomplete.
     function decreasePosition(uint256 botId, uint256 fractionBps, uint256 deadline) external nonReentrant {
@@ -224,7 +227,8 @@ contract StrikeFacet is ReentrancyGuardTransient {
     }
 
     /// @notice Closes bot `botId`'s position: all debt repaid, all collateral withdrawn and sold;
-    ///         the quote returns to the bot's capital. Keeper or owner; always allowed.
+    ///         the quote returns to the bot's capital. Keeper or owner; always allowed (a stale
+    ///         oracle price included, with the floor as in decreasePosition).
     /// @dev Reverts NotKeeper, DeadlineExpired, PositionNotOpen, SlippageExceeded, UnwindStuck, UnwindIncomplete.
     function closePosition(uint256 botId, uint256 deadline) external nonReentrant {
         LibBots.enforceKeeperOrOwner();
@@ -238,7 +242,9 @@ contract StrikeFacet is ReentrancyGuardTransient {
     ///         the position ≥ stopLossBps of the entry price → close), health factor below
     ///         minHealthFactor (→ repay debt with collateral aiming 2 % above the minimum; close if
     ///         that is most of the debt or falls short), take-profit (move in favour ≥ the next
-    ///         stage's trigger → unwind that stage's fraction). Keeper or owner.
+    ///         stage's trigger → unwind that stage's fraction). Keeper or owner. On a stale asset
+    ///         price (LibPrice: older than its maxAge, ≤ 0 or missing) stop-loss and take-profit do
+    ///         not fire; expiry and the deleverage (Aave's own health factor) still do.
     /// @return action The kind that fired (KIND_*), 0 if none or no open position.
     function checkTriggers(uint256 botId) external nonReentrant returns (uint8 action) {
         LibBots.enforceKeeperOrOwner();
@@ -252,8 +258,8 @@ contract StrikeFacet is ReentrancyGuardTransient {
             return KIND_EXPIRY;
         }
         LibStrike.Config storage c = s.config;
-        uint256 price = IAaveOracle(c.oracle).getAssetPrice(c.asset);
         uint256 entry = p.entryPrice;
+        uint256 price = LibPrice.priceOr(c.oracle, c.asset, entry); // stale: no move, no stop-loss/take-profit
         (uint256 adverse, uint256 favourable) = c.isLong
             ? (price < entry ? (entry - price, uint256(0)) : (uint256(0), price - entry))
             : (price > entry ? (price - entry, uint256(0)) : (uint256(0), entry - price));
@@ -350,7 +356,7 @@ contract StrikeFacet is ReentrancyGuardTransient {
         if (opening && LibPositions.positionStorage().holders[botId] == address(0) && s.config.pool != address(0)) {
             _createHolder(botId);
         }
-        x = _ctx(botId, r.slippageBps);
+        x = _context(botId, r.slippageBps, true);
         _checkEntry(x, r, botId, bot, margin, leverageBps);
     }
 
@@ -707,7 +713,14 @@ contract StrikeFacet is ReentrancyGuardTransient {
     // internals: context, prices, small maths
     // ----------------------------------------------------------------------------------------
 
+    /// @dev The context of an unwind: prices as AaveOracle has them, whatever their age.
     function _ctx(uint256 botId, uint256 slip) private view returns (Ctx memory x) {
+        return _context(botId, slip, false);
+    }
+
+    /// @dev Reads the context once; `fresh` (opening, increasing) requires fresh asset and quote
+    ///      prices (LibPrice.StalePrice otherwise).
+    function _context(uint256 botId, uint256 slip, bool fresh) private view returns (Ctx memory x) {
         LibStrike.StrikeStorage storage s = LibStrike.strikeStorage();
         LibStrike.Config storage c = s.config;
         if (c.pool == address(0)) revert StrikeNotConfigured();
@@ -719,8 +732,8 @@ contract StrikeFacet is ReentrancyGuardTransient {
         x.quote = c.quote;
         x.quoteIs0 = IUniswapV2PairMinimal(c.pair).token0() == c.quote;
         x.h = IPositionHolder(address(LibPositions.holderOf(botId)));
-        x.pA = IAaveOracle(c.oracle).getAssetPrice(c.asset);
-        x.pQ = IAaveOracle(c.oracle).getAssetPrice(c.quote);
+        x.pA = LibPrice.priceFor(c.oracle, c.asset, fresh);
+        x.pQ = LibPrice.priceFor(c.oracle, c.quote, fresh);
         x.unitA = 10 ** s.assetDecimals;
         x.unitQ = 10 ** s.quoteDecimals;
         x.slip = slip;
