@@ -13,7 +13,7 @@ from eth_utils import keccak, to_checksum_address
 from macrostrike.amm import v3math
 from macrostrike.amm.v3 import V3Quoter
 from macrostrike.deploy import venues
-from macrostrike.deploy.manifest import load, manifest_path
+from macrostrike.deploy.manifest import ManifestError, load, manifest_path
 from macrostrike.deploy.system import DeployConfig, deploy_system
 
 #: The seeded pool's price must equal the intended one to this relative tolerance (sqrtPriceX96 is
@@ -159,7 +159,7 @@ def test_swap_crosses_initialized_ticks_and_quote_equals_router_output(system, a
         position = npm.positions(npm.tokenOfOwnerByIndex(owner, i))
         bounds |= {int(position.tickLower), int(position.tickUpper)}
     amount = int(CONFIG.pool_usd * 0.5 * 10**6)  # $1M of USDC: buys BTC through the ±0.5 % position's bounds
-    quoter = V3Quoter(chain.provider.web3, str(c["v3_quoter"].address))
+    quoter = V3Quoter.from_manifest(chain.provider.web3, load(manifest_path(system.manifest.chain_id)))
     small, big = quoter.quote_exact_input_single(str(c["usdc"].address), str(c["wbtc"].address), venues.V3_FEE,
                                                  [10**6, amount])
     assert small.error is None and big.error is None and small.amount_out > 0
@@ -185,6 +185,19 @@ def test_quote_of_an_empty_pool_is_an_error_not_an_exception(system, accounts, c
     quoter = V3Quoter(chain.provider.web3, str(c["v3_quoter"].address))
     (quote,) = quoter.quote_exact_input_single(str(token.address), str(c["usdc"].address), venues.V3_FEE, [10**18])
     assert quote.amount_out == 0 and quote.error
+    # one reverted quote in a batch (amount 0: the pool's 'AS') does not lose the others
+    zero, one = quoter.quote_exact_input_single(str(c["usdc"].address), str(c["wbtc"].address), venues.V3_FEE,
+                                                [0, 10**6])
+    assert zero.error and zero.amount_out == 0
+    assert one.error is None and one.amount_out > 0
+
+
+def test_quoter_from_a_manifest_without_v3_is_one_line(system):
+    manifest = load(manifest_path(system.manifest.chain_id))
+    manifest.venues = {}
+    with pytest.raises(ManifestError, match="^the deployment manifest records no Uniswap V3 venue") as err:
+        V3Quoter.from_manifest(None, manifest)
+    assert "\n" not in str(err.value)
 
 
 def test_redeploy_sends_nothing(system, accounts):

@@ -67,6 +67,25 @@ class V3Quoter:
         self.quoter = to_checksum_address(quoter)
         self.calls = Calls(abi)
 
+    @classmethod
+    def from_manifest(cls, web3: Any, manifest: Any) -> V3Quoter:
+        """The quoter a deployment manifest records under ``venues.uniswap_v3.quoter``.
+
+        Args:
+            web3: a connected ``Web3``.
+            manifest: a :class:`macrostrike.deploy.manifest.Manifest`.
+
+        Raises:
+            ManifestError: one line when the system has no Uniswap V3 venue (deployed without it).
+        """
+        from macrostrike.deploy.manifest import ManifestError
+
+        quoter = manifest.venues.get("uniswap_v3", {}).get("quoter")
+        if not quoter:
+            raise ManifestError("the deployment manifest records no Uniswap V3 venue: deploy with "
+                                "DeployConfig(uniswap_v3=True) first")
+        return cls(web3, quoter)
+
     def quote_exact_input_single(self, token_in: str, token_out: str, fee: int, amounts: Sequence[int],
                                  block: str | int = "latest") -> list[V3Quote]:
         """Quote selling each of ``amounts`` of ``token_in`` for ``token_out`` in the ``fee`` pool.
