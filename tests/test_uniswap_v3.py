@@ -7,6 +7,8 @@ import json
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
@@ -90,6 +92,30 @@ def test_tick_maths_constants():
     for bad in (v3math.MIN_TICK - 1, v3math.MAX_TICK + 1):
         with pytest.raises(ValueError, match="^T$"):
             v3math.get_sqrt_ratio_at_tick(bad)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(v3math.MIN_TICK + 1, v3math.MAX_TICK - 1))
+def test_tick_maths_round_trip(tick):
+    ratio = v3math.get_sqrt_ratio_at_tick(tick)
+    assert v3math.get_sqrt_ratio_at_tick(tick - 1) < ratio < v3math.get_sqrt_ratio_at_tick(tick + 1)
+    assert v3math.get_tick_at_sqrt_ratio(ratio) == tick
+    assert v3math.get_tick_at_sqrt_ratio(ratio - 1) == tick - 1
+
+
+@pytest.mark.parametrize("usdc_is_token0", [True, False])
+def test_position_plan_is_concentrated_around_the_price(usdc_is_token0):
+    price = 2_500.0
+    tick = v3math.get_tick_at_sqrt_ratio(v3math.sqrt_price_x96(v3math.raw_price(price, usdc_is_token0)))
+    plan = venues.v3_position_plan(price, usdc_is_token0, 2_000_000)
+    assert len({(p.tick_lower, p.tick_upper) for p in plan}) == len(venues.V3_POSITIONS) >= 3
+    for position in plan:
+        assert position.tick_lower % 10 == 0 and position.tick_upper % 10 == 0
+        assert position.tick_lower < tick < position.tick_upper
+    assert sum(p.amount_usdc for p in plan) == 2_000_000 * 10**6
+    # a range narrower than the spacing still gets one spacing
+    (narrow,) = venues.v3_position_plan(price, usdc_is_token0, 1_000, positions=((-0.001, 0.001, 1.0),))
+    assert narrow.tick_upper - narrow.tick_lower == 10
 
 
 @pytest.mark.parametrize("fee, tick", [(3000, -69082), (10000, 193380)])
@@ -176,6 +202,8 @@ def test_swap_crosses_initialized_ticks_and_quote_equals_router_output(system, a
     assert (tick_after < tick_before) == usdc_is_token0
     assert big.ticks_crossed >= len(crossed) >= 1
     assert big.amount_out == received
+    # the tick maths port agrees with the pool on the quoted price after the swap
+    assert v3math.get_tick_at_sqrt_ratio(big.sqrt_price_x96_after) == tick_after
     assert big.sqrt_price_x96_after != int(pool.slot0().sqrtPriceX96)  # restored: the swap is undone
 
 

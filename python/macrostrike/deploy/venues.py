@@ -221,13 +221,16 @@ def v3_position_plan(price_usd: float, usdc_is_token0: bool, pool_usd: int,
         fee: the pool's fee tier (sets the tick spacing).
 
     Returns:
-        One :class:`V3Position` per entry, bounds rounded to the nearest usable tick.
+        One :class:`V3Position` per entry, bounds rounded to the nearest usable tick (at least one
+        spacing apart).
     """
     spacing = v3math.TICK_SPACING[fee]
     plan = []
     for low_pct, high_pct, share in positions:
         ticks = sorted(v3math.nearest_usable_tick(_tick_of(price_usd * (1 + pct / 100), usdc_is_token0), spacing)
                        for pct in (low_pct, high_pct))
+        if ticks[0] == ticks[1]:  # a range narrower than the spacing: one spacing wide
+            ticks[1] += spacing
         usd = pool_usd * share
         plan.append(V3Position(ticks[0], ticks[1], int(round(usd * 10**6)), int(round(usd / price_usd * 10**8))))
     return plan
