@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from fractions import Fraction
 
@@ -26,7 +27,13 @@ CONFIG = DeployConfig(amm_bots=1, capital_per_bot_usd=100, treasury_reserve_usd=
 
 @pytest.fixture(scope="module")
 def system(accounts):
-    return deploy_system(accounts[0], CONFIG)
+    """A system deployed without V3, then the same deploy with ``uniswap_v3=True`` (adds only V3)."""
+    before = deploy_system(accounts[0], dataclasses.replace(CONFIG, uniswap_v3=False))
+    assert "uniswap_v3" not in before.manifest.venues and "v3_factory" not in before.contracts
+    after = deploy_system(accounts[0], CONFIG)
+    for role in ("master", "amm", "dex_a_pair", "usdc", "wbtc"):
+        assert after.manifest.address(role) == before.manifest.address(role)
+    return after
 
 
 @pytest.fixture(scope="module")

@@ -564,8 +564,15 @@ def _deploy_uniswap_v3(d: Deployer, c: dict[str, Any], config: DeployConfig) -> 
     if int(str(factory.getPool(usdc_token.address, wbtc_token.address, fee)), 16) == 0:
         d.transact(f"createPool USDC/WBTC {fee} on Uniswap V3", factory.createPool, usdc_token.address,
                    wbtc_token.address, fee)
+        created = d.chain.blocks.height
+    else:
+        created = None  # found on chain (an earlier or interrupted run): no history search for a pool
     pool = venues.at("UniswapV3Pool", factory.getPool(usdc_token.address, wbtc_token.address, fee))
     c["v3_pool"] = pool
+    if created is not None or d.manifest.contracts.get("v3_pool", {}).get("address") != str(pool.address):
+        d.manifest.contracts["v3_pool"] = {"contract": "UniswapV3Pool", "address": str(pool.address),
+                                           "block": created, "tx": "", "code_hash": d._code_hash(pool.address)}
+        d.save()
     usdc_is_token0 = int(str(usdc_token.address), 16) < int(str(wbtc_token.address), 16)
     if int(pool.slot0().sqrtPriceX96) == 0:
         price = v3math.raw_price(config.initial_price_usd, usdc_is_token0, USDC_DECIMALS, WBTC_DECIMALS)
@@ -573,22 +580,19 @@ def _deploy_uniswap_v3(d: Deployer, c: dict[str, Any], config: DeployConfig) -> 
                    v3math.sqrt_price_x96(price))
     plan = venues.v3_position_plan(config.initial_price_usd, usdc_is_token0, config.pool_usd, fee=fee)
     token0, token1 = (usdc_token, wbtc_token) if usdc_is_token0 else (wbtc_token, usdc_token)
-    for i in range(int(npm.balanceOf(me)), len(plan)):
-        position = plan[i]
-        amounts = {str(usdc_token.address): position.amount_usdc, str(wbtc_token.address): position.amount_wbtc}
-        for token in (token0, token1):
-            amount = amounts[str(token.address)]
-            if token.balanceOf(me) < amount:
-                d.transact(f"mint {token.symbol()} for V3 position #{i + 1}", token.mint, me,
-                           amount - token.balanceOf(me))
-            if token.allowance(me, npm.address) < amount:
-                d.transact(f"approve {token.symbol()} to the V3 position manager", token.approve, npm.address,
-                           2**256 - 1)
+    missing = list(enumerate(plan))[int(npm.balanceOf(me)):]
+    amounts = [{str(usdc_token.address): p.amount_usdc, str(wbtc_token.address): p.amount_wbtc} for _, p in missing]
+    for token in (token0, token1) if missing else ():
+        need = sum(a[str(token.address)] for a in amounts)  # one mint and one approval for all positions
+        if token.balanceOf(me) < need:
+            d.transact(f"mint {token.symbol()} for {len(missing)} V3 position(s)", token.mint, me,
+                       need - token.balanceOf(me))
+        if token.allowance(me, npm.address) < need:
+            d.transact(f"approve {token.symbol()} to the V3 position manager", token.approve, npm.address, need)
+    for (i, position), offered in zip(missing, amounts):
         params = (token0.address, token1.address, fee, position.tick_lower, position.tick_upper,
-                  amounts[str(token0.address)], amounts[str(token1.address)], 0, 0, me, 2**64)
+                  offered[str(token0.address)], offered[str(token1.address)], 0, 0, me, 2**64)
         d.transact(f"mint V3 position #{i + 1} ticks [{position.tick_lower}, {position.tick_upper}]", npm.mint, params)
-    d.manifest.contracts["v3_pool"] = {"contract": "UniswapV3Pool", "address": str(pool.address),
-                                       "code_hash": d._code_hash(pool.address), "block": None, "tx": ""}
     d.manifest.venues["uniswap_v3"] = {
         "factory": str(factory.address), "router": str(c["v3_router"].address), "quoter": str(c["v3_quoter"].address),
         "position_manager": str(npm.address), "pools": {f"USDC/WBTC/{fee}": str(pool.address)},
