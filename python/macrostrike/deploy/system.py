@@ -1,7 +1,9 @@
 """Deploy the whole macrostrike system, re-using whatever is already deployed and unchanged.
 
 Order: test tokens (USDC 6 decimals, WBTC 8 decimals) → WETH9 → two independent Uniswap V2
-factories with a Router02 each → the USDC/WBTC pair on both, seeded with liquidity → facets →
+factories with a Router02 each → the USDC/WBTC pair on both, seeded with liquidity → (with
+``DeployConfig.uniswap_v3``) Uniswap V3 and its USDC/WBTC 0.05 % pool, seeded with concentrated
+positions → facets →
 master diamond → the three child diamonds → registry, keepers, bots, treasury deposit, funding.
 
 Every step first looks at the chain (and the manifest) and sends nothing when the wanted state
@@ -108,7 +110,9 @@ class DeployConfig:
     strike_slippage_bps: int = 250
     #: Also deploy Uniswap V3 (factory, SwapRouter, QuoterV2, NonfungiblePositionManager) and a
     #: USDC/WBTC 0.05 % pool seeded at ``initial_price_usd`` with ``pool_usd`` of each token spread
-    #: over the concentrated positions of :data:`macrostrike.deploy.venues.V3_POSITIONS`.
+    #: over the concentrated positions of :data:`macrostrike.deploy.venues.V3_POSITIONS`. Off by
+    #: default for now: it adds 15 transactions (~1-1.5 s on Anvil) to every deploy, and the suite's
+    #: deploys and the demo do not use V3 yet.
     uniswap_v3: bool = False
 
     def __post_init__(self) -> None:
