@@ -3,8 +3,8 @@
 Order: test tokens (USDC 6 decimals, WBTC 8 decimals) → WETH9 → two independent Uniswap V2
 factories with a Router02 each → the USDC/WBTC pair on both, seeded with liquidity → (with
 ``DeployConfig.uniswap_v3``) Uniswap V3 and its USDC/WBTC 0.05 % pool, seeded with concentrated
-positions → facets →
-master diamond → the three child diamonds → registry, keepers, bots, treasury deposit, funding.
+positions → facets → master diamond → the three child diamonds → registry, keepers, bots,
+treasury deposit, funding.
 
 Every step first looks at the chain (and the manifest) and sends nothing when the wanted state
 is already there, so running the deploy twice on one chain sends no transaction the second time.
