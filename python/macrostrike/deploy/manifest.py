@@ -17,7 +17,11 @@ Shape (all addresses checksummed, blocks are block numbers, hashes 0x-hex)::
       "diamonds": {                    # per diamond: facet name -> selectors (0x-hex, 4 bytes)
         "<role>": {"address": "0x…", "facets": {"ArbitrageFacet": {"address": "0x…", "selectors": [...]}}}
       },
-      "config": {...}                  # what the deploy was asked for (bots, capital, liquidity)
+      "config": {...},                 # what the deploy was asked for (bots, capital, liquidity)
+      "venues": {                      # trading venues by name (absent in older manifests)
+        "uniswap_v3": {"factory": "0x…", "router": "0x…", "quoter": "0x…", "position_manager": "0x…",
+                       "pools": {"USDC/WBTC/500": "0x…"}}
+      }
     }
 
 ``artifact_hash`` is keccak256 of creation code + ABI-encoded constructor arguments, so a
@@ -102,6 +106,7 @@ class Manifest:
     contracts: dict[str, dict[str, Any]] = field(default_factory=dict)
     diamonds: dict[str, dict[str, Any]] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    venues: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -113,13 +118,15 @@ class Manifest:
             "contracts": self.contracts,
             "diamonds": self.diamonds,
             "config": self.config,
+            **({"venues": self.venues} if self.venues else {}),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Manifest":
         if data.get("schema") != SCHEMA_VERSION:
             raise ManifestError(f"manifest schema {data.get('schema')!r} is not {SCHEMA_VERSION}")
-        for key, kind in (("genesis_hash", str), ("contracts", dict), ("diamonds", dict), ("config", dict)):
+        for key, kind in (("genesis_hash", str), ("contracts", dict), ("diamonds", dict), ("config", dict),
+                          ("venues", dict)):
             if key in data and not isinstance(data[key], kind):
                 raise TypeError(f"field {key!r} is not a JSON {'string' if kind is str else 'object'}")
         return cls(
@@ -130,6 +137,7 @@ class Manifest:
             contracts=data.get("contracts", {}),
             diamonds=data.get("diamonds", {}),
             config=data.get("config", {}),
+            venues=data.get("venues", {}),
         )
 
     def address(self, role: str) -> str:

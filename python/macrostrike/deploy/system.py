@@ -1,8 +1,10 @@
 """Deploy the whole macrostrike system, re-using whatever is already deployed and unchanged.
 
 Order: test tokens (USDC 6 decimals, WBTC 8 decimals) → WETH9 → two independent Uniswap V2
-factories with a Router02 each → the USDC/WBTC pair on both, seeded with liquidity → facets →
-master diamond → the three child diamonds → registry, keepers, bots, treasury deposit, funding.
+factories with a Router02 each → the USDC/WBTC pair on both, seeded with liquidity → (with
+``DeployConfig.uniswap_v3``) Uniswap V3 and its USDC/WBTC 0.05 % pool, seeded with concentrated
+positions → facets → master diamond → the three child diamonds → registry, keepers, bots,
+treasury deposit, funding.
 
 Every step first looks at the chain (and the manifest) and sends nothing when the wanted state
 is already there, so running the deploy twice on one chain sends no transaction the second time.
@@ -30,6 +32,7 @@ import rlp
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
+from macrostrike.amm import v3math
 from macrostrike.deploy import aave as aavelib
 from macrostrike.deploy import create2
 from macrostrike.deploy import cuts as cutlib
@@ -105,6 +108,12 @@ class DeployConfig:
     #: 2x position on a $2M pool plus the pools' noise around the oracle costs; the other rules keep
     #: LibStrike's defaults (5x max, 2.5 % stop-loss, HF 1.15, 7 days).
     strike_slippage_bps: int = 250
+    #: Also deploy Uniswap V3 (factory, SwapRouter, QuoterV2, NonfungiblePositionManager) and a
+    #: USDC/WBTC 0.05 % pool seeded at ``initial_price_usd`` with ``pool_usd`` of each token spread
+    #: over the concentrated positions of :data:`macrostrike.deploy.venues.V3_POSITIONS`. Off by
+    #: default for now: it adds 15 transactions (~1-1.5 s on Anvil) to every deploy, and the suite's
+    #: deploys and the demo do not use V3 yet.
+    uniswap_v3: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.amm_bots <= 100:
@@ -486,6 +495,8 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
                 if token.balanceOf(pair.address) < amount:
                     d.transact(f"seed {dex} pool", token.mint, pair.address, amount - token.balanceOf(pair.address))
             d.transact(f"mint LP on {dex}", pair.mint, me)
+    if config.uniswap_v3:
+        _deploy_uniswap_v3(d, c, config)
 
     # Facets and diamonds ------------------------------------------------------------------------
     names = sorted(set(MASTER_FACETS) | {n for _, fs, _ in CHILDREN.values() for n in fs})
@@ -533,6 +544,64 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
     d.manifest.config["keepers"] = sorted({to_checksum_address(k) for k in (*recorded_keepers, *config.keepers)})
     d.save()
     return System(manifest=d.manifest, contracts=c, transactions=d.sent)
+
+
+def _deploy_uniswap_v3(d: Deployer, c: dict[str, Any], config: DeployConfig) -> None:
+    """Uniswap V3 from its npm artifacts and the seeded USDC/WBTC pool (``config.uniswap_v3``).
+
+    Every step reads the chain first: the contracts are reused when live, the pool is created and
+    initialized at ``initial_price_usd`` once, and the seed positions of
+    :func:`macrostrike.deploy.venues.v3_position_plan` are minted in order, the deployer's
+    position-NFT count telling a resumed run how many are there. Records the addresses under
+    ``venues.uniswap_v3`` in the manifest (the contracts also under ``contracts.v3_*``).
+    """
+    me, weth = d.account.address, c["weth"].address
+    usdc_token, wbtc_token = c["usdc"], c["wbtc"]
+    factory = d.contract("v3_factory", venues.container("UniswapV3Factory"))
+    c["v3_factory"] = factory
+    c["v3_router"] = d.contract("v3_router", venues.container("SwapRouter"), factory.address, weth)
+    c["v3_quoter"] = d.contract("v3_quoter", venues.container("QuoterV2"), factory.address, weth)
+    npm = d.contract("v3_position_manager", venues.container("NonfungiblePositionManager"), factory.address, weth,
+                     venues.NO_TOKEN_DESCRIPTOR)
+    c["v3_position_manager"] = npm
+    fee = venues.V3_FEE
+    if int(str(factory.getPool(usdc_token.address, wbtc_token.address, fee)), 16) == 0:
+        d.transact(f"createPool USDC/WBTC {fee} on Uniswap V3", factory.createPool, usdc_token.address,
+                   wbtc_token.address, fee)
+        created = d.chain.blocks.height
+    else:
+        created = None  # found on chain (an earlier or interrupted run): no history search for a pool
+    pool = venues.at("UniswapV3Pool", factory.getPool(usdc_token.address, wbtc_token.address, fee))
+    c["v3_pool"] = pool
+    if created is not None or d.manifest.contracts.get("v3_pool", {}).get("address") != str(pool.address):
+        d.manifest.contracts["v3_pool"] = {"contract": "UniswapV3Pool", "address": str(pool.address),
+                                           "block": created, "tx": "", "code_hash": d._code_hash(pool.address)}
+        d.save()
+    usdc_is_token0 = int(str(usdc_token.address), 16) < int(str(wbtc_token.address), 16)
+    if int(pool.slot0().sqrtPriceX96) == 0:
+        price = v3math.raw_price(config.initial_price_usd, usdc_is_token0, USDC_DECIMALS, WBTC_DECIMALS)
+        d.transact(f"initialize V3 pool at {config.initial_price_usd:,.2f} USD/BTC", pool.initialize,
+                   v3math.sqrt_price_x96(price))
+    plan = venues.v3_position_plan(config.initial_price_usd, usdc_is_token0, config.pool_usd, fee=fee)
+    token0, token1 = (usdc_token, wbtc_token) if usdc_is_token0 else (wbtc_token, usdc_token)
+    missing = list(enumerate(plan))[int(npm.balanceOf(me)):]
+    amounts = [{str(usdc_token.address): p.amount_usdc, str(wbtc_token.address): p.amount_wbtc} for _, p in missing]
+    for token in (token0, token1) if missing else ():
+        need = sum(a[str(token.address)] for a in amounts)  # one mint and one approval for all positions
+        if token.balanceOf(me) < need:
+            d.transact(f"mint {token.symbol()} for {len(missing)} V3 position(s)", token.mint, me,
+                       need - token.balanceOf(me))
+        if token.allowance(me, npm.address) < need:
+            d.transact(f"approve {token.symbol()} to the V3 position manager", token.approve, npm.address, need)
+    for (i, position), offered in zip(missing, amounts):
+        params = (token0.address, token1.address, fee, position.tick_lower, position.tick_upper,
+                  offered[str(token0.address)], offered[str(token1.address)], 0, 0, me, 2**64)
+        d.transact(f"mint V3 position #{i + 1} ticks [{position.tick_lower}, {position.tick_upper}]", npm.mint, params)
+    d.manifest.venues["uniswap_v3"] = {
+        "factory": str(factory.address), "router": str(c["v3_router"].address), "quoter": str(c["v3_quoter"].address),
+        "position_manager": str(npm.address), "pools": {f"USDC/WBTC/{fee}": str(pool.address)},
+        "init_code_hash": venues.UNISWAP_V3_POOL_INIT_CODE_HASH}
+    d.save()
 
 
 def node_fault(err: BaseException, step: str) -> str | None:
