@@ -94,6 +94,7 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
                         f"{f', {len(strike.bots)} strike bots' if strike is not None else ''}, "
                         f"{'dry run' if dry_run else 'sending'}; journal {journal_url}")
     observer = _start_metrics(cli_ctx, settings, metrics_port, job, pool)  # None unless a port is set
+    watch = _start_alerts(cli_ctx, settings, job.txm, pool, observer)
 
     def on_block(number: int, decisions: list[Any]) -> None:
         for d in decisions:
@@ -102,6 +103,7 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
                            f"{ {k: v for k, v in d.detail.items() if k != 'tx'} }")
         if observer is not None:
             observer(number, decisions)
+        watch.on_block(number, decisions)
 
     # a dry run keeps its own cursor: it must never move the live keeper's
     jobset = JobSet(jobs, name="keeper-dry-run" if dry_run else "keeper")
@@ -109,7 +111,8 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
                     max_consecutive_errors=settings.max_consecutive_errors,
                     backoff_base_s=settings.backoff_base_s, backoff_max_s=settings.backoff_max_s,
                     backoff_jitter_s=settings.backoff_base_s / 2,
-                    on_block=on_block, journal=journal, reorg_depth=settings.reorg_depth)
+                    on_block=on_block, journal=journal, reorg_depth=settings.reorg_depth,
+                    on_halt=lambda err: watch.halted(err, settings.alert_flush_timeout_s))
     try:
         result = runner.run(blocks)
         try:  # book what already has a receipt; the rest is resumed at the next start
@@ -119,6 +122,7 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
     except KeeperHalted as err:
         raise UserError(f"keeper halted: {err}") from None
     finally:
+        watch.alerter.close(settings.alert_flush_timeout_s)
         job.txm.close()
         journal.close()
         if observer is not None:
@@ -153,3 +157,15 @@ def _start_metrics(cli_ctx: Any, settings: Any, port: int | None, job: Any, pool
                         "pick another --metrics-port") from None
     cli_ctx.logger.info(f"Prometheus metrics on http://{settings.metrics_addr}:{observer.metrics.port}/metrics")
     return observer
+
+
+def _start_alerts(cli_ctx: Any, settings: Any, txm: Any, pool: Any, observer: Any) -> Any:
+    """The operator alerts of `run` (``keeper.alerts``; without URLs every check is a no-op send)."""
+    from ape import chain
+
+    from macrostrike.keeper.alerts import KeeperAlerts, alerter_from_settings
+
+    alerter = alerter_from_settings(settings, observer.metrics if observer is not None else None)
+    if alerter.enabled:
+        cli_ctx.logger.info(f"operator alerts to {', '.join(c.name for c in alerter.channels)}")
+    return KeeperAlerts(alerter, chain.provider.web3, txm, pool, stuck_blocks=settings.alert_stuck_blocks)

@@ -10,12 +10,13 @@ the cap the operator meant to set), with the closest setting's name.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class KeeperSettings(BaseSettings):
@@ -120,6 +121,32 @@ class KeeperSettings(BaseSettings):
     #: Hedged pairs: (long bot id, short bot id). When one side is liquidated on Aave or closed
     #: without the keeper (force-closed), the keeper closes the other side in the next block.
     hedge_pairs: list[tuple[int, int]] = Field(default_factory=list)
+    #: Operator alerts (macrostrike.keeper.alerts): Apprise URLs (json://host/path, slack://…,
+    #: tgram://…, mailto://…, ntfy://…); [] = off. In the environment: a JSON list or URLs separated
+    #: by whitespace. Each condition alerts at most once per ``alert_interval_s`` seconds (then a
+    #: "resolved" message when it clears); an intent open for ``alert_stuck_blocks`` blocks is stuck;
+    #: ``alert_queue_size`` messages wait for the sender thread (more are dropped, counted);
+    #: ``alert_flush_timeout_s``: at exit (or a halt) the queue gets this long to go out.
+    alerts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    alert_interval_s: float = Field(300.0, gt=0)
+    alert_stuck_blocks: int = Field(20, ge=1)
+    alert_queue_size: int = Field(100, ge=1, le=10_000)
+    alert_flush_timeout_s: float = Field(5.0, ge=0)
+
+    @field_validator("alerts", mode="before")
+    @classmethod
+    def _split_alert_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value) if value.lstrip().startswith("[") else value.split()
+        return value
+
+    @field_validator("alerts")
+    @classmethod
+    def _loadable_alert_urls(cls, urls: list[str]) -> list[str]:
+        from macrostrike.keeper.alerts import validate_urls
+
+        validate_urls(urls)
+        return urls
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
