@@ -22,6 +22,7 @@ from macrostrike.keeper.settings import KeeperSettings, load_settings
 from macrostrike.keeper.signers import SignerPool
 from macrostrike.keeper.txmanager import TxManager, subject_of
 from macrostrike.keeper.txsender import TxSender
+from ops_helpers import ape
 
 #: The bound stated in the module docstring: raising an alert never holds the keeper's tick longer
 #: than this (queuing is microseconds; the margin is for a loaded 2-core machine), whatever the channels do.
@@ -287,3 +288,28 @@ def test_a_halt_is_alerted_before_the_runner_raises(chain, accounts, receiver):
     assert body["title"] == "[macrostrike] keeper halted" and body["type"] == "failure"
     assert "error: 2 consecutive errors, the last: ConnectionError: node down" in body["message"]
     watch.alerter.close()
+
+
+# -- `ape keeper run` with keeper.alerts (a subprocess against a separate Anvil) ------------------------
+@pytest.fixture(scope="module")
+def deployed(anvil_node, tmp_path_factory):
+    env = {"MACROSTRIKE_DEPLOYMENTS": str(tmp_path_factory.mktemp("alerts-deployments"))}
+    deploy = ape("run", "deploy", "--network", anvil_node, "--bots", "2", env=env)
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    return env
+
+
+@pytest.mark.slow
+def test_cli_run_sends_alerts(anvil_node, deployed, receiver, tmp_path):
+    """`ape keeper run` reads MACROSTRIKE_KEEPER_ALERTS and alerts from its loop: with a threshold
+    above every balance, each signer's "low on gas" reaches the receiver before the run exits."""
+    env = {**deployed, "MACROSTRIKE_KEEPER_ALERTS": receiver.url("run"),
+           "MACROSTRIKE_KEEPER_SIGNER_LOW_BALANCE_ETH": "1000000"}
+    proc = ape("keeper", "run", "--network", anvil_node, "--blocks", "1", "--dry-run",
+               "--journal", f"sqlite:///{tmp_path / 'k.sqlite'}", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"operator alerts to {receiver.url('run')}" in proc.stderr + proc.stdout
+    messages = [receiver.next(timeout=5) for _ in range(3)]  # the three default signers of a local chain
+    assert {path for path, _ in messages} == {"/run"}
+    assert all(m["title"].endswith("low on gas") and "threshold_eth: 1000000.000000" in m["message"]
+               for _, m in messages)

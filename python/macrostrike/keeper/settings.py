@@ -13,7 +13,7 @@ import difflib
 import json
 import os
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -132,6 +132,32 @@ class KeeperSettings(BaseSettings):
     alert_stuck_blocks: int = Field(20, ge=1)
     alert_queue_size: int = Field(100, ge=1, le=10_000)
     alert_flush_timeout_s: float = Field(5.0, ge=0)
+
+    #: Emergency triggers (macrostrike.keeper.emergency) watched by `keeper run` ([] = none):
+    #: "congestion" (base fee above max_fee_cap_gwei for emergency_fee_blocks blocks in a row, or
+    #: emergency_failed_sends failed sends in a row), "stale_feed" (the strike asset's feed older than
+    #: emergency_feed_max_age_s seconds), "liquidated" (a strike bot liquidated on Aave; its action
+    #: "pause:affected" pauses the liquidated bot's child). emergency_actions: per trigger, the master calls made when it
+    #: fires ("pause:long|short|amm", "stop" = emergencyStop, "exit" = emergencyExit; [] = alert only);
+    #: they are owner-only: `keeper run --emergency-signer ALIAS`.
+    emergency_triggers: list[Literal["congestion", "stale_feed", "liquidated"]] = Field(default_factory=list)
+    emergency_fee_blocks: int = Field(3, ge=1)
+    emergency_failed_sends: int = Field(5, ge=0)
+    emergency_feed_max_age_s: int = Field(3_600, ge=1)
+    emergency_actions: dict[str, list[str]] = Field(default_factory=lambda: {
+        "congestion": ["stop"], "stale_feed": ["pause:long", "pause:short"], "liquidated": ["pause:affected"]})
+
+    @field_validator("emergency_actions")
+    @classmethod
+    def _known_emergency_actions(cls, actions: dict[str, list[str]]) -> dict[str, list[str]]:
+        children = ("long", "short", "amm")
+        for trigger, names in actions.items():
+            for name in names:
+                if name not in ("stop", "exit") and not (name.startswith("pause:") and name[6:] in children) \
+                        and not (trigger == "liquidated" and name == "pause:affected"):
+                    raise ValueError(f"{trigger}: unknown action {name!r} (pause:long|short|amm, stop or exit; "
+                                     "liquidated also pause:affected)")
+        return actions
 
     @field_validator("alerts", mode="before")
     @classmethod
