@@ -167,6 +167,74 @@ def test_without_an_owner_signer_triggers_alert_and_skip(chain, project, account
     alerter.close()
 
 
+def burn_liquidity(system, owner, fraction):
+    """The LP holder (the deployer) withdraws ``fraction`` of its DEX A liquidity (Uniswap V2 burn)."""
+    pair = system.contracts["dex_a_pair"]
+    pair.transfer(pair.address, int(pair.balanceOf(owner.address) * fraction), sender=owner)
+    pair.burn(owner.address, sender=owner)
+
+
+def test_pool_liquidity_drop_against_its_reference_stops_every_child(chain, project, accounts, system, receiver):
+    owner = accounts[0]
+    job, alerter = make_job(system, accounts, receiver, emergency_triggers=["liquidity"])
+    assert tick(chain, job) == []  # the reference: the reserves now
+    burn_liquidity(system, owner, 0.2)
+    assert tick(chain, job) == []  # -20 %: below the 30 % limit
+    burn_liquidity(system, owner, 0.2)  # -36 % against the reference (one block earlier: -20 %)
+    decisions = tick(chain, job)
+    (fired,) = [d for d in decisions if d.reason == "emergency_liquidity"]
+    assert fired.detail["venue"] == "dex_a" and 3_500 <= fired.detail["drop_bps"] <= 3_700
+    assert fired.detail["limit_bps"] == 3_000 and fired.detail["reference"] > fired.detail["liquidity"]
+    chain.mine()
+    tick(chain, job)
+    assert paused(project, system) == {"long": True, "short": True, "amm": True}
+    alert = receiver.next()[1]
+    assert alert["title"] == "[macrostrike] emergency trigger liquidity" and fields(alert)["venue"] == "dex_a"
+    alerter.close()
+
+
+def test_price_dump_on_the_oracle_exits_every_child(chain, project, accounts, system, receiver):
+    owner = accounts[0]
+    job, alerter = make_job(system, accounts, receiver, emergency_triggers=["price_dump"])
+    assert job.actions_of("price_dump") == ["exit"]
+    market = aave_market_of(system.manifest, admin=owner)
+    assert tick(chain, job) == []
+    aave.set_price(market, "WBTC", PRICE * 0.65)
+    assert tick(chain, job) == []  # -35 %
+    aave.set_price(market, "WBTC", PRICE * 0.55)
+    decisions = tick(chain, job)
+    (fired,) = [d for d in decisions if d.reason == "emergency_price_dump"]
+    assert fired.detail["source"] == "oracle" and fired.detail["drop_bps"] == 4_500
+    assert fired.detail["high_e8"] == int(PRICE * 10**8) and fired.detail["pool_e8"] > fired.detail["oracle_e8"]
+    chain.mine()
+    (settled,) = [d for d in tick(chain, job) if d.reason == "emergency_action"]
+    assert settled.detail["status"] == "mined" and settled.detail["emergency_action"] == "exit"
+    receipt = chain.provider.web3.eth.get_transaction_receipt(settled.detail["tx"])
+    topic = chain.provider.web3.keccak(text="EmergencyExit(address,uint256,uint256)")
+    assert any(bytes(log["topics"][0]) == bytes(topic) for log in receipt["logs"])
+    alert = receiver.next()[1]
+    assert alert["title"] == "[macrostrike] emergency trigger price_dump" and fields(alert)["drop_bps"] == "4500"
+    alerter.close()
+
+
+def test_pool_away_from_the_oracle_pauses_the_strike_children(chain, project, accounts, system, receiver):
+    owner = accounts[0]
+    job, alerter = make_job(system, accounts, receiver, emergency_triggers=["pool_deviation"])
+    move_pool_to(system, owner, PRICE * 0.95)
+    assert tick(chain, job) == []  # 5 % away: within 10 %
+    move_pool_to(system, owner, PRICE * 0.85)
+    decisions = tick(chain, job)
+    (fired,) = [d for d in decisions if d.reason == "emergency_pool_deviation"]
+    assert fired.detail["venue"] == "dex_a" and 1_450 <= fired.detail["deviation_bps"] <= 1_550
+    chain.mine()
+    tick(chain, job)
+    assert paused(project, system) == {"long": True, "short": True, "amm": False}
+    assert fields(receiver.next()[1])["venue"] == "dex_a"
+    move_pool_to(system, owner, PRICE)
+    assert [d.reason for d in tick(chain, job)] == ["emergency_cleared"]
+    alerter.close()
+
+
 def test_liquidated_bot_pauses_its_child(chain, project, accounts, system, receiver):
     """An oracle drop, a third party's Aave liquidationCall on long #1's holder: the strike job sees
     the LiquidationCall, the emergency job pauses the long child (``pause:affected``) and alerts."""

@@ -31,6 +31,12 @@ Triggers (settings ``emergency_*``, actions per trigger in ``emergency_actions``
   (``send_rejected`` / ``abandoned`` decisions of any job, counted by :meth:`EmergencyJob.observe`).
 * ``stale_feed`` — the strike asset's price feed (the Aave oracle's source, Chainlink
   ``latestRoundData``) answered longer ago than ``emergency_feed_max_age_s`` seconds of chain time.
+* ``liquidity`` — a venue's liquidity (``sqrt(reserve0 * reserve1)`` of DEX A or B) more than
+  ``emergency_liquidity_drop_bps`` (30 %) below its reference: the oldest of the keeper's samples of the
+  last ``emergency_liquidity_window_s`` (an hour; at start-up the reference builds up from there).
+* ``price_dump`` — the asset more than ``emergency_dump_bps`` (40 %) below its high of the last
+  ``emergency_dump_window_s`` seconds, on the oracle or on DEX A.
+* ``pool_deviation`` — DEX A's or B's price more than ``emergency_pool_deviation_bps`` away from the oracle.
 * ``liquidated`` — a strike bot liquidated on Aave (the strike job's ``liquidated`` observations of
   the block before; one-shot: each block with liquidations fires once). Its action
   ``pause:affected`` pauses the liquidated bots' children.
@@ -39,6 +45,8 @@ Triggers (settings ``emergency_*``, actions per trigger in ``emergency_actions``
 from __future__ import annotations
 
 import logging
+import math
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -60,6 +68,7 @@ PAUSE_CHILD = sel("pauseChild(address)")
 EMERGENCY_STOP = sel("emergencyStop()")
 EMERGENCY_EXIT = sel("emergencyExit()")
 LATEST_ROUND_DATA = sel("latestRoundData()")
+TOKEN0 = sel("token0()")
 CHILDREN = ("long", "short", "amm")
 #: decisions that count as a failed send for the ``congestion`` trigger
 FAILED_SEND_REASONS = ("send_rejected",)
@@ -132,14 +141,150 @@ class StaleFeedTrigger(Trigger):
         self.web3, self.feed, self.max_age_s = web3, feed, max_age_s
 
     def check(self, header: Any) -> dict[str, Any] | None:
-        raw = bytes(self.web3.eth.call({"to": self.feed, "data": LATEST_ROUND_DATA}, int(header["number"])))
-        round_id, answer, _started, updated_at, _answered = decode(
-            ["uint80", "int256", "uint256", "uint256", "uint80"], raw)
-        age = int(header["timestamp"]) - int(updated_at)
+        round_id, answer, updated_at = feed_answer(self.web3, self.feed, int(header["number"]))
+        age = int(header["timestamp"]) - updated_at
         if age <= self.max_age_s:
             return None
-        return {"feed": self.feed, "round_id": int(round_id), "answer": int(answer), "updated_at": int(updated_at),
+        return {"feed": self.feed, "round_id": round_id, "answer": answer, "updated_at": updated_at,
                 "age_s": age, "max_age_s": self.max_age_s}
+
+
+class Window:
+    """``(chain time s, value)`` samples of the last ``window_s`` seconds, one per checked block (a
+    bounded deque: ``max_samples``), oldest first. Blocks may share a timestamp: each is kept."""
+
+    def __init__(self, window_s: int, max_samples: int = 10_000) -> None:
+        self.window_s = window_s
+        self.samples: deque[tuple[int, int]] = deque(maxlen=max_samples)
+
+    def add(self, now: int, value: int) -> None:
+        """Record ``value`` at ``now``; forget samples older than the window."""
+        self.samples.append((now, value))
+        while self.samples and self.samples[0][0] < now - self.window_s:
+            self.samples.popleft()
+
+    def oldest(self) -> tuple[int, int]:
+        return self.samples[0]
+
+    def highest(self) -> tuple[int, int]:
+        return max(self.samples, key=lambda s: s[1])
+
+
+def _drop_bps(reference: int, now: int) -> int:
+    return (reference - now) * 10_000 // reference if reference > 0 else 0
+
+
+def pool_price_e8(reserves: tuple[int, int]) -> int:
+    """USD per BTC with 8 decimals from a USDC (6 decimals) / WBTC (8 decimals) pair's (quote, base)."""
+    quote, base = reserves
+    return quote * 10**10 // base if base else 0
+
+
+def feed_answer(web3: Any, feed: str, block: int | str = "latest") -> tuple[int, int, int]:
+    """``(round id, answer, updatedAt)`` of a Chainlink-compatible feed."""
+    raw = bytes(web3.eth.call({"to": feed, "data": LATEST_ROUND_DATA}, block))
+    round_id, answer, _started, updated_at, _answered = decode(["uint80", "int256", "uint256", "uint256", "uint80"],
+                                                               raw)
+    return int(round_id), int(answer), int(updated_at)
+
+
+class LiquidityTrigger(Trigger):
+    """A venue's liquidity (Uniswap V2 ``sqrt(reserve0 * reserve1)``: unchanged by swaps, moved by
+    deposits and withdrawals) more than ``drop_bps`` below its reference: the oldest sample of the
+    last ``window_s`` seconds (its reserves an hour earlier by default; until the keeper has run that
+    long, the oldest it saw).
+
+    Args:
+        web3: the connection.
+        pools: ``{venue name: Pool}`` (:class:`~macrostrike.keeper.context.Pool`).
+        drop_bps: the drop that fires it (3_000 = 30 %).
+        window_s: how far back the reference is (seconds of chain time).
+    """
+
+    name = "liquidity"
+
+    def __init__(self, web3: Any, pools: dict[str, Any], drop_bps: int, window_s: int) -> None:
+        self.web3, self.pools, self.drop_bps = web3, pools, drop_bps
+        self.history = {venue: Window(window_s) for venue in pools}
+
+    def check(self, header: Any) -> dict[str, Any] | None:
+        now, number = int(header["timestamp"]), int(header["number"])
+        worst: dict[str, Any] | None = None
+        for venue, pool in self.pools.items():
+            quote, base = pool.reserves(self.web3, number)
+            liquidity = math.isqrt(quote * base)
+            window = self.history[venue]
+            window.add(now, liquidity)
+            ref_time, reference = window.oldest()
+            drop = _drop_bps(reference, liquidity)
+            if drop > self.drop_bps and (worst is None or drop > worst["drop_bps"]):
+                worst = {"venue": venue, "pool": pool.address, "liquidity": liquidity, "reference": reference,
+                         "reference_age_s": now - ref_time, "drop_bps": drop, "limit_bps": self.drop_bps,
+                         "reserve_quote": quote, "reserve_base": base}
+        return worst
+
+
+class PriceDumpTrigger(Trigger):
+    """The asset's price more than ``drop_bps`` below its highest of the last ``window_s`` seconds, on
+    the oracle (the feed's answer) or on the pool (DEX A's reserves).
+
+    Args:
+        web3: the connection.
+        feed: the strike asset's Chainlink-compatible feed (8 decimals).
+        pool: the venue watched (:class:`~macrostrike.keeper.context.Pool`).
+        drop_bps: the dump that fires it (4_000 = 40 %).
+        window_s: the window (seconds of chain time).
+    """
+
+    name = "price_dump"
+
+    def __init__(self, web3: Any, feed: str, pool: Any, drop_bps: int, window_s: int) -> None:
+        self.web3, self.feed, self.pool, self.drop_bps, self.window_s = web3, feed, pool, drop_bps, window_s
+        self.history = {"oracle": Window(window_s), "pool": Window(window_s)}
+
+    def check(self, header: Any) -> dict[str, Any] | None:
+        now, number = int(header["timestamp"]), int(header["number"])
+        prices = {"oracle": feed_answer(self.web3, self.feed, number)[1],
+                  "pool": pool_price_e8(self.pool.reserves(self.web3, number))}
+        worst: dict[str, Any] | None = None
+        for source, price in prices.items():
+            window = self.history[source]
+            window.add(now, price)
+            high_time, high = window.highest()
+            drop = _drop_bps(high, price)
+            if drop > self.drop_bps and (worst is None or drop > worst["drop_bps"]):
+                worst = {"source": source, "price_e8": price, "high_e8": high, "high_age_s": now - high_time,
+                         "drop_bps": drop, "limit_bps": self.drop_bps, "window_s": self.window_s,
+                         "oracle_e8": prices["oracle"], "pool_e8": prices["pool"]}
+        return worst
+
+
+class PoolDeviationTrigger(Trigger):
+    """A pool's price more than ``max_bps`` away from the oracle's (either way).
+
+    Args:
+        web3: the connection.
+        feed: the strike asset's feed (8 decimals).
+        pools: ``{venue name: Pool}``.
+        max_bps: the deviation that fires it.
+    """
+
+    name = "pool_deviation"
+
+    def __init__(self, web3: Any, feed: str, pools: dict[str, Any], max_bps: int) -> None:
+        self.web3, self.feed, self.pools, self.max_bps = web3, feed, pools, max_bps
+
+    def check(self, header: Any) -> dict[str, Any] | None:
+        number = int(header["number"])
+        oracle = feed_answer(self.web3, self.feed, number)[1]
+        worst: dict[str, Any] | None = None
+        for venue, pool in self.pools.items():
+            price = pool_price_e8(pool.reserves(self.web3, number))
+            deviation = abs(price - oracle) * 10_000 // oracle if oracle > 0 else 0
+            if deviation > self.max_bps and (worst is None or deviation > worst["deviation_bps"]):
+                worst = {"venue": venue, "pool": pool.address, "pool_e8": price, "oracle_e8": oracle,
+                         "deviation_bps": deviation, "limit_bps": self.max_bps}
+        return worst
 
 
 class LiquidationTrigger(Trigger):
@@ -328,6 +473,8 @@ def emergency_job(manifest: Any, pool: SignerPool, settings: KeeperSettings, jou
                 raise ValueError("emergency trigger stale_feed: the deployment has no price feed (aave_feed:WBTC)")
             triggers.append(StaleFeedTrigger(web3, manifest.address("aave_feed:WBTC"),
                                              settings.emergency_feed_max_age_s))
+        elif name in ("liquidity", "price_dump", "pool_deviation"):
+            triggers.append(_market_trigger(name, manifest, web3, settings))
         elif name == "liquidated":
             if "aave_pool" not in manifest.contracts:
                 raise ValueError("emergency trigger liquidated: the deployment has no strike bots (aave_pool)")
@@ -335,3 +482,24 @@ def emergency_job(manifest: Any, pool: SignerPool, settings: KeeperSettings, jou
     if not triggers:
         return None
     return EmergencyJob(manifest, pool, settings, journal, triggers, alerter, owner=owner, send=send, txm=pool.txm)
+
+
+def _market_trigger(name: str, manifest: Any, web3: Any, settings: KeeperSettings) -> Trigger:
+    """The liquidity / price-dump / pool-deviation trigger on the deployment's pools (and feed)."""
+    from macrostrike.keeper.context import Pool
+
+    pools = {}
+    for venue, role in (("dex_a", "dex_a_pair"), ("dex_b", "dex_b_pair")):
+        address = manifest.address(role)
+        token0 = decode(["address"], bytes(web3.eth.call({"to": address, "data": TOKEN0})))[0]
+        pools[venue] = Pool(address=address, quote_is_token0=token0.lower() == manifest.address("usdc").lower())
+    if name == "liquidity":
+        return LiquidityTrigger(web3, pools, settings.emergency_liquidity_drop_bps,
+                                settings.emergency_liquidity_window_s)
+    if "aave_feed:WBTC" not in manifest.contracts:
+        raise ValueError(f"emergency trigger {name}: the deployment has no price feed (aave_feed:WBTC)")
+    feed = manifest.address("aave_feed:WBTC")
+    if name == "price_dump":
+        return PriceDumpTrigger(web3, feed, pools["dex_a"], settings.emergency_dump_bps,
+                                settings.emergency_dump_window_s)
+    return PoolDeviationTrigger(web3, feed, pools, settings.emergency_pool_deviation_bps)

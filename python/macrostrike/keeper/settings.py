@@ -136,16 +136,28 @@ class KeeperSettings(BaseSettings):
     #: Emergency triggers (macrostrike.keeper.emergency) watched by `keeper run` ([] = none):
     #: "congestion" (base fee above max_fee_cap_gwei for emergency_fee_blocks blocks in a row, or
     #: emergency_failed_sends failed sends in a row), "stale_feed" (the strike asset's feed older than
-    #: emergency_feed_max_age_s seconds), "liquidated" (a strike bot liquidated on Aave; its action
+    #: emergency_feed_max_age_s seconds), "liquidity" (a pool's liquidity down > 30 % on an hour ago),
+    #: "price_dump" (> 40 % below the window's high, oracle or pool), "pool_deviation" (a pool > 10 %
+    #: from the oracle), "liquidated" (a strike bot liquidated on Aave; its action
     #: "pause:affected" pauses the liquidated bot's child). emergency_actions: per trigger, the master calls made when it
     #: fires ("pause:long|short|amm", "stop" = emergencyStop, "exit" = emergencyExit; [] = alert only);
     #: they are owner-only: `keeper run --emergency-signer ALIAS`.
-    emergency_triggers: list[Literal["congestion", "stale_feed", "liquidated"]] = Field(default_factory=list)
+    emergency_triggers: list[Literal["congestion", "stale_feed", "liquidity", "price_dump", "pool_deviation",
+                                     "liquidated"]] = Field(default_factory=list)
     emergency_fee_blocks: int = Field(3, ge=1)
     emergency_failed_sends: int = Field(5, ge=0)
     emergency_feed_max_age_s: int = Field(3_600, ge=1)
+    #: "liquidity": a pool's sqrt(reserve0*reserve1) this far (bps) below the oldest sample of the window (s).
+    emergency_liquidity_drop_bps: int = Field(3_000, ge=1, le=10_000)
+    emergency_liquidity_window_s: int = Field(3_600, ge=1)
+    #: "price_dump": the oracle's or DEX A's price this far (bps) below its high of the window (s);
+    #: "pool_deviation": a pool's price this far (bps) from the oracle's.
+    emergency_dump_bps: int = Field(4_000, ge=1, le=10_000)
+    emergency_dump_window_s: int = Field(3_600, ge=1)
+    emergency_pool_deviation_bps: int = Field(1_000, ge=1)
     emergency_actions: dict[str, list[str]] = Field(default_factory=lambda: {
-        "congestion": ["stop"], "stale_feed": ["pause:long", "pause:short"], "liquidated": ["pause:affected"]})
+        "congestion": ["stop"], "stale_feed": ["pause:long", "pause:short"], "liquidity": ["stop"],
+        "price_dump": ["exit"], "pool_deviation": ["pause:long", "pause:short"], "liquidated": ["pause:affected"]})
 
     @field_validator("emergency_actions")
     @classmethod
