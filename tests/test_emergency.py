@@ -249,12 +249,13 @@ def test_liquidated_bot_pauses_its_child(chain, project, accounts, system, recei
     alerter = Alerter([receiver.url()], interval_s=3600)
     job = emergency_job(system.manifest, pool, settings, journal, alerter,
                         owner=signer_pool([owner], settings, journal=journal).senders[0])
+    market = aave_market_of(system.manifest, admin=owner)
+    aave.set_price(market, "WBTC", PRICE)  # a fresh round (an earlier test moved the clock past its age)
     strike.bots[("long", 1)].desired = LONG
     strike.tick(price=PRICE)
     strike.flush()
     assert state(project, system, "long", 1).open
     holder = strike.bots[("long", 1)].holder
-    market = aave_market_of(system.manifest, admin=owner)
     drop = PRICE * 0.9 * 10**18 / state(project, system, "long", 1).health_factor
     aave.set_price(market, "WBTC", drop)
     move_pool_to(system, owner, drop)
