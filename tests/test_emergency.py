@@ -10,9 +10,10 @@ import pytest
 
 from macrostrike.deploy import aave
 from macrostrike.deploy.system import DeployConfig, aave_market_of, deploy_system, usdc
-from macrostrike.keeper.alerts import Alerter
+from macrostrike.keeper.alerts import Alerter, KeeperAlerts
 from macrostrike.keeper.emergency import emergency_job
 from macrostrike.keeper.journal import Decision, Journal
+from macrostrike.keeper.risk import CheckpointJob
 from macrostrike.keeper.settings import KeeperSettings
 from macrostrike.keeper.signers import signer_pool
 from macrostrike.keeper.strike import StrikeContext, StrikeJob
@@ -266,7 +267,9 @@ def test_liquidated_bot_pauses_its_child(chain, project, accounts, system, recei
     receipt = aave_pool.liquidationCall(market.asset("WBTC"), market.asset("USDC"), holder, MAX, False,
                                         sender=liquidator)
     assert tick(chain, job) == []  # nothing observed yet
-    job.observe(strike.tick())  # the keeper's on_block hands the emergency job the block's decisions
+    seen = strike.tick()
+    job.observe(seen)  # the keeper's on_block hands the emergency job the block's decisions ...
+    KeeperAlerts(alerter, chain.provider.web3, pool.txm, pool).on_block(chain.blocks.head.number, seen)  # ... and alerts
     decisions = tick(chain, job)
     (fired,) = [d for d in decisions if d.reason == "emergency_liquidated"]
     assert fired.detail["bots"] == "long#1" and fired.detail["tx"] == str(receipt.txn_hash)
@@ -275,11 +278,58 @@ def test_liquidated_bot_pauses_its_child(chain, project, accounts, system, recei
     settled = tick(chain, job)
     assert [d.detail["status"] for d in settled if d.reason == "emergency_action"] == ["mined"]
     assert paused(project, system) == {"long": True, "short": False, "amm": False}
-    alert = receiver.next()[1]
-    assert alert["title"] == "[macrostrike] emergency trigger liquidated"
+    by_title = {m["title"]: m for m in messages(receiver, 3)}  # liquidation, trigger, action sent
+    alert = by_title["[macrostrike] emergency trigger liquidated"]
     assert fields(alert)["bots"] == "long#1" and fields(alert)["liquidator"] == liquidator.address
+    liquidated = by_title["[macrostrike] bot 1 (strike) liquidated on Aave"]
+    assert fields(liquidated)["side"] == "long" and fields(liquidated)["tx"] == str(receipt.txn_hash)
     assert [d.reason for d in tick(chain, job)] == []  # one-shot: nothing to clear, no second action
     alerter.close()
+
+
+def test_breaker_trip_alerts_then_resolves_after_the_reset(chain, project, accounts, system, receiver):
+    """The risk checkpoint (the keeper's CheckpointJob) trips the master's breaker: its settled
+    decision reaches the operator (``breaker``), reminders are rate-limited, and the owner's
+    resetBreaker followed by a checkpoint sends "resolved"."""
+    owner = accounts[0]
+    settings = KeeperSettings(checkpoint_interval_s=1, strike_leverage_bps=20_000)
+    journal = Journal()
+    pool = signer_pool([accounts[1]], settings, journal=journal)
+    ctx = StrikeContext(system.manifest)
+    for sender in pool.senders:
+        sender.error_table = ctx.errors
+    strike = StrikeJob(ctx, pool, settings, journal)
+    risk = CheckpointJob(system.manifest, pool, settings, journal)
+    watch = KeeperAlerts(Alerter([receiver.url()], interval_s=3600), chain.provider.web3, pool.txm, pool)
+    market = aave_market_of(system.manifest, admin=owner)
+    aave.set_price(market, "WBTC", PRICE)
+    master = system.manifest.address("master")
+    project.RiskFacet.at(master).setRiskParameters(1, 1, 100, sender=owner)  # a 0.01 % drawdown trips it
+
+    def checkpoint():
+        rpc(chain, "evm_increaseTime", 2)
+        chain.mine()
+        decisions = risk.tick() + risk.flush()
+        watch.on_block(chain.blocks.head.number, decisions)
+        (settled,) = [d for d in decisions if d.action == "settle"]
+        return settled.detail["breaker_tripped"]
+
+    assert checkpoint() is False  # the high-water mark
+    strike.bots[("long", 1)].desired = LONG
+    strike.tick(price=PRICE)
+    strike.flush()
+    aave.set_price(market, "WBTC", PRICE * 0.95)  # the 2x long loses
+    assert checkpoint() is True
+    _, body = receiver.next()
+    assert body["title"] == "[macrostrike] circuit breaker tripped: openings refused" and body["type"] == "failure"
+    assert int(fields(body)["total_equity"]) == project.RiskFacet.at(master).totalEquity()
+    assert checkpoint() is True  # still tripped: no second message within the interval
+    receiver.none_within(0.3)
+    project.RiskFacet.at(master).resetBreaker(sender=owner)
+    assert checkpoint() is False
+    _, body = receiver.next()
+    assert body["title"] == "[macrostrike] RESOLVED: circuit breaker tripped: openings refused"
+    watch.alerter.close()
 
 
 # -- `ape keeper run` with keeper.emergency_triggers (a subprocess against a separate Anvil) -----------

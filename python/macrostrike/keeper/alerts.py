@@ -284,7 +284,7 @@ class KeeperAlerts:
                                    level="failure", block=d.block, bot_id=d.bot_id, **_plain(d.detail))
             elif d.reason == "checkpoint" and "breaker_tripped" in d.detail:
                 if d.detail["breaker_tripped"]:
-                    self.alerter.fire("breaker", "circuit breaker tripped: children paused", level="failure",
+                    self.alerter.fire("breaker", "circuit breaker tripped: openings refused", level="failure",
                                       block=d.block, total_equity=d.detail.get("total_equity"),
                                       tx=d.detail.get("tx"))
                 else:
