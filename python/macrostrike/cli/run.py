@@ -27,8 +27,8 @@ from macrostrike.cli.common import (UserError, connected, load_manifest, missing
 @click.option("--metrics-port", type=click.IntRange(0, 65_535), default=None, metavar="PORT",
               help="Serve Prometheus metrics on this port (default: keeper.metrics_port, off when unset).")
 @click.option("--emergency-signer", "emergency_alias", default=None, metavar="ALIAS",
-              help="The master owner's account (alias, or TEST::<n> on a local chain): emergency triggers (keeper.emergency_triggers) pause or "
-                   "exit through it; without it they only journal and alert.")
+              help="The master owner's account (alias, or TEST::<n> on a local chain): emergency triggers "
+                   "(keeper.emergency_triggers) pause or exit through it; without it they only journal and alert.")
 def run(cli_ctx: Any, network: Any, account: Any, blocks: int | None, dry_run: bool,
         journal_url: str | None, signer_aliases: tuple[str, ...], metrics_port: int | None,
         emergency_alias: str | None) -> None:
