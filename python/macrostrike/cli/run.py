@@ -26,17 +26,23 @@ from macrostrike.cli.common import (UserError, connected, load_manifest, missing
                    "Keyfile accounts unlock from APE_ACCOUNTS_<alias>_PASSPHRASE.")
 @click.option("--metrics-port", type=click.IntRange(0, 65_535), default=None, metavar="PORT",
               help="Serve Prometheus metrics on this port (default: keeper.metrics_port, off when unset).")
+@click.option("--emergency-signer", "emergency_alias", default=None, metavar="ALIAS",
+              help="The master owner's account (alias, or TEST::<n> on a local chain): emergency triggers "
+                   "(keeper.emergency_triggers) pause or exit through it; without it they only journal and alert.")
 def run(cli_ctx: Any, network: Any, account: Any, blocks: int | None, dry_run: bool,
-        journal_url: str | None, signer_aliases: tuple[str, ...], metrics_port: int | None) -> None:
+        journal_url: str | None, signer_aliases: tuple[str, ...], metrics_port: int | None,
+        emergency_alias: str | None) -> None:
     """Run every bot on each new block: arbitrage; on a system with strike bots also the strike
     job (signals once per strike_signal_interval_s, triggers and health factors every block) and
     the master's risk checkpoint (once per checkpoint_interval_s)."""
     with connected(network, retries=4):
-        _run(cli_ctx, account, blocks, dry_run, journal_url, signer_aliases, metrics_port=metrics_port)
+        _run(cli_ctx, account, blocks, dry_run, journal_url, signer_aliases, metrics_port=metrics_port,
+             emergency_alias=emergency_alias)
 
 
 def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_url: str | None,
-         signer_aliases: tuple[str, ...] = (), metrics_port: int | None = None) -> None:
+         signer_aliases: tuple[str, ...] = (), metrics_port: int | None = None,
+         emergency_alias: str | None = None) -> None:
     from ape import chain
 
     from macrostrike.keeper.arbitrage import ArbitrageJob
@@ -86,7 +92,8 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
         warmed = strike.warm_up_from_feed(settings.strike_warmup_rounds, settings.strike_signal_interval_s)
         cli_ctx.logger.info(f"strike signals warmed up on {warmed} price-feed round(s), one per "
                             f"{settings.strike_signal_interval_s} s")
-        jobs += [strike, CheckpointJob(manifest, pool, settings, journal, send=not dry_run)]
+        checkpoint = CheckpointJob(manifest, pool, settings, journal, send=not dry_run)
+        jobs += [strike, checkpoint]
     for address, balance in pool.low_balances(chain.provider.web3):
         cli_ctx.logger.warning(f"signer {address} is low on gas: {balance / 1e18:.4f} ETH")
     cli_ctx.logger.info(f"keeper signers {', '.join(str(a.address) for a in signers)} on chain "
@@ -94,6 +101,11 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
                         f"{f', {len(strike.bots)} strike bots' if strike is not None else ''}, "
                         f"{'dry run' if dry_run else 'sending'}; journal {journal_url}")
     observer = _start_metrics(cli_ctx, settings, metrics_port, job, pool)  # None unless a port is set
+    watch = _start_alerts(cli_ctx, settings, job.txm, pool, observer)
+    emergency = _emergency_job(cli_ctx, manifest, pool, settings, journal, watch.alerter, ctx.errors,
+                               emergency_alias, send=not dry_run)
+    if emergency is not None:
+        jobs.append(emergency)
 
     def on_block(number: int, decisions: list[Any]) -> None:
         for d in decisions:
@@ -102,6 +114,9 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
                            f"{ {k: v for k, v in d.detail.items() if k != 'tx'} }")
         if observer is not None:
             observer(number, decisions)
+        watch.on_block(number, decisions)
+        if emergency is not None:
+            emergency.observe(decisions)
 
     # a dry run keeps its own cursor: it must never move the live keeper's
     jobset = JobSet(jobs, name="keeper-dry-run" if dry_run else "keeper")
@@ -109,7 +124,8 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
                     max_consecutive_errors=settings.max_consecutive_errors,
                     backoff_base_s=settings.backoff_base_s, backoff_max_s=settings.backoff_max_s,
                     backoff_jitter_s=settings.backoff_base_s / 2,
-                    on_block=on_block, journal=journal, reorg_depth=settings.reorg_depth)
+                    on_block=on_block, journal=journal, reorg_depth=settings.reorg_depth,
+                    on_halt=lambda err: watch.halted(err, settings.alert_flush_timeout_s))
     try:
         result = runner.run(blocks)
         try:  # book what already has a receipt; the rest is resumed at the next start
@@ -119,6 +135,7 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
     except KeeperHalted as err:
         raise UserError(f"keeper halted: {err}") from None
     finally:
+        watch.alerter.close(settings.alert_flush_timeout_s)
         job.txm.close()
         journal.close()
         if observer is not None:
@@ -134,7 +151,7 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
         st = strike.stats
         click.echo(f"strike: sent={st.sent} succeeded={st.succeeded} reverted={st.reverted} "
                    f"by_intent={st.by_intent} open={len(strike.open_positions())} "
-                   f"liquidations={st.liquidations} checkpoints={jobs[-1].sent}")
+                   f"liquidations={st.liquidations} checkpoints={checkpoint.sent}")
 
 
 def _start_metrics(cli_ctx: Any, settings: Any, port: int | None, job: Any, pool: Any) -> Any:
@@ -153,3 +170,47 @@ def _start_metrics(cli_ctx: Any, settings: Any, port: int | None, job: Any, pool
                         "pick another --metrics-port") from None
     cli_ctx.logger.info(f"Prometheus metrics on http://{settings.metrics_addr}:{observer.metrics.port}/metrics")
     return observer
+
+
+def _start_alerts(cli_ctx: Any, settings: Any, txm: Any, pool: Any, observer: Any) -> Any:
+    """The operator alerts of `run` (``keeper.alerts``; without URLs every check is a no-op send)."""
+    from ape import chain
+
+    from macrostrike.keeper.alerts import KeeperAlerts, alerter_from_settings
+
+    alerter = alerter_from_settings(settings, observer.metrics if observer is not None else None)
+    if alerter.enabled:
+        cli_ctx.logger.info(f"operator alerts to {', '.join(c.name for c in alerter.channels)}")
+    return KeeperAlerts(alerter, chain.provider.web3, txm, pool, stuck_blocks=settings.alert_stuck_blocks)
+
+
+def _owner_account(alias: str) -> Any:
+    """The ``--emergency-signer`` account: an alias (a keyfile unlocks from
+    ``APE_ACCOUNTS_<alias>_PASSPHRASE``) or ``TEST::<n>`` on a local chain (Ape's own parsing)."""
+    from ape.cli.choices import AccountAliasPromptChoice
+
+    if not alias.upper().startswith("TEST::"):
+        return resolve_signers(None, (alias,))[0]
+    try:
+        return AccountAliasPromptChoice().convert(alias, None, None)
+    except click.BadParameter as err:
+        raise UserError(f"--emergency-signer {alias}: {err.message}") from None
+
+
+def _emergency_job(cli_ctx: Any, manifest: Any, pool: Any, settings: Any, journal: Any, alerter: Any,
+                   errors: dict, alias: str | None, *, send: bool) -> Any:
+    """The emergency job of `run` (None without ``keeper.emergency_triggers``)."""
+    from macrostrike.keeper.emergency import emergency_job
+    from macrostrike.keeper.signers import signer_pool
+
+    owner = None
+    if alias is not None:
+        owner = signer_pool([_owner_account(alias)], settings, error_table=errors, journal=journal).senders[0]
+    try:
+        job = emergency_job(manifest, pool, settings, journal, alerter, owner=owner, send=send)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    if job is not None:
+        cli_ctx.logger.info(f"emergency triggers {', '.join(t.name for t in job.triggers)}; actions "
+                            f"{'through ' + owner.address if owner is not None else 'off (no --emergency-signer)'}")
+    return job

@@ -19,6 +19,9 @@ metric                                 type       meaning
 ``keeper_signer_balance_wei{signer}``  gauge      ETH balance of each keeper signer, wei (a float64 sample:
                                                   ~16 significant digits, ample for alerting)
 ``keeper_last_block``                  gauge      the last block the keeper finished
+``keeper_alerts_total{outcome}``       counter    operator alerts (macrostrike.keeper.alerts): ``queued``,
+                                                  ``sent``, ``failed`` (a channel refused, hung or raised),
+                                                  ``dropped`` (queue full), ``suppressed`` (rate limit)
 ``keeper_up``                          gauge      1 while the run loop is running, 0 after it stopped
 =====================================  =========  ==========================================================
 """
@@ -64,6 +67,7 @@ class Metrics:
                                     registry=r)
         self.last_block = Gauge("keeper_last_block", "The last block the keeper finished.", registry=r)
         self.up = Gauge("keeper_up", "1 while the keeper's run loop runs.", registry=r)
+        self.alerts = Counter("keeper_alerts", "Operator alerts by outcome.", ["outcome"], registry=r)
         self._server: Any = None
         self._thread: Any = None
 
@@ -88,6 +92,10 @@ class Metrics:
     def observe_tx(self, latency_s: float) -> None:
         """One transaction's latency, signing to receipt (seconds)."""
         self.latency.observe(latency_s)
+
+    def observe_alert(self, outcome: str, n: int = 1) -> None:
+        """Count ``n`` operator alerts by ``outcome`` (queued, sent, failed, dropped, suppressed)."""
+        self.alerts.labels(outcome=outcome).inc(n)
 
     def observe_error(self, kind: str) -> None:
         self.errors.labels(kind=kind).inc()

@@ -104,14 +104,16 @@ class Runner:
     :param sleep: how the loop waits (default: an interruptible wait that SIGTERM ends at once).
     :param journal: where the cursor and the heartbeat are written (None: neither).
     :param reorg_depth: blocks of hash history kept to find a fork.
+    :param on_halt: called with the :class:`KeeperHalted` before it is raised (operator alerts).
     """
 
     def __init__(self, web3: Any, job: Any, *, poll_interval_s: float = 1.0, max_consecutive_errors: int = 10,
                  backoff_base_s: float = 0.5, backoff_max_s: float = 30.0, backoff_jitter_s: float = 0.0,
                  on_block: Callable[[int, list[Any]], None] | None = None,
                  sleep: Callable[[float], Any] | None = None, journal: Any = None, reorg_depth: int = 64,
-                 heartbeat_every_s: float = 1.0) -> None:
+                 heartbeat_every_s: float = 1.0, on_halt: Callable[[KeeperHalted], None] | None = None) -> None:
         self.web3, self.job = web3, job
+        self.on_halt = on_halt
         self.journal, self.reorg_depth = journal, reorg_depth
         self.watcher = BlockWatcher(web3, reorg_depth)
         self.poll_interval_s = poll_interval_s
@@ -130,6 +132,14 @@ class Runner:
     def request_stop(self, *_args: Any) -> None:
         """Signal handler: stop at the next poll (any sleep ends at once)."""
         self._stop.set()
+
+    def _notify_halt(self, halt: KeeperHalted) -> None:
+        if self.on_halt is None:
+            return
+        try:
+            self.on_halt(halt)
+        except Exception as err:  # noqa: BLE001 - the halt itself must reach the caller
+            logger.warning("on_halt failed: %s: %s", type(err).__name__, err)
 
     def backoff(self, consecutive: int) -> float:
         """Seconds to wait after the ``consecutive``-th error in a row."""
@@ -233,8 +243,10 @@ class Runner:
                     consecutive += 1
                     result.errors += 1
                     if consecutive >= self.max_consecutive_errors:
-                        raise KeeperHalted(f"{consecutive} consecutive errors, the last: "
-                                           f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from err
+                        halt = KeeperHalted(f"{consecutive} consecutive errors, the last: "
+                                            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+                        self._notify_halt(halt)
+                        raise halt from err
                     wait = self.backoff(consecutive)
                     logger.warning("keeper error %d/%d (%s: %s); retrying in %.1f s", consecutive,
                                    self.max_consecutive_errors, type(err).__name__, err, wait)

@@ -10,12 +10,13 @@ the cap the operator meant to set), with the closest setting's name.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class KeeperSettings(BaseSettings):
@@ -120,6 +121,70 @@ class KeeperSettings(BaseSettings):
     #: Hedged pairs: (long bot id, short bot id). When one side is liquidated on Aave or closed
     #: without the keeper (force-closed), the keeper closes the other side in the next block.
     hedge_pairs: list[tuple[int, int]] = Field(default_factory=list)
+    #: Operator alerts (macrostrike.keeper.alerts): Apprise URLs (json://host/path, slack://…,
+    #: tgram://…, mailto://…, ntfy://…); [] = off. In the environment: a JSON list or URLs separated
+    #: by whitespace. Each condition alerts at most once per ``alert_interval_s`` seconds (then a
+    #: "resolved" message when it clears); an intent open for ``alert_stuck_blocks`` blocks is stuck;
+    #: ``alert_queue_size`` messages wait for the sender thread (more are dropped, counted);
+    #: ``alert_flush_timeout_s``: at exit (or a halt) the queue gets this long to go out.
+    alerts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    alert_interval_s: float = Field(300.0, gt=0)
+    alert_stuck_blocks: int = Field(20, ge=1)
+    alert_queue_size: int = Field(100, ge=1, le=10_000)
+    alert_flush_timeout_s: float = Field(5.0, ge=0)
+
+    #: Emergency triggers (macrostrike.keeper.emergency) watched by `keeper run` ([] = none):
+    #: "congestion" (base fee above max_fee_cap_gwei for emergency_fee_blocks blocks in a row, or
+    #: emergency_failed_sends failed sends in a row), "stale_feed" (the strike asset's feed older than
+    #: emergency_feed_max_age_s seconds), "liquidity" (a pool's liquidity down > 30 % on an hour ago),
+    #: "price_dump" (> 40 % below the window's high, oracle or pool), "pool_deviation" (a pool > 10 %
+    #: from the oracle), "liquidated" (a strike bot liquidated on Aave; its action
+    #: "pause:affected" pauses the liquidated bot's child). emergency_actions: per trigger, the master calls made when it
+    #: fires ("pause:long|short|amm", "stop" = emergencyStop, "exit" = emergencyExit; [] = alert only);
+    #: they are owner-only: `keeper run --emergency-signer ALIAS`.
+    emergency_triggers: list[Literal["congestion", "stale_feed", "liquidity", "price_dump", "pool_deviation",
+                                     "liquidated"]] = Field(default_factory=list)
+    emergency_fee_blocks: int = Field(3, ge=1)
+    emergency_failed_sends: int = Field(5, ge=0)
+    emergency_feed_max_age_s: int = Field(3_600, ge=1)
+    #: "liquidity": a pool's sqrt(reserve0*reserve1) this far (bps) below the oldest sample of the window (s).
+    emergency_liquidity_drop_bps: int = Field(3_000, ge=1, le=10_000)
+    emergency_liquidity_window_s: int = Field(3_600, ge=1)
+    #: "price_dump": the oracle's or DEX A's price this far (bps) below its high of the window (s);
+    #: "pool_deviation": a pool's price this far (bps) from the oracle's.
+    emergency_dump_bps: int = Field(4_000, ge=1, le=10_000)
+    emergency_dump_window_s: int = Field(3_600, ge=1)
+    emergency_pool_deviation_bps: int = Field(1_000, ge=1)
+    emergency_actions: dict[str, list[str]] = Field(default_factory=lambda: {
+        "congestion": ["stop"], "stale_feed": ["pause:long", "pause:short"], "liquidity": ["stop"],
+        "price_dump": ["exit"], "pool_deviation": ["pause:long", "pause:short"], "liquidated": ["pause:affected"]})
+
+    @field_validator("emergency_actions")
+    @classmethod
+    def _known_emergency_actions(cls, actions: dict[str, list[str]]) -> dict[str, list[str]]:
+        children = ("long", "short", "amm")
+        for trigger, names in actions.items():
+            for name in names:
+                if name not in ("stop", "exit") and not (name.startswith("pause:") and name[6:] in children) \
+                        and not (trigger == "liquidated" and name == "pause:affected"):
+                    raise ValueError(f"{trigger}: unknown action {name!r} (pause:long|short|amm, stop or exit; "
+                                     "liquidated also pause:affected)")
+        return actions
+
+    @field_validator("alerts", mode="before")
+    @classmethod
+    def _split_alert_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value) if value.lstrip().startswith("[") else value.split()
+        return value
+
+    @field_validator("alerts")
+    @classmethod
+    def _loadable_alert_urls(cls, urls: list[str]) -> list[str]:
+        from macrostrike.keeper.alerts import validate_urls
+
+        validate_urls(urls)
+        return urls
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
