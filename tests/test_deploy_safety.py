@@ -10,6 +10,8 @@ traceback) against separate Anvils; the deploys are the smallest AMM-only system
 from __future__ import annotations
 
 import json
+import re
+import time
 import shutil
 from pathlib import Path
 
@@ -152,7 +154,7 @@ def test_rerun_with_other_flags_refuses_or_reconfigures(anvil_node, deployed):
     w3 = Web3(Web3.HTTPProvider(anvil_node))
     bot_count = int.from_bytes(w3.eth.call({"to": amm, "data": Web3.keccak(text="botCount()")[:4]}), "big")
     assert bot_count == 3
-    assert "0 transaction(s) sent" in ok(deploy(anvil_node, deployed, bots=3))
+    assert re.search(r"\b0 transaction\(s\) sent", ok(deploy(anvil_node, deployed, bots=3)))
     assert_one_line_error(deploy(anvil_node, deployed, "--reconfigure", bots=2), "--bots", "cannot")
 
 
@@ -175,8 +177,19 @@ class RefusingProxy(FaultProxy):
         if b"eth_sendRawTransaction" in body:
             self.sends += 1
             if self.sends == self.clash_at:
-                self._call("eth_sendTransaction", [{"from": DEPLOYER, "to": DEPLOYER, "value": "0x0"}])
+                self._clash()
         super()._handle(handler, body)
+
+
+    def _clash(self) -> None:
+        """Mine a transaction of the deployer's own: Anvil's automine answers before it mines, so wait
+        for the receipt — the deploy's next send must meet a used nonce ("nonce too low"), not a
+        pending one ("replacement transaction underpriced")."""
+        tx_hash = self._call("eth_sendTransaction", [{"from": DEPLOYER, "to": DEPLOYER, "value": "0x0"}])
+        deadline = time.monotonic() + 30
+        while self._call("eth_getTransactionReceipt", [tx_hash]) is None:
+            assert time.monotonic() < deadline, "the clashing transaction was not mined"
+            time.sleep(0.02)
 
 
 def _assert_one_system(uri: str, path: Path) -> None:
@@ -203,8 +216,8 @@ def test_deploy_interrupted_by_the_node_resumes(fault, tmp_path):
             assert_one_line_error(stopped, "the deploy stopped at 'deploy ", cause, "rerun the same command to resume")
             proxy.refuse_after = proxy.clash_at = None
             resumed = ok(deploy(proxy.uri, folder))
-            assert "0 transaction(s) sent" not in resumed
-            assert "0 transaction(s) sent" in ok(deploy(proxy.uri, folder))
+            assert not re.search(r"\b0 transaction\(s\) sent", resumed), resumed
+            assert re.search(r"\b0 transaction\(s\) sent", ok(deploy(proxy.uri, folder)))
         _assert_one_system(uri, folder / "31337.json")
         assert load(folder / "31337.json").config["amm_bots"] == 2
 
