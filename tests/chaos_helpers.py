@@ -25,7 +25,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from eth_abi import decode, encode
 from eth_utils import event_signature_to_log_topic, function_signature_to_4byte_selector
@@ -242,7 +243,8 @@ class MarketDriver:
     def reorg(self) -> str:
         """A price gap, then — once a keeper trade for it is in a block — ``anvil_reorg`` over that
         block, at once (before its 2nd confirmation) or once the journal shows it settled (the intent
-        must re-open), depth 1–2 (3 if the head moved meanwhile). The replaced blocks' transactions are dropped (the keeper's trade
+        must re-open), depth 1–2 (3 if the head moved meanwhile). The replaced blocks' transactions are dropped
+        (the keeper's trade
         and, at depth 2, maybe the gap: then the re-sent trade reverts or is no longer wanted).
         Without a keeper trade within 6 s: a plain depth-1 reorg."""
         since = int(self.w3.eth.block_number)

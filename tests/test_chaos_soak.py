@@ -152,7 +152,8 @@ def test_chaos_soak(tmp_path):
                              "abandoned_nonce_used": output.count(" abandoned: "),
                              "loop_errors_retried": output.count("keeper error "),
                              "job_failures": output.count("failed at block")},
-              "startup_failures": keeper.startup_failures, "faults": faults, "proxy_requests": requests, "restarts": keeper.starts - 1,
+              "startup_failures": keeper.startup_failures, "faults": faults, "proxy_requests": requests,
+              "restarts": keeper.starts - 1,
               "exit_codes": keeper.exit_codes, "sigterm_in_flight": in_flight, "sigterm_exit_s": round(stop_s, 2),
               "settle_sigterm_exit_s": round(settle_stop_s, 2)}
     summary = json.dumps(counts, indent=1, default=str)

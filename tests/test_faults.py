@@ -52,7 +52,7 @@ class Node:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                w3.eth.block_number
+                _ = w3.eth.block_number
                 return
             except Exception:  # noqa: BLE001 - not up yet
                 time.sleep(0.1)

@@ -136,7 +136,9 @@ def test_8_restarted_keeper_closes_the_hedge_of_a_long_liquidated_while_it_was_d
         f"the restarted keeper did not see the liquidation of block {receipt.block_number} "
         f"(its cursor was {int(last_done['number'])}, backfilled {result.backfilled_blocks} blocks); "
         f"decisions: {[(d.action, d.reason, d.bot_id) for d in decisions]}")
-    assert hedge_closes(decisions) == [("short", 1, "mined")], [(d.action, d.reason, d.bot_id, d.detail.get("side"), d.detail.get("status"), d.detail.get("trigger")) for d in decisions]
+    assert hedge_closes(decisions) == [("short", 1, "mined")], [
+        (d.action, d.reason, d.bot_id, d.detail.get("side"), d.detail.get("status"), d.detail.get("trigger"))
+        for d in decisions]
     assert not state(project, system, "short", 1).open
     journal.close()
 

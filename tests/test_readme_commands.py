@@ -97,7 +97,7 @@ def shown_commands(text: str) -> list[Shown]:
     return found
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def help_text(path: tuple[str, ...]) -> str:
     """``ape <path> --help`` (one subprocess per distinct command)."""
     proc = ape(*path, "--help", timeout=120)

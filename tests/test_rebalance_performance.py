@@ -275,7 +275,7 @@ def test_plan_pairs_worst_with_best_within_the_bound():
 @pytest.mark.slow
 def test_cli_plan_then_send(world, chain):
     h, uri = world.h, chain.provider.uri
-    amm, long_ = h.addr("amm"), h.addr("long")
+    amm = h.addr("amm")
     before = {(r, b): world.capital(r, b) for r, b in (("amm", 1), ("amm", 2), ("amm", 3), ("long", 1), ("long", 2))}
     plan = ape("keeper", "rebalance", "--network", uri)
     assert plan.returncode == 0, plan.stdout + plan.stderr

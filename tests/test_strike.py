@@ -8,7 +8,6 @@ Prices: the Aave oracle's (USD, 8 decimals) drive the rules; tests move the orac
 together (as the replay does) unless a test is about their divergence.
 """
 
-from decimal import Decimal
 
 import pytest
 from eth_abi import decode

@@ -891,7 +891,7 @@ class Bench:
             for name, journal in (("full", full), ("normal", normal)):
                 for _ in range(chunk):
                     k += 1
-                    tx_hash = "0x%064x" % k
+                    tx_hash = f"0x{k:064x}"
                     t = time.perf_counter()
                     journal.tx_pending(tx_hash, "0x" + "11" * 20, k, "bench", 1, raw=raw, tip=10**9, max_fee=3 * 10**9)
                     samples[name].append(time.perf_counter() - t)

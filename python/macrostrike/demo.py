@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from macrostrike.deploy.system import DeployConfig, System, deploy_system
 from macrostrike.keeper.journal import Journal

@@ -32,7 +32,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from ethpm_types import ContractType
@@ -153,7 +153,7 @@ DEFAULT_RESERVE_PARAMS: dict[str, ReserveParams] = {
 
 
 # -- artifacts ------------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def _raw_artifact(name: str) -> dict[str, Any]:
     path = node_modules_dir() / (_AAVE + AAVE_ARTIFACTS[name])
     if not path.is_file():
@@ -212,7 +212,7 @@ def aave_at(name: str, address: str) -> Any:
     return chain.contracts.instance_at(address, contract_type=_abi_only(name))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _abi_only(name: str) -> ContractType:
     return ContractType.model_validate({"contractName": name, "abi": _raw_artifact(name)["abi"]})
 

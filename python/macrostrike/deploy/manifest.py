@@ -122,7 +122,7 @@ class Manifest:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Manifest":
+    def from_json(cls, data: dict[str, Any]) -> Manifest:
         if data.get("schema") != SCHEMA_VERSION:
             raise ManifestError(f"manifest schema {data.get('schema')!r} is not {SCHEMA_VERSION}")
         for key, kind in (("genesis_hash", str), ("contracts", dict), ("diamonds", dict), ("config", dict),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,7 @@ def _hex(value: str) -> str:
     return value if value.startswith("0x") else "0x" + value
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_contract_type(name: str) -> ContractType:
     """Return the ``ContractType`` of an npm artifact listed in :data:`ARTIFACTS`.
 

@@ -74,7 +74,8 @@ class Metrics:
     # -- observations ----------------------------------------------------------------------------
     def observe_decisions(self, decisions: Iterable[Any]) -> None:
         """Count decisions (of every job) by reason; for the arbitrage job's sent ones add gas per
-        bot, and for mined ones the trade and its realised profit (``detail["realised_profit"]``, USDC base units) to the bot's PnL."""
+        bot, and for mined ones the trade and its realised profit (``detail["realised_profit"]``, USDC base
+        units) to the bot's PnL."""
         for d in decisions:
             self.decisions.labels(reason=d.reason).inc()
             if d.action != "send" or d.job != "arbitrage":  # per-bot series are the AMM bots' (ids clash)

@@ -48,7 +48,7 @@ from macrostrike.keeper.signers import SignerPool
 from macrostrike.keeper.txmanager import Outcome, TxManager
 from macrostrike.keeper.txsender import SendRejected, SimulationReverted, TxSender
 from macrostrike.strategy import signals
-from macrostrike.strategy.signals import FLAT, HOLD, LONG, SHORT, Signal
+from macrostrike.strategy.signals import HOLD, LONG, SHORT, Signal
 
 OPEN = selector("openPosition(uint256,uint256,uint256,uint256)")
 INCREASE = selector("increasePosition(uint256,uint256,uint256,uint256)")
@@ -115,12 +115,12 @@ class Position:
     opened_at: int
 
     @classmethod
-    def decode(cls, raw: bytes) -> "Position":
+    def decode(cls, raw: bytes) -> Position:
         """From raw ``positionState`` output (types :data:`STATE_TYPES`, in declaration order)."""
         return cls(*(bool(v) if i == 0 else int(v) for i, v in enumerate(decode(STATE_TYPES, raw))))
 
     @classmethod
-    def from_named(cls, out: dict[str, Any]) -> "Position":
+    def from_named(cls, out: dict[str, Any]) -> Position:
         """From ``positionState``'s outputs decoded by name (:class:`macrostrike.keeper.abi.Calls`)."""
         return cls(bool(out["open"]), int(out["collateralBase"]), int(out["debtBase"]), int(out["healthFactor"]),
                    int(out["equityQuote"]), int(out["entryPrice"]), int(out["price"]), int(out["tpStage"]),

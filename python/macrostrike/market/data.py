@@ -42,7 +42,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = [
     "CREDIT", "DATASET", "Candle", "DataError", "Dataset", "ParseReport", "default_cache_dir",

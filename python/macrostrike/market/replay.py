@@ -106,7 +106,7 @@ class Replay:
 
     @classmethod
     def build(cls, system: Any, keepers: list[Any], trader_accounts: list[Any], owner: Any,
-              config: ReplayConfig, settings: KeeperSettings, journal: Journal) -> "Replay":
+              config: ReplayConfig, settings: KeeperSettings, journal: Journal) -> Replay:
         """Wire a replay from a deployed ``system`` (:class:`macrostrike.deploy.system.System`)."""
         ctx = AmmContext(system.manifest)
         c = system.contracts

@@ -72,7 +72,7 @@ class NamespaceLayout:
                 "fields": [dict(f) for f in self.fields]}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "NamespaceLayout":
+    def from_json(cls, data: Mapping[str, Any]) -> NamespaceLayout:
         return cls(namespace=data["namespace"], struct=data["struct"], fields=tuple(data["fields"]))
 
 
@@ -432,7 +432,7 @@ def compare_layouts(old: NamespaceLayout, new: NamespaceLayout) -> list[LayoutIs
     new_by_label = {f["label"]: f for f in new.fields}
     new_at = {(f["slot"], f["offset"]): f for f in new.fields}
     old_labels = {f["label"] for f in old.fields}
-    for i, f in enumerate(old.fields):
+    for f in old.fields:
         n = new_by_label.get(f["label"])
         where = f"slot {f['slot']}, offset {f['offset']}"
         if n is None:
