@@ -100,6 +100,21 @@ def test_register_bots_bounds(h, accounts, count):
         h.bots.registerBots(count, ARBITRAGE_STRATEGY, b"", sender=accounts[0])
 
 
+def test_register_bots_capped_at_what_exit_all_walks(project, h, accounts):
+    """Issue 11 item 6a: a child never holds more bots than exitAll walks (LibBots.MAX_EXIT_BOTS =
+    200), so exitAll can always empty it; registering beyond the cap is refused."""
+    owner, amm = accounts[0], h.bots.address
+    h.bots.registerBots(100, ARBITRAGE_STRATEGY, b"", sender=owner)
+    h.bots.registerBots(97, ARBITRAGE_STRATEGY, b"", sender=owner)
+    assert h.bots.botCount() == 200
+    with ape.reverts(h.bots.TooManyBotsInChild, botCount=200, count=1, maxBots=200):
+        h.bots.registerBots(1, ARBITRAGE_STRATEGY, b"", sender=owner)
+    assert h.bots.botCount() == 200
+    # at the cap, exitAll still walks every bot
+    project.ArbitrageFacet.at(amm).exitAll(100, sender=owner)
+    assert project.ChildCoordinationFacet.at(amm).totalCapital() == 0
+
+
 def test_register_bots_sequential_ids(h, accounts):
     r = h.bots.registerBots(2, ARBITRAGE_STRATEGY, b"\x01", sender=accounts[0])
     assert [e.botId for e in r.decode_logs(h.bots.BotRegistered)] == [4, 5]
