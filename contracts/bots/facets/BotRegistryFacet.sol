@@ -28,7 +28,7 @@ contract BotRegistryFacet {
     event KeeperSet(address indexed keeper, bool allowed);
 
     /// @notice Registers `count` Active bots with ids `firstId .. firstId + count - 1` (ids start at 1). Owner only.
-    ///         A child holds at most LibBots.MAX_EXIT_BOTS (200) bots in total, the most its exitAll
+    ///         A child holds at most LibBots.MAX_EXIT_BOTS (1,000) bots in total, the most its exitAll
     ///         walks in one transaction: beyond it TooManyBotsInChild.
     /// @param count 1 .. MAX_BOTS_PER_CALL.
     /// @param strategy Strategy id (e.g. "CROSS_DEX_ARB" right-padded to 32 bytes).
