@@ -1,5 +1,6 @@
-"""Helpers for the capital-conservation state machines (tests/test_capital_conservation_strike.py):
-refusals by name, a frozen chain clock, and LibEquity's position marking mirrored in Python."""
+"""Helpers for the capital-conservation state machines (tests/test_capital_conservation*.py):
+refusals by name, a frozen chain clock, LibEquity's position marking and LibAllocation's principal
+book mirrored in Python."""
 
 from __future__ import annotations
 
@@ -120,3 +121,52 @@ class BatchReader:
                 batch.add(calls[key])
             results = batch.execute()
         return dict(zip(keys, results))
+
+
+class PrincipalModel:
+    """The master's principal book (LibAllocation), modelled from the flows alone, per bot key.
+
+    Principal = what the master funded minus what it recalled, clamped to the bot's book value —
+    free capital plus the margin (at cost) of its open position — at each flow: a fund books
+    min(principal, book before) + amount, a recall min(principal − amount, book after), and a sweep
+    takes profit = min(book − min(principal, book), free capital) and keeps the clamp when it takes
+    something. So margin in an open position is principal, never profit (audit M-1), and the tax of
+    a sweep is exactly ``profit × tax_bps // 10,000`` per bot."""
+
+    def __init__(self, tax_bps: int) -> None:
+        self.tax_bps = tax_bps
+        self.principal: dict[Any, int] = {}
+
+    def clamped(self, key: Any, book: int) -> int:
+        return min(self.principal.get(key, 0), book)
+
+    def fund(self, key: Any, amount: int, book_before: int) -> None:
+        self.principal[key] = self.clamped(key, book_before) + amount
+
+    def recall(self, key: Any, amount: int, book_after: int) -> None:
+        self.principal[key] = min(max(self.principal.get(key, 0) - amount, 0), book_after)
+
+    def profit(self, key: Any, capital: int, at_risk: int) -> int:
+        """What a sweep takes from the bot now (free capital ``capital``, margin ``at_risk``)."""
+        book = capital + at_risk
+        return min(book - self.clamped(key, book), capital)
+
+    def sweep(self, key: Any, capital: int, at_risk: int) -> tuple[int, int]:
+        """Books a sweep of the bot; returns (profit, tax)."""
+        profit = self.profit(key, capital, at_risk)
+        if profit:
+            self.principal[key] = self.clamped(key, capital + at_risk)
+        return profit, profit * self.tax_bps // 10_000
+
+    def book_flows(self, receipt: Any, funded_event: Any, recalled_event: Any, key_of: Any, at_risk: Any) -> None:
+        """Applies the BotFunded / CapitalRecalled logs of ``receipt`` (ChildCoordinationFacet, in
+        log order) as funds and recalls; ``key_of(log)`` names the bot, ``at_risk(key)`` is its
+        margin. Not for sweeps (their recalls take profit, not principal)."""
+        logs = [*receipt.decode_logs(funded_event), *receipt.decode_logs(recalled_event)]
+        for log in sorted(logs, key=lambda log: log.log_index):
+            key = key_of(log)
+            amount, capital = int(log.amount), int(log.newCapital)
+            if log.event_name == "BotFunded":
+                self.fund(key, amount, capital - amount + at_risk(key))
+            else:
+                self.recall(key, amount, capital + at_risk(key))

@@ -12,8 +12,16 @@ contracts count them (TreasuryFacet.totalDeposited/totalWithdrawn, Σ children's
 Rounding: every on-chain division floors (per-bot shares, the 5% reserve, the 10% profit tax,
 the rebalance bound). Flooring never creates or destroys a base unit: per-bot remainders stay in
 the free treasury and tax + the untaxed rest == the swept profit, so the equality is exact.
+
+Profit tax (audit M-1): each bot's principal is modelled from the flows alone
+(conservation_helpers.PrincipalModel) and checked against AllocationFacet.principalOf after every
+step; every sweep must take exactly the modelled profit per bot and pay exactly
+profit × profitTaxBps // 10,000 of it into the reserve, whatever the tax rate (a rule changes it,
+0..50%); a break-even round trip (capital recalled from a bot and funded back) adds no taxable profit.
 Each example starts from a chain snapshot of the module's deployment and is restored after it.
 """
+
+import time
 
 from collections import Counter
 
@@ -22,12 +30,16 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from conservation_helpers import BatchReader, PrincipalModel
 from macrostrike.amm.v2math import best_arbitrage
 from macrostrike.deploy.system import DeployConfig, deploy_system
 from market_helpers import push_price_up, reserves
 from treasury_helpers import USDC, deposit, handles
 
 AMM_BOTS = 3
+BPS = 10_000
+#: Least rule steps this machine must run (with test_capital_conservation_strike.py's: over 1,000).
+MIN_STEPS = 480
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +59,31 @@ def test_capital_is_conserved(world, chain, accounts):
     bots = h.child("amm", "BotRegistryFacet")
     arb = h.child("amm", "ArbitrageFacet")
     sink = accounts[8]
+    coord = h.child("amm", "ChildCoordinationFacet")
     done: Counter[str] = Counter()  # flows that really happened, over all examples
+    # the invariant's reads, one JSON-RPC batch per check
+    reader = BatchReader(chain.provider.web3)
+    w_usdc = reader.contract(h.usdc)
+    w_master = {name: reader.contract(getattr(h.project, name), h.treasury.address)
+                for name in ("TreasuryFacet", "AllocationFacet", "MasterStatsFacet")}
+    w_bots = reader.contract(bots)
+    w_coord = reader.contract(coord)
+
+    def book(model: PrincipalModel, receipt) -> None:
+        """Funds and recalls of ``receipt`` into the principal model (an AMM bot holds no margin)."""
+        model.book_flows(receipt, coord.BotFunded, coord.CapitalRecalled, lambda log: int(log.botId), lambda _: 0)
 
     class Conservation(RuleBasedStateMachine):
         @initialize()
         def start(self):
             self.snapshot = chain.snapshot()
+            done["examples"] += 1
             self.deposits = h.treasury.totalDeposited()
             self.withdrawals = h.treasury.totalWithdrawn()
             self.pnl = self._chain_pnl()
+            self.model = PrincipalModel(int(h.alloc.allocationParams().profitTaxBps))
+            for bot in range(1, AMM_BOTS + 1):  # the deployment's funding
+                self.model.principal[bot] = int(h.alloc.principalOf(amm, bot))
 
         @staticmethod
         def _chain_pnl():
@@ -78,7 +106,7 @@ def test_capital_is_conserved(world, chain, accounts):
             if per_bot == 0:
                 return
             reserve = h.alloc.reserveFund()
-            h.alloc.allocate(sender=owner)
+            book(self.model, h.alloc.allocate(sender=owner))
             done["allocate"] += 1
             assert h.alloc.reserveFund() == reserve + free * 500 // 10_000
 
@@ -99,16 +127,45 @@ def test_capital_is_conserved(world, chain, accounts):
         def recall(self, bot, percent):
             amount = self._capital(bot) * percent // 100
             if amount:
-                h.treasury.recallCapital(amm, bot, amount, sender=owner)
+                book(self.model, h.treasury.recallCapital(amm, bot, amount, sender=owner))
 
         @rule(ids=st.sets(st.integers(1, AMM_BOTS), min_size=1))
         def sweep(self, ids):
+            """Every bot's swept profit and tax are exactly the model's (tax at the rate in force)."""
             ids = sorted(ids)
-            expected = [h.alloc.sweepableProfit(amm, i) for i in ids]
+            expected = {i: self.model.sweep(i, int(self._capital(i)), 0) for i in ids}
+            assert [int(h.alloc.sweepableProfit(amm, i)) for i in ids] == [expected[i][0] for i in ids]
             reserve = h.alloc.reserveFund()
-            h.alloc.sweepProfits(amm, ids, sender=owner)
-            done["sweep with profit" if any(expected) else "sweep"] += 1
-            assert h.alloc.reserveFund() == reserve + sum(p * 1_000 // 10_000 for p in expected)
+            r = h.alloc.sweepProfits(amm, ids, sender=owner)
+            swept = {int(e.botId): (int(e.profit), int(e.tax)) for e in r.decode_logs(h.alloc.ProfitSwept)}
+            assert swept == {i: pt for i, pt in expected.items() if pt[0]}
+            done["sweep with profit" if swept else "sweep"] += 1
+            assert h.alloc.reserveFund() == reserve + sum(tax for _, tax in expected.values())
+
+        @rule(bot=st.integers(1, AMM_BOTS), percent=st.integers(1, 100))
+        def round_trip(self, bot, percent):
+            """Break-even round trip: part of a bot's capital recalled and funded back. It adds no
+            taxable profit: the next sweep takes exactly what it would have taken before."""
+            amount = self._capital(bot) * percent // 100
+            if not amount:
+                return
+            before = int(h.alloc.sweepableProfit(amm, bot))
+            book(self.model, h.treasury.recallCapital(amm, bot, amount, sender=owner))
+            book(self.model, h.treasury.fundBot(amm, bot, amount, sender=owner))
+            expected = self.model.sweep(bot, int(self._capital(bot)), 0)
+            assert expected == (before, before * self.model.tax_bps // BPS)
+            r = h.alloc.sweepProfits(amm, [bot], sender=owner)
+            swept = [(int(e.profit), int(e.tax)) for e in r.decode_logs(h.alloc.ProfitSwept)]
+            assert swept == ([expected] if before else [])
+            done["round trip after profit" if before else "round trip, nothing taxed"] += 1
+
+        @rule(tax_bps=st.sampled_from([0, 1, 1_000, 1_234, 5_000]))
+        def set_profit_tax(self, tax_bps):
+            p = h.alloc.allocationParams()
+            h.alloc.setAllocation((p.longBps, p.shortBps, p.ammBps, p.reserveBps, tax_bps, p.reserveMinBps,
+                                   p.maxMoveBps), sender=owner)
+            self.model.tax_bps = tax_bps
+            done[f"tax rate {tax_bps}"] += 1
 
         @rule()
         def sweep_all(self):
@@ -118,7 +175,7 @@ def test_capital_is_conserved(world, chain, accounts):
         def rebalance(self, src, dst, percent):
             amount = self._capital(src) * 2_500 // 10_000 * percent // 100
             if src != dst and amount:
-                h.alloc.rebalance(amm, src, dst, amount, sender=owner)
+                book(self.model, h.alloc.rebalance(amm, src, dst, amount, sender=owner))
 
         @rule(percent=st.integers(1, 100))
         def release_reserve(self, percent):
@@ -146,21 +203,41 @@ def test_capital_is_conserved(world, chain, accounts):
         def conserved_to_the_wei(self):
             if not hasattr(self, "snapshot"):
                 return
-            held = h.usdc.balanceOf(h.treasury.address) + sum(h.usdc.balanceOf(c) for c in children)
+            calls = {("balance", c): w_usdc.functions.balanceOf(c) for c in [h.treasury.address, *children]}
+            calls.update({"deposited": w_master["TreasuryFacet"].functions.totalDeposited(),
+                          "withdrawn": w_master["TreasuryFacet"].functions.totalWithdrawn(),
+                          "stats": w_master["MasterStatsFacet"].functions.systemStats(),
+                          "reserve": w_master["AllocationFacet"].functions.reserveFund(),
+                          "page": w_bots.functions.botsPage(1, AMM_BOTS),
+                          "capital": w_coord.functions.totalCapital()})
+            for bot in range(1, AMM_BOTS + 1):
+                calls[("principal", bot)] = w_master["AllocationFacet"].functions.principalOf(amm, bot)
+            r = reader.read(calls)
+            master = r[("balance", h.treasury.address)]
+            held = master + sum(r[("balance", c)] for c in children)
             assert held == self.deposits - self.withdrawals + self.pnl
-            assert held == h.treasury.totalDeposited() - h.treasury.totalWithdrawn() + self._chain_pnl()
-            assert h.alloc.reserveFund() <= h.usdc.balanceOf(h.treasury.address)
+            assert held == r["deposited"] - r["withdrawn"] + r["stats"][5]
+            assert r["reserve"] <= master
             # every child's tokens are exactly its bots' capital
-            assert h.usdc.balanceOf(amm) == sum(b.capital for b in bots.botsPage(1, AMM_BOTS)) == \
-                h.child("amm", "ChildCoordinationFacet").totalCapital()
+            capitals = {int(b[0]): int(b[2]) for b in r["page"]}  # BotView (id, status, capital, ...)
+            assert r[("balance", amm)] == sum(capitals.values()) == r["capital"]
+            # the contract's principals are the model's (clamped to capital: AMM bots hold no margin)
+            for bot, capital in capitals.items():
+                assert r[("principal", bot)] == self.model.clamped(bot, capital), (bot, capital)
+            done["steps checked"] += 1
 
         def teardown(self):
             if hasattr(self, "snapshot"):
                 chain.restore(self.snapshot)
 
-    Conservation.TestCase.settings = settings(max_examples=10, stateful_step_count=12, deadline=None, derandomize=True,
+    Conservation.TestCase.settings = settings(max_examples=35, stateful_step_count=20, deadline=None, derandomize=True,
                                               suppress_health_check=list(HealthCheck))
+    started = time.monotonic()
     Conservation.TestCase().runTest()
+    steps = done["steps checked"] - done["examples"]  # the invariant also runs once after each start
+    print(f"state machine: {time.monotonic() - started:.1f} s, {steps} steps in {done['examples']} examples")
     print("flows exercised:", dict(done))
     # derandomized (same examples on every run): the property is not checked vacuously
     assert done["arbitrage"] and done["allocate"] and done["sweep with profit"] and done["withdrawAll"], done
+    assert done["round trip after profit"] + done["round trip, nothing taxed"], done
+    assert sum(n for k, n in done.items() if k.startswith("tax rate")) and steps >= MIN_STEPS, done

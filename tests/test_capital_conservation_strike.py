@@ -36,7 +36,17 @@ Invariants, checked after every step:
    (collateralBase − debtBase) does not fall when the price rises nor rise when it falls; the
    opposite for shorts. Exact (integer comparisons of Aave's own values).
 
-4. After withdrawAll: the master, every child and every holder hold 0 USDC, no position is open
+4. Profit tax (audit M-1): each bot's principal is modelled from the flows alone
+   (conservation_helpers.PrincipalModel: funded − recalled, clamped to free capital + the margin of
+   its open position, the latter from the events) and checked == AllocationFacet.principalOf after
+   every step; every sweep (any kind: long, short, AMM) takes exactly the modelled profit per bot and
+   pays exactly profit × profitTaxBps // 10,000 of it into the reserve, whatever the tax rate (a rule
+   sets it, 0..50%). A dedicated rule replays the audit's PoC with random sizes and prices: a flat
+   strike bot opens with all its capital, is funded more while the position is open, closes; a
+   round trip at break-even or at a loss pays no tax at all, one with profit pays exactly the rate
+   on the profit.
+
+5. After withdrawAll: the master, every child and every holder hold 0 USDC, no position is open
    but those exitAll skipped (PositionExitFailed, for an unwind refusal only), every other holder
    has no collateral and no debt at Aave, and the sink received exactly deposits − earlier
    withdrawals + realised PnL (including the closes exitAll made) − the skipped positions' margin.
@@ -64,8 +74,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from conservation_helpers import (BatchReader, attempt, equity_base, error_names, frozen_clock, positions_equity,
-                                  simulate)
+from conservation_helpers import (BatchReader, PrincipalModel, attempt, equity_base, error_names, frozen_clock,
+                                  positions_equity, simulate)
 from macrostrike.amm.v2math import best_arbitrage
 from macrostrike.deploy import aave
 from macrostrike.deploy.system import DeployConfig, deploy_system
@@ -76,6 +86,10 @@ from treasury_helpers import USDC, deposit, handles, set_next_timestamp
 BOTS = 2  # per child: 2 long, 2 short, 2 AMM
 SIDES = ("long", "short")
 KINDS = ("long", "short", "amm")
+#: Least rule steps this machine must run (with test_capital_conservation.py's: over 1,000).
+MIN_STEPS = 520
+#: Profit tax rates the machine switches between (bps; the contract accepts 0..5,000).
+TAX_RATES = (0, 1, 1_000, 1_234, 5_000)
 #: Views and configuration of the strike children (moved out of StrikeFacet by the lead's split).
 CONFIG_FACET = "StrikeConfigFacet"
 
@@ -135,6 +149,7 @@ def test_capital_is_conserved_with_strike_positions(world, chain, accounts, proj
     w_master = {name: reader.contract(getattr(project, name), h.treasury.address)
                 for name in ("TreasuryFacet", "AllocationFacet", "RiskFacet", "MasterStatsFacet")}
     w_coord = {k: reader.contract(project.ChildCoordinationFacet, child[k]) for k in KINDS}
+    w_registry = {k: reader.contract(project.BotRegistryFacet, child[k]) for k in KINDS}
     w_views = {side: reader.contract(project.StrikeConfigFacet, child[side]) for side in SIDES}
     w_pool = reader.contract(pool)
     w_oracle = reader.contract(oracle)
@@ -163,6 +178,9 @@ def test_capital_is_conserved_with_strike_positions(world, chain, accounts, proj
             calls[("balance", k)] = w_usdc.functions.balanceOf(child[k])
             calls[("asset", k)] = w_wbtc.functions.balanceOf(child[k])
             calls[("capital", k)] = w_coord[k].functions.totalCapital()
+            for b in range(1, BOTS + 1):
+                calls[("bot", k, b)] = w_registry[k].functions.bot(b)
+                calls[("principal", k, b)] = w_master["AllocationFacet"].functions.principalOf(child[k], b)
         for side in SIDES:
             calls[("open ids", side)] = w_views[side].functions.openPositionIds()
         for key, holder in holders.items():
@@ -199,12 +217,17 @@ def test_capital_is_conserved_with_strike_positions(world, chain, accounts, proj
         @initialize()
         def start(self):
             self.snapshot = chain.snapshot()
+            done["examples"] += 1
             self.deposits = int(h.treasury.totalDeposited())
             self.withdrawals = int(h.treasury.totalWithdrawn())
             self.pnl = int(stats.systemStats()[5])
             self.margin = {key: int(views[key[0]].position(key[1]).marginQuote) for key in holders
                            if views[key[0]].position(key[1]).open}
             assert self.margin  # the fixture's two positions
+            self.model = PrincipalModel(int(h.alloc.allocationParams().profitTaxBps))
+            for k in KINDS:  # the deployment's funding (the fixture's opens left them unchanged)
+                for b in range(1, BOTS + 1):
+                    self.model.principal[(k, b)] = int(h.alloc.principalOf(child[k], b))
 
         # -- bookkeeping from the events of the transactions sent ------------------------------
         def _book(self, receipt):
@@ -243,6 +266,25 @@ def test_capital_is_conserved_with_strike_positions(world, chain, accounts, proj
                 done[f"trigger kind {log.kind}"] += 1
             return receipt
 
+        def _flows(self, receipt):
+            """The funds and recalls of ``receipt`` into the principal model."""
+            c = coord["long"]
+            self.model.book_flows(receipt, c.BotFunded, c.CapitalRecalled,
+                                  lambda log: (by_address[str(log.contract_address).lower()], int(log.botId)),
+                                  lambda key: self.margin.get(key, 0))
+            return receipt
+
+        def _sweep(self, kind: str, ids: list[int]) -> dict[int, tuple[int, int]]:
+            """sweepProfits; every bot's (profit, tax) must be the model's. Returns them (profit > 0)."""
+            expected = {i: self.model.sweep((kind, i), capital(kind, i), self.margin.get((kind, i), 0)) for i in ids}
+            reserve = int(h.alloc.reserveFund())
+            r = h.alloc.sweepProfits(child[kind], ids, sender=owner)
+            swept = {int(e.botId): (int(e.profit), int(e.tax)) for e in r.decode_logs(h.alloc.ProfitSwept)}
+            assert swept == {i: pt for i, pt in expected.items() if pt[0]}, (kind, swept, expected)
+            assert h.alloc.reserveFund() == reserve + sum(tax for _, tax in swept.values())
+            done[f"sweep with profit ({kind})" if swept else "sweep"] += 1
+            return swept
+
         # -- treasury ------------------------------------------------------------------------
         @rule(dollars=st.integers(1, 20_000), wei=st.integers(0, 10**6 - 1))
         def deposit_(self, dollars, wei):
@@ -261,7 +303,7 @@ def test_capital_is_conserved_with_strike_positions(world, chain, accounts, proj
                 allocatable = free - free * 500 // BPS
                 if any(allocatable * w // BPS // BOTS for w in (2_500, 2_500, 5_000)):
                     reserve = int(h.alloc.reserveFund())
-                    h.alloc.allocate(sender=owner)
+                    self._flows(h.alloc.allocate(sender=owner))
                     done["allocate"] += 1
                     assert h.alloc.reserveFund() == reserve + free * 500 // BPS
             elif flow == "withdraw":
@@ -273,15 +315,10 @@ def test_capital_is_conserved_with_strike_positions(world, chain, accounts, proj
             elif flow == "recall":
                 amount = capital(kind, bot) * percent // 100
                 if amount:
-                    h.treasury.recallCapital(child[kind], bot, amount, sender=owner)
+                    self._flows(h.treasury.recallCapital(child[kind], bot, amount, sender=owner))
                     done["recall"] += 1
             elif flow == "sweep":
-                ids = list(range(1, BOTS + 1))
-                expected = [int(h.alloc.sweepableProfit(child[kind], i)) for i in ids]
-                reserve = int(h.alloc.reserveFund())
-                h.alloc.sweepProfits(child[kind], ids, sender=owner)
-                done["sweep with profit" if any(expected) else "sweep"] += 1
-                assert h.alloc.reserveFund() == reserve + sum(p * 1_000 // BPS for p in expected)
+                self._sweep(kind, list(range(1, BOTS + 1)))
             else:
                 spare = int(h.alloc.reserveFund()) - int(h.alloc.reserveMinimum())
                 if spare > 0 and spare * percent // 100:
@@ -293,8 +330,16 @@ def test_capital_is_conserved_with_strike_positions(world, chain, accounts, proj
         def rebalance(self, src, src_bot, dst, dst_bot, percent):
             amount = capital(src, src_bot) * 2_500 // BPS * percent // 100
             if amount and (src, src_bot) != (dst, dst_bot):
-                h.alloc.rebalanceChildren(child[src], src_bot, child[dst], dst_bot, amount, sender=owner)
+                self._flows(h.alloc.rebalanceChildren(child[src], src_bot, child[dst], dst_bot, amount, sender=owner))
                 done["rebalance across kinds" if src != dst else "rebalance"] += 1
+
+        @rule(tax_bps=st.sampled_from(TAX_RATES))
+        def set_profit_tax(self, tax_bps):
+            p = h.alloc.allocationParams()
+            h.alloc.setAllocation((p.longBps, p.shortBps, p.ammBps, p.reserveBps, tax_bps, p.reserveMinBps,
+                                   p.maxMoveBps), sender=owner)
+            self.model.tax_bps = tax_bps
+            done["tax rate set"] += 1
 
         # -- AMM arbitrage -------------------------------------------------------------------
         @rule(bot=st.integers(1, BOTS), pair=st.sampled_from(["dex_a_pair", "dex_b_pair"]),
@@ -345,6 +390,49 @@ def test_capital_is_conserved_with_strike_positions(world, chain, accounts, proj
                 self._book(attempt(done, UNWIND_REFUSALS, errors, w3, f.closePosition, bot, deadline(), sender=keeper))
             else:
                 self._book(attempt(done, UNWIND_REFUSALS, errors, w3, f.checkTriggers, bot, sender=keeper))
+
+        @precondition(lambda self: len(self.margin) < len(holders))
+        @rule(pick=st.integers(0, 3), percent=st.integers(0, 50), leverage=st.integers(10_000, 25_000),
+              bps=st.integers(-300, 300))
+        def margin_round_trip(self, pick, percent, leverage, bps):
+            """The audit's M-1 PoC with random sizes: sweep a flat strike bot, open with all its
+            capital at ``leverage``, fund it ``percent``% of the margin more while open, move the price
+            by ``bps``, close, sweep. Break-even or a loss: no tax at all. A profit: exactly the rate
+            on the profit beyond any deficit the bot carried (its principal above its capital, which
+            a funding while open books away)."""
+            side, bot = self._pick(pick, opened=False)
+            key = (side, bot)
+            self._sweep(side, [bot])  # from here, no profit is pending
+            margin = capital(side, bot)
+            if margin == 0:
+                return
+            deficit = max(0, self.model.principal.get(key, 0) - margin)
+            if not self._book(attempt(done, ENTRY_REFUSALS, errors, w3, trade[side].openPosition, bot, margin,
+                                      leverage, deadline(), sender=keeper)):
+                return
+            done["open"] += 1
+            top_up = margin * percent // 100
+            if top_up and int(h.alloc.freeTreasury()) >= top_up:
+                self._flows(h.treasury.fundBot(child[side], bot, top_up, sender=owner))
+            else:
+                top_up = 0
+            if bps:
+                self.move_price(abs(bps), bps > 0, False)
+            r = self._book(attempt(done, UNWIND_REFUSALS, errors, w3, trade[side].closePosition, bot, deadline(),
+                                   sender=keeper))
+            if r is None or key in self.margin:
+                return  # the close was refused: the position stays open
+            pnl = sum(int(e.pnl) for e in r.decode_logs(trade[side].PositionClosed)
+                      if str(e.contract_address).lower() == child[side].lower() and int(e.botId) == bot)
+            swept = self._sweep(side, [bot]).get(bot, (0, 0))
+            tax_bps = self.model.tax_bps
+            expected = max(0, pnl - (0 if top_up else deficit))
+            assert swept == (expected, expected * tax_bps // BPS), (key, pnl, deficit, top_up, swept)
+            if pnl <= 0:
+                assert swept == (0, 0)
+                done["round trip at break-even or a loss: no tax"] += 1
+            else:
+                done["round trip with profit: taxed at the rate"] += 1
 
         # -- market --------------------------------------------------------------------------
         @rule(bps=st.integers(20, 400), up=st.booleans(), keeper_checks=st.booleans())
@@ -449,6 +537,11 @@ def test_capital_is_conserved_with_strike_positions(world, chain, accounts, proj
             assert capitals == balances  # each child's bot capital is exactly its balance
             for k in KINDS:
                 stranded[k] = max(stranded[k], r[("asset", k)])
+            # 4. the contract's principals are the model's: clamped to capital + the open margin
+            for k in KINDS:
+                for b in range(1, BOTS + 1):
+                    book = r[("bot", k, b)][1] + self.margin.get((k, b), 0)
+                    assert r[("principal", k, b)] == self.model.clamped((k, b), book), (k, b, book)
             # 2. marked equity, exact
             expected = r["master"] + sum(capitals.values()) + sum(
                 positions_equity([r[("account", key)] for key in self.margin if key[0] == side], r["quote price"], 6)
@@ -465,11 +558,12 @@ def test_capital_is_conserved_with_strike_positions(world, chain, accounts, proj
             finally:
                 chain.restore(self.snapshot)
 
-    Conservation.TestCase.settings = settings(max_examples=12, stateful_step_count=30, deadline=None, derandomize=True,
+    Conservation.TestCase.settings = settings(max_examples=20, stateful_step_count=30, deadline=None, derandomize=True,
                                               suppress_health_check=list(HealthCheck))
     started = time.monotonic()
     Conservation.TestCase().runTest()
-    print(f"state machine: {time.monotonic() - started:.1f} s")
+    steps = done["steps checked"] - done["examples"]  # the invariant also runs once after each start
+    print(f"state machine: {time.monotonic() - started:.1f} s, {steps} steps in {done['examples']} examples")
     print("flows exercised:", dict(sorted(done.items())))
     print("most WBTC (sats) seen in a child:", dict(stranded))
     # derandomized (same examples on every run): the properties are not checked vacuously
@@ -477,3 +571,6 @@ def test_capital_is_conserved_with_strike_positions(world, chain, accounts, proj
     assert done["close with pnl"] + done["decrease with pnl"], done
     assert done["withdrawAll"] + done["withdrawAll with positions"], done
     assert any(name.startswith("trigger kind") for name in done), done
+    assert done["round trip at break-even or a loss: no tax"], done
+    assert done["round trip with profit: taxed at the rate"], done
+    assert done["tax rate set"] and steps >= MIN_STEPS, done

@@ -215,3 +215,68 @@ def test_failed_cut_changes_nothing(cutter, owner, loupe, facets):
     with ape.reverts(cutter.CannotAddFunctionToDiamondThatAlreadyExists):
         cut(cutter, owner, [(facets["X"].address, ADD, [F1]), (facets["Y"].address, ADD, [F1])])
     assert loupe.facets() == before
+
+
+# -- audit L-3: the cut guard covers the loupe and ownership, for Remove and Replace ------------------
+
+LOUPE = [selector(s) for s in ("facets()", "facetFunctionSelectors(address)", "facetAddresses()",
+                               "facetAddress(bytes4)", "supportsInterface(bytes4)")]
+OWNERSHIP = [selector(s) for s in ("owner()", "transferOwnership(address)", "pendingOwner()", "acceptOwnership()")]
+#: protected selector -> the core facet that provides it
+PROTECTED = {DIAMOND_CUT: "DiamondCutFacet", **{s: "DiamondLoupeFacet" for s in LOUPE},
+             **{s: "OwnershipFacet" for s in OWNERSHIP}}
+
+
+@pytest.mark.parametrize("sel", LOUPE, ids=lambda s: "0x" + s.hex())
+def test_remove_loupe_function(cutter, owner, loupe, sel):
+    with ape.reverts(cutter.CannotRemoveLoupeFunction, selector=sel):
+        cut(cutter, owner, [(ZERO_ADDRESS, REMOVE, [sel])])
+    assert loupe.facetAddress(sel) != ZERO_ADDRESS
+
+
+@pytest.mark.parametrize("sel", OWNERSHIP, ids=lambda s: "0x" + s.hex())
+def test_remove_ownership_function(cutter, owner, loupe, sel):
+    with ape.reverts(cutter.CannotRemoveOwnershipFunction, selector=sel):
+        cut(cutter, owner, [(ZERO_ADDRESS, REMOVE, [sel])])
+    assert loupe.facetAddress(sel) != ZERO_ADDRESS
+
+
+@pytest.mark.parametrize("sel", list(PROTECTED), ids=lambda s: "0x" + s.hex())
+def test_replace_protected_function_with_facet_without_it(cutter, owner, loupe, facets, sel):
+    """Replacing diamondCut (or a loupe / ownership function) with a facet that lacks it would make
+    the diamond un-upgradeable or uninspectable forever: refused, the routing unchanged."""
+    before = loupe.facetAddress(sel)
+    with ape.reverts(cutter.CannotReplaceProtectedFunctionWithFacetWithoutIt, selector=sel,
+                     facet=facets["X"].address):
+        cut(cutter, owner, [(facets["X"].address, REPLACE, [sel])])
+    assert loupe.facetAddress(sel) == before
+
+
+def test_replace_diamond_cut_with_another_diamond_is_refused(project, owner, cutter, facets):
+    """A diamond (not a facet) answers FunctionDoesNotExist for a selector it does not route."""
+    other = deploy_diamond(project, owner, {"OwnershipFacet": facets["OwnershipFacet"]})
+    with ape.reverts(cutter.CannotReplaceProtectedFunctionWithFacetWithoutIt, selector=DIAMOND_CUT):
+        cut(cutter, owner, [(other.address, REPLACE, [DIAMOND_CUT])])
+
+
+def test_replace_protected_functions_with_new_versions(project, owner, diamond, cutter, loupe):
+    """A legitimate Replace: new deployments of the three core facets take every protected
+    selector; the diamond still cuts, inspects and transfers ownership through them."""
+    new = deploy_core_facets(project, owner)
+    cuts = [(new[name].address, REPLACE, [s for s, n in PROTECTED.items() if n == name])
+            for name in ("DiamondCutFacet", "DiamondLoupeFacet", "OwnershipFacet")]
+    cut(cutter, owner, cuts)
+    for sel, name in PROTECTED.items():
+        assert loupe.facetAddress(sel) == new[name].address
+    x = owner.deploy(project.TestFacetX)
+    cut(cutter, owner, [(x.address, ADD, [F1])])  # still upgradeable through the new diamondCut
+    assert x_at(project, diamond).f1() == 101
+    assert as_facet(project, "OwnershipFacet", diamond).owner() == owner.address
+
+
+# -- issue 11 item 6b: plain ETH is refused ------------------------------------------------------------
+
+def test_plain_ether_is_refused(diamond, owner):
+    with ape.reverts(diamond.EtherNotAccepted, sender=owner.address, value=1):
+        diamond(sender=owner, value=1)  # empty calldata: receive()
+    assert ape.chain.provider.get_balance(diamond.address) == 0

@@ -57,10 +57,13 @@ def test_two_step_transfer(project, diamond, owner, accounts, stranger):
     assert moved and moved[0].previousOwner == owner.address and moved[0].newOwner == new_owner.address
     assert own.owner() == new_owner.address and own.pendingOwner() == ZERO_ADDRESS
     # the new owner can cut, the old one cannot
-    remove = [(ZERO_ADDRESS, int(FacetCutAction.REMOVE), [selector("pendingOwner()")])]
+    # (an Add: ownership functions themselves may not be removed, LibDiamond.CannotRemoveOwnershipFunction)
+    x = owner.deploy(project.TestFacetX)
+    add = [(x.address, int(FacetCutAction.ADD), [selector("f1()")])]
     with ape.reverts(cutter.NotContractOwner):
-        cutter.diamondCut(remove, ZERO_ADDRESS, b"", sender=owner)
-    cutter.diamondCut(remove, ZERO_ADDRESS, b"", sender=new_owner)
+        cutter.diamondCut(add, ZERO_ADDRESS, b"", sender=owner)
+    cutter.diamondCut(add, ZERO_ADDRESS, b"", sender=new_owner)
+    assert project.TestFacetX.at(diamond.address).f1() == 101
 
 
 def test_only_owner_starts_a_transfer(project, diamond, stranger):

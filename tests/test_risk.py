@@ -143,6 +143,26 @@ def test_day_window_is_86400_seconds_from_the_first_checkpoint(world, accounts, 
     assert not h.risk.breakerTripped()
 
 
+@pytest.mark.parametrize("offset", [86_399, 86_400, 90_000])
+def test_daily_loss_is_checked_against_the_closing_day_before_it_rolls(world, accounts, chain, offset):
+    """Audit M-3: a 6% loss made during the day trips the breaker whether the checkpoint that
+    measures it comes one second before the day ends or at (or after) the rollover."""
+    h, harness = world
+    owner, sink = accounts[0], accounts[5]
+    h.risk.checkpoint(sender=owner)
+    state = h.risk.riskState()
+    day_start, equity0 = state.dayStart, state.dayStartEquity
+    loss = equity0 * 600 // 10_000
+    lose(harness, owner, sink, 1, loss)
+    set_next_timestamp(chain, day_start + offset)
+    r = h.risk.checkpoint(sender=owner)
+    assert h.risk.breakerTripped()
+    events = list(r.decode_logs(h.risk.BreakerTripped))
+    assert [(e.reason, e.equity, e.referenceEquity) for e in events] == [(2, equity0 - loss, equity0)]
+    rolled = [(e.dayStart, e.equity) for e in r.decode_logs(h.risk.RiskDayStarted)]
+    assert rolled == ([] if offset < 86_400 else [(day_start + offset, equity0 - loss)])
+
+
 def test_breaker_blocks_opening_not_closing_until_owner_reset(world, accounts, stranger, keeper):
     h, harness = world
     owner, sink = accounts[0], accounts[5]

@@ -100,6 +100,33 @@ def test_register_bots_bounds(h, accounts, count):
         h.bots.registerBots(count, ARBITRAGE_STRATEGY, b"", sender=accounts[0])
 
 
+@pytest.mark.slow
+def test_register_bots_capped_at_what_exit_all_walks(project, h, accounts):
+    """Issue 11 item 6a: a child never holds more bots than exitAll walks (LibBots.MAX_EXIT_BOTS =
+    1,000), so exitAll can always empty it; registering beyond the cap is refused. At the cap, with
+    every bot funded, exitAll fits well inside a 30M-gas block."""
+    owner, amm = accounts[0], h.bots.address
+    cap = project.ArbitrageFacet.at(amm).MAX_EXIT_BOTS()
+    assert cap == 1_000
+    first = h.bots.botCount() + 1
+    while h.bots.botCount() < cap:
+        h.bots.registerBots(min(100, cap - h.bots.botCount()), ARBITRAGE_STRATEGY, b"", sender=owner)
+    assert h.bots.botCount() == cap
+    with ape.reverts(h.bots.TooManyBotsInChild, botCount=cap, count=1, maxBots=cap):
+        h.bots.registerBots(1, ARBITRAGE_STRATEGY, b"", sender=owner)
+    assert h.bots.botCount() == cap
+    ids = list(range(first, cap + 1))
+    h.usdc.mint(owner, len(ids), sender=owner)
+    h.usdc.approve(h.treasury.address, len(ids), sender=owner)
+    h.treasury.deposit(len(ids), sender=owner)
+    for i in range(0, len(ids), 100):
+        h.treasury.fundBots(amm, ids[i:i + 100], 1, sender=owner)  # 1 base unit each: every bot has capital
+    r = h.arb.exitAll(100, sender=owner)
+    assert h.coord.totalCapital() == 0 and len(list(r.decode_logs(h.arb.BotCapitalExited))) == cap
+    print(f"exitAll of {cap} funded bots: {r.gas_used} gas")
+    assert r.gas_used < 10_000_000
+
+
 def test_register_bots_sequential_ids(h, accounts):
     r = h.bots.registerBots(2, ARBITRAGE_STRATEGY, b"\x01", sender=accounts[0])
     assert [e.botId for e in r.decode_logs(h.bots.BotRegistered)] == [4, 5]

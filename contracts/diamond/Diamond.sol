@@ -14,6 +14,9 @@ import {LibDiamond} from "./libraries/LibDiamond.sol";
 contract Diamond {
     /// @notice No facet handles `selector`.
     error FunctionDoesNotExist(bytes4 selector);
+    /// @notice Plain ETH was sent: no flow of this system uses ETH (amounts are ERC-20 quote
+    ///         tokens; WETH is only ever held as a token), and a diamond has no way to send ETH back.
+    error EtherNotAccepted(address sender, uint256 value);
 
     /// @param owner_ ERC-173 owner (may cut, configure, fund).
     /// @param cuts The initial facets; Add with facetAddress == address(this) makes immutable functions.
@@ -43,6 +46,8 @@ contract Diamond {
         }
     }
 
-    /// @notice Accepts plain ETH transfers.
-    receive() external payable {}
+    /// @notice Refuses plain ETH transfers (EtherNotAccepted): ETH sent here would be stuck.
+    receive() external payable {
+        revert EtherNotAccepted(msg.sender, msg.value);
+    }
 }

@@ -12,6 +12,9 @@ contract BotRegistryFacet {
 
     /// @notice `count` is 0 or above MAX_BOTS_PER_CALL.
     error InvalidBotCount(uint256 count);
+    /// @notice Registering `count` more bots would take the child from `botCount` past `maxBots`
+    ///         (LibBots.MAX_EXIT_BOTS): exitAll could then never walk every bot.
+    error TooManyBotsInChild(uint256 botCount, uint256 count, uint256 maxBots);
     /// @notice Setting a bot to status None is not allowed (None means "never registered").
     error InvalidBotStatus();
     /// @notice The keeper address is zero.
@@ -25,6 +28,8 @@ contract BotRegistryFacet {
     event KeeperSet(address indexed keeper, bool allowed);
 
     /// @notice Registers `count` Active bots with ids `firstId .. firstId + count - 1` (ids start at 1). Owner only.
+    ///         A child holds at most LibBots.MAX_EXIT_BOTS (1,000) bots in total, the most its exitAll
+    ///         walks in one transaction: beyond it TooManyBotsInChild.
     /// @param count 1 .. MAX_BOTS_PER_CALL.
     /// @param strategy Strategy id (e.g. "CROSS_DEX_ARB" right-padded to 32 bytes).
     /// @param params ABI-encoded strategy parameters, read by the keeper.
@@ -32,6 +37,9 @@ contract BotRegistryFacet {
         LibDiamond.enforceIsContractOwner();
         if (count == 0 || count > MAX_BOTS_PER_CALL) revert InvalidBotCount(count);
         LibBots.BotStorage storage bs = LibBots.botStorage();
+        if (bs.botCount + count > LibBots.MAX_EXIT_BOTS) {
+            revert TooManyBotsInChild(bs.botCount, count, LibBots.MAX_EXIT_BOTS);
+        }
         firstId = bs.botCount + 1;
         for (uint256 id = firstId; id < firstId + count; ++id) {
             LibBots.Bot storage b = bs.bots[id];

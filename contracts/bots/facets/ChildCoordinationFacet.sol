@@ -6,6 +6,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {LibBots} from "../libraries/LibBots.sol";
 import {LibEquity} from "../libraries/LibEquity.sol";
 import {LibRiskLimits} from "../libraries/LibRiskLimits.sol";
+import {LibStrike} from "../strike/LibStrike.sol";
 
 /// @title ChildCoordinationFacet
 /// @notice Calls a child accepts from its master (or owner): fund a bot, recall capital, pause.
@@ -85,6 +86,15 @@ contract ChildCoordinationFacet {
     ///         The master sums it into total equity for its drawdown and daily-loss checks.
     function equity() external view returns (uint256) {
         return LibEquity.equity();
+    }
+
+    /// @notice Quote base units of `botId`'s capital at stake in its open position: the position's
+    ///         margin at cost (LibStrike.Position.marginQuote, reduced by the share each decrease or
+    ///         deleverage releases). 0 for a flat bot, an unknown id, and every bot of an AMM child
+    ///         (its strike storage is empty: arbitrage holds nothing across transactions). The master
+    ///         adds it to the bot's capital when it clamps the bot's principal (LibAllocation).
+    function capitalAtRisk(uint256 botId) external view returns (uint256) {
+        return LibStrike.strikeStorage().positions[botId].marginQuote;
     }
 
     /// @notice True when bots may open positions: the child is not paused and the master's circuit

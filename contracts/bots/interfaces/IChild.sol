@@ -27,6 +27,11 @@ interface IChild {
 
     /// @notice Bot capital plus the marked value of open positions (LibEquity).
     function equity() external view returns (uint256);
+    /// @notice Quote base units of `botId`'s capital that left its free capital for an open
+    ///         position and has not come back yet: the position's margin at cost (strike children:
+    ///         LibStrike.Position.marginQuote); 0 for a flat bot and for every AMM bot (arbitrage
+    ///         holds no position across transactions). The master counts it in the bot's principal.
+    function capitalAtRisk(uint256 botId) external view returns (uint256);
     /// @notice !paused && !master.breakerTripped(): whether bots may open positions.
     function openingAllowed() external view returns (bool);
     /// @notice Closes every position (slippage bound `maxSlippageBps`) and sends every quote

@@ -57,8 +57,11 @@ library LibBots {
     /// @notice A bot's capital left it in an exitAll (quote base units).
     event BotCapitalExited(uint256 indexed botId, uint256 amount);
 
-    /// @notice Most bots an exitAll walks in one transaction (bounds the loop).
-    uint256 internal constant MAX_EXIT_BOTS = 200;
+    /// @notice Most bots an exitAll walks in one transaction (bounds the loop), and so the most bots a
+    ///         child may register (BotRegistryFacet.registerBots refuses beyond it). 1,000: the
+    ///         keeper benchmark's child (bench/README.md: 100 + 900 bots); zeroing 1,000 funded bots
+    ///         costs about 5.4M gas (measured by tests/test_system_contracts.py), well within a 30M block.
+    uint256 internal constant MAX_EXIT_BOTS = 1_000;
 
     function botStorage() internal pure returns (BotStorage storage bs) {
         bytes32 slot = STORAGE_SLOT;

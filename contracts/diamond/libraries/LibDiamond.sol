@@ -3,6 +3,8 @@ pragma solidity ^0.8.28;
 
 import {IDiamond} from "../interfaces/IDiamond.sol";
 import {IDiamondCut} from "../interfaces/IDiamondCut.sol";
+import {IDiamondLoupe} from "../interfaces/IDiamondLoupe.sol";
+import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 import {IERC173} from "../interfaces/IERC173.sol";
 
 /// @title LibDiamond
@@ -12,6 +14,12 @@ import {IERC173} from "../interfaces/IERC173.sol";
 library LibDiamond {
     // keccak256(abi.encode(uint256(keccak256("macrostrike.diamond")) - 1)) & ~bytes32(uint256(0xff))
     bytes32 internal constant STORAGE_SLOT = 0xf12b2f66fbd6836f9f8e3777968d16f3597c7cde1431565fd9f1de653040c800;
+
+    /// @notice OwnershipFacet.pendingOwner() and acceptOwnership() (not in IERC173).
+    bytes4 internal constant PENDING_OWNER_SELECTOR = bytes4(keccak256("pendingOwner()"));
+    bytes4 internal constant ACCEPT_OWNERSHIP_SELECTOR = bytes4(keccak256("acceptOwnership()"));
+    /// @notice Diamond.FunctionDoesNotExist(bytes4): what a diamond (not a facet) answers for an unrouted selector.
+    bytes4 internal constant FUNCTION_DOES_NOT_EXIST_SELECTOR = bytes4(keccak256("FunctionDoesNotExist(bytes4)"));
 
     /// @notice Where a selector is routed and its index in `selectors`.
     struct FacetAddressAndSelectorPosition {
@@ -61,6 +69,15 @@ library LibDiamond {
     error CannotRemoveFunctionThatDoesNotExist(bytes4 selector);
     /// @notice Remove of diamondCut itself (0x1f931c1c): the diamond would lose its upgrade path.
     error CannotRemoveDiamondCut();
+    /// @notice Remove of an EIP-2535 loupe function (facets, facetFunctionSelectors, facetAddresses,
+    ///         facetAddress) or of ERC-165 supportsInterface: the diamond could no longer be inspected.
+    error CannotRemoveLoupeFunction(bytes4 selector);
+    /// @notice Remove of an ERC-173 ownership function (owner, transferOwnership, pendingOwner,
+    ///         acceptOwnership): the diamond could no longer show or hand over its owner.
+    error CannotRemoveOwnershipFunction(bytes4 selector);
+    /// @notice Replace of a protected function (diamondCut, a loupe or an ownership function) with
+    ///         a facet that does not answer it (see replaceFunctions for the probe).
+    error CannotReplaceProtectedFunctionWithFacetWithoutIt(bytes4 selector, address facet);
     /// @notice The zero selector 0x00000000 cannot be routed (it collides with empty calldata).
     error CannotCutZeroSelector();
     /// @notice `_init` is address(0) but `_calldata` is not empty.
@@ -157,6 +174,20 @@ library LibDiamond {
         }
     }
 
+    /// @notice Replace routes `selectors` to `facet`. Protected selectors (diamondCut, the loupe,
+    ///         ERC-165 and ERC-173 functions: the ones removeFunctions refuses to remove, and the
+    ///         Python upgrade planner too) may only go to a facet that answers them, checked by a
+    ///         probe: a static call of the selector on `facet` itself (its own, empty storage; calldata:
+    ///         the selector and a zero word, or for diamondCut an empty cut) must either return at
+    ///         least one 32-byte word (the views: facets, facetAddress, owner, …) or revert with a
+    ///         custom error (at least 4 bytes of revert data — e.g. NotContractOwner from diamondCut
+    ///         and transferOwnership, NotPendingOwner from acceptOwnership: the function ran and
+    ///         refused a caller that is not the facet's owner). A Solidity facet without the function
+    ///         (and without a fallback) reverts with no data, and a diamond without it with
+    ///         FunctionDoesNotExist: both are refused (CannotReplaceProtectedFunctionWithFacetWithoutIt).
+    /// @dev The probe guards against mistakes (cutting the wrong facet), not against an owner bent on
+    ///      breaking the diamond: a fallback reverting with data passes it, and `_init` can rewrite
+    ///      any storage anyway.
     function replaceFunctions(address facet, bytes4[] memory selectors) internal {
         if (facet == address(0)) revert CannotReplaceFunctionsFromFacetWithZeroAddress(selectors);
         enforceHasContractCode(facet);
@@ -168,6 +199,9 @@ library LibDiamond {
             if (old == address(0)) revert CannotReplaceFunctionThatDoesNotExist(selector);
             if (old == address(this)) revert CannotReplaceImmutableFunction(selector);
             if (old == facet) revert CannotReplaceFunctionWithTheSameFunctionFromTheSameFacet(selector);
+            if (isProtected(selector) && !answers(facet, selector)) {
+                revert CannotReplaceProtectedFunctionWithFacetWithoutIt(selector, facet);
+            }
             ds.facetAddressAndSelectorPosition[selector].facetAddress = facet;
         }
     }
@@ -179,6 +213,8 @@ library LibDiamond {
             bytes4 selector = selectors[i];
             if (selector == bytes4(0)) revert CannotCutZeroSelector();
             if (selector == IDiamondCut.diamondCut.selector) revert CannotRemoveDiamondCut();
+            if (isLoupe(selector)) revert CannotRemoveLoupeFunction(selector);
+            if (isOwnership(selector)) revert CannotRemoveOwnershipFunction(selector);
             FacetAddressAndSelectorPosition memory old = ds.facetAddressAndSelectorPosition[selector];
             if (old.facetAddress == address(0)) revert CannotRemoveFunctionThatDoesNotExist(selector);
             if (old.facetAddress == address(this)) revert CannotRemoveImmutableFunction(selector);
@@ -192,6 +228,35 @@ library LibDiamond {
             ds.selectors.pop();
             delete ds.facetAddressAndSelectorPosition[selector];
         }
+    }
+
+    /// @notice EIP-2535 loupe functions and ERC-165 supportsInterface.
+    function isLoupe(bytes4 selector) internal pure returns (bool) {
+        return selector == IDiamondLoupe.facets.selector || selector == IDiamondLoupe.facetFunctionSelectors.selector
+            || selector == IDiamondLoupe.facetAddresses.selector || selector == IDiamondLoupe.facetAddress.selector
+            || selector == IERC165.supportsInterface.selector;
+    }
+
+    /// @notice ERC-173 owner/transferOwnership and the two-step transfer's pendingOwner/acceptOwnership.
+    function isOwnership(bytes4 selector) internal pure returns (bool) {
+        return selector == IERC173.owner.selector || selector == IERC173.transferOwnership.selector
+            || selector == PENDING_OWNER_SELECTOR || selector == ACCEPT_OWNERSHIP_SELECTOR;
+    }
+
+    /// @notice diamondCut, the loupe and the ownership functions: never removed, replaced only by a
+    ///         facet that answers them.
+    function isProtected(bytes4 selector) internal pure returns (bool) {
+        return selector == IDiamondCut.diamondCut.selector || isLoupe(selector) || isOwnership(selector);
+    }
+
+    /// @notice The probe of replaceFunctions: whether `facet`, called directly, answers `selector`.
+    function answers(address facet, bytes4 selector) internal view returns (bool) {
+        bytes memory data = selector == IDiamondCut.diamondCut.selector
+            ? abi.encodeCall(IDiamondCut.diamondCut, (new IDiamond.FacetCut[](0), address(0), ""))
+            : abi.encodePacked(selector, bytes32(0));
+        (bool ok, bytes memory out) = facet.staticcall(data);
+        if (ok) return out.length >= 32;
+        return out.length >= 4 && bytes4(out) != FUNCTION_DOES_NOT_EXIST_SELECTOR;
     }
 
     /// @notice Delegatecalls `init` with `data` (nothing when `init` is address(0)); bubbles revert data.

@@ -218,8 +218,9 @@ contract AllocationFacet {
 
     // ---------------------------------------------------------------------------- profits
 
-    /// @notice For each of `botIds` (1..MAX_SWEEP_BATCH) of `child`: capital above the bot's
-    ///         principal comes back to the master; profitTaxBps of it (floor) goes into the reserve
+    /// @notice For each of `botIds` (1..MAX_SWEEP_BATCH) of `child`: the bot's book value (free
+    ///         capital + margin in its open position, IChild.capitalAtRisk) above its principal,
+    ///         up to its free capital, comes back to the master; profitTaxBps of it (floor) goes into the reserve
     ///         fund, the rest into the free treasury. Bots without profit are skipped. Owner only.
     /// @return profit Total swept. @return tax Part of it paid into the reserve fund.
     function sweepProfits(address child, uint256[] calldata botIds) external returns (uint256 profit, uint256 tax) {
@@ -230,9 +231,7 @@ contract AllocationFacet {
         uint256 taxBps = LibAllocation.params().profitTaxBps;
         for (uint256 i; i < botIds.length; ++i) {
             uint256 id = botIds[i];
-            uint256 capital = LibAllocation.botCapital(child, id);
-            uint256 principal = LibAllocation.principalOf(child, id, capital);
-            uint256 botProfit = capital - principal;
+            (, uint256 principal, uint256 botProfit) = LibAllocation.profitOf(child, id);
             if (botProfit == 0) continue;
             uint256 botTax = botProfit * taxBps / LibAllocation.BPS;
             s.principal[child][id] = principal; // the clamp, made permanent
@@ -246,13 +245,13 @@ contract AllocationFacet {
         _addReserve(tax);
     }
 
-    /// @notice Capital above `botId`'s principal at `child` (what sweepProfits would take).
-    function sweepableProfit(address child, uint256 botId) external view returns (uint256) {
-        uint256 capital = LibAllocation.botCapital(child, botId);
-        return capital - LibAllocation.principalOf(child, botId, capital);
+    /// @notice What sweepProfits would take from `botId` at `child`: book value (free capital +
+    ///         capital at risk) above its principal, at most its free capital.
+    function sweepableProfit(address child, uint256 botId) external view returns (uint256 profit) {
+        (,, profit) = LibAllocation.profitOf(child, botId);
     }
 
-    /// @notice `botId`'s principal at `child`, clamped to its capital.
+    /// @notice `botId`'s principal at `child`, clamped to its book value (free capital + capital at risk).
     function principalOf(address child, uint256 botId) external view returns (uint256) {
         return LibAllocation.principalOf(child, botId, LibAllocation.botCapital(child, botId));
     }

@@ -44,32 +44,50 @@ contract RiskFacet {
         emit RiskKeeperSet(keeper, allowed);
     }
 
-    /// @notice Measures total equity; starts a new day window when 86,400 s have passed since the
-    ///         current one began (or at the first checkpoint); trips the breaker when equity has
-    ///         fallen by maxDrawdownBps from the high-water mark or by dailyLossBps from the day's
-    ///         start; then raises the high-water mark to equity if above. Owner or a risk keeper.
-    /// @return equity Total equity measured. @return tripped Whether the breaker is tripped now.
+    /// @notice Measures total equity; trips the breaker when equity has fallen by maxDrawdownBps
+    ///         from the high-water mark or by dailyLossBps from the current day's start; then starts
+    ///         a new day window when 86,400 s have passed since the current one began (or at the
+    ///         first checkpoint), and raises the high-water mark to equity if above. Owner or a risk
+    ///         keeper.
+    /// @dev The daily-loss check runs before the day rolls over, so the checkpoint that closes a
+    ///      day compares equity with that day's start (audit M-3): a loss made during the day trips
+    ///      whether it is measured at day start + 86,399 s or at + 86,400 s (or later: the first
+    ///      checkpoint after the day's end closes it). The new day then starts from this equity.
+    ///      A child that cannot be valued (its equity() reverts) is a risk event: the checkpoint
+    ///      reports it (ChildValuationFailed, naming the child), trips the breaker with reason
+    ///      ChildUnvaluable (opening stops, closing stays allowed), and moves no reference (the
+    ///      high-water mark, the day window and the last equity stay as they were, since total
+    ///      equity is unknown); no Checkpoint event. The owner then fixes or removes the child
+    ///      (ChildRegistryFacet.removeChild) and resets the breaker.
+    /// @return equity Total equity measured (with an unvaluable child: only what could be valued).
+    /// @return tripped Whether the breaker is tripped now.
     function checkpoint() external returns (uint256 equity, bool tripped) {
         LibRisk.enforceKeeperOrOwner();
         LibRisk.RiskStorage storage rs = LibRisk.riskStorage();
-        equity = LibRisk.totalEquity();
+        uint256 unvalued;
+        (equity, unvalued) = LibRisk.measureEquity();
+        if (unvalued != 0) {
+            if (!rs.tripped) _trip(rs, LibRisk.TripReason.ChildUnvaluable, equity, rs.lastEquity);
+            return (equity, true);
+        }
         uint64 now_ = uint64(block.timestamp);
         if (!rs.started) {
             rs.started = true;
             rs.highWaterMark = equity;
         }
-        if (rs.dayStart == 0 || now_ >= rs.dayStart + LibRisk.DAY) {
-            rs.dayStart = now_;
-            rs.dayStartEquity = equity;
-            emit RiskDayStarted(now_, equity);
-        }
         (uint16 maxDd, uint16 dailyLoss,) = LibRisk.parameters();
         if (!rs.tripped) {
+            // dayStartEquity is the current (or just closed) day's start; 0 before the first day
             if (LibRisk.breaches(equity, rs.highWaterMark, maxDd)) {
                 _trip(rs, LibRisk.TripReason.Drawdown, equity, rs.highWaterMark);
             } else if (LibRisk.breaches(equity, rs.dayStartEquity, dailyLoss)) {
                 _trip(rs, LibRisk.TripReason.DailyLoss, equity, rs.dayStartEquity);
             }
+        }
+        if (rs.dayStart == 0 || now_ >= rs.dayStart + LibRisk.DAY) {
+            rs.dayStart = now_;
+            rs.dayStartEquity = equity;
+            emit RiskDayStarted(now_, equity);
         }
         if (equity > rs.highWaterMark) rs.highWaterMark = equity;
         rs.lastEquity = equity;
@@ -79,6 +97,7 @@ contract RiskFacet {
     }
 
     /// @notice Clears the breaker; the high-water mark and a new day start from current equity. Owner only.
+    ///         Reverts LibRisk.ChildNotValued(child) while a child cannot be valued.
     function resetBreaker() external {
         LibDiamond.enforceIsContractOwner();
         LibRisk.RiskStorage storage rs = LibRisk.riskStorage();
@@ -103,7 +122,8 @@ contract RiskFacet {
     }
 
     /// @notice Risk state: high-water mark, the day's start (unix s) and starting equity, the last
-    ///         checkpoint's equity and time, whether tripped and why (0 none, 1 drawdown, 2 daily loss).
+    ///         checkpoint's equity and time, whether tripped and why (0 none, 1 drawdown, 2 daily loss,
+    ///         3 a child could not be valued).
     function riskState()
         external
         view
@@ -122,6 +142,7 @@ contract RiskFacet {
     }
 
     /// @notice Total equity now: treasury + reserve fund + Σ child.equity() (quote base units).
+    ///         Reverts LibRisk.ChildNotValued(child) while a child cannot be valued.
     function totalEquity() external view returns (uint256) {
         return LibRisk.totalEquity();
     }

@@ -15,6 +15,9 @@ import {LibRisk} from "../libraries/LibRisk.sol";
 ///         The reserve fund (AllocationFacet) is part of the master's balance but not of the free
 ///         treasury: withdraw and funding take only balance − reserve fund. Deposits and
 ///         withdrawals rescale the risk references (LibRisk.scaleForFlow): they are not performance.
+///         Once the risk references exist (after the first checkpoint), deposit and withdraw value
+///         every child; while one cannot be valued (its equity() reverts) they revert
+///         LibRisk.ChildNotValued(child): the rescale would use a wrong total equity.
 contract TreasuryFacet {
     using SafeERC20 for IERC20;
 

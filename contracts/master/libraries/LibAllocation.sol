@@ -11,10 +11,13 @@ import {LibMaster} from "./LibMaster.sol";
 ///         shares are basis points (1 bp = 0.01%).
 /// @dev The reserve fund is part of the master's quote balance, earmarked: the free treasury is
 ///      balance − reserveFund, and only the free treasury funds bots or leaves through withdraw.
-///      A bot's principal is the capital the master put in and has not taken back; capital above it
-///      is profit (swept with the profit tax). Stored principals are clamped to the bot's capital
-///      whenever read, so capital that left without the master's books (a child's exitAll) never
-///      leaves a phantom principal behind.
+///      A bot's principal is the capital the master put in and has not taken back; the bot's book
+///      value above it is profit (swept with the profit tax). Book value = free capital + capital at
+///      risk (IChild.capitalAtRisk: the margin, at cost, of the bot's open position), so margin
+///      that left `capital` for a position is still principal, not profit, when it comes back
+///      (audit M-1). Stored principals are clamped to the book value whenever read, so value that
+///      left without the master's books (a child's exitAll, a realised loss) never leaves a
+///      phantom principal behind.
 library LibAllocation {
     // keccak256(abi.encode(uint256(keccak256("macrostrike.master.allocation")) - 1)) & ~bytes32(uint256(0xff))
     bytes32 internal constant STORAGE_SLOT = 0x31156d192d3a49bad2b3f784c25ff8f5ac9af224e870f20dc9a609309e5cde00;
@@ -65,7 +68,7 @@ library LibAllocation {
         /// profit swept from bots, and the part of it paid into the reserve fund (running totals)
         uint256 totalProfitSwept;
         uint256 totalProfitTax;
-        /// child -> bot id -> principal (funded minus recalled, clamped to capital when read)
+        /// child -> bot id -> principal (funded minus recalled, clamped to the book value when read)
         mapping(address => mapping(uint256 => uint256)) principal;
         /// least gap (bps) between the destination's and the source's recent return that
         /// rebalanceByPerformance requires (0: any strictly better return); appended after v1
@@ -138,29 +141,54 @@ library LibAllocation {
         return net * params().reserveMinBps / BPS;
     }
 
-    /// @notice The bot's principal clamped to `capital` (its current capital).
+    /// @notice The bot's principal clamped to its book value: min(stored principal, `capital` +
+    ///         capital at risk), `capital` being its current free capital. The child is asked for the
+    ///         capital at risk only when the stored principal exceeds `capital` (a view call).
     function principalOf(address child, uint256 botId, uint256 capital) internal view returns (uint256) {
-        uint256 p = allocationStorage().principal[child][botId];
-        return p < capital ? p : capital;
+        return _clamp(child, botId, allocationStorage().principal[child][botId], capital);
     }
 
-    /// @notice Books `amount` of new funding for a bot whose capital is `capitalBefore`.
+    /// @notice Books `amount` of new funding for a bot whose free capital is `capitalBefore`:
+    ///         principal := min(principal, book value before) + amount.
     function recordFund(address child, uint256 botId, uint256 capitalBefore, uint256 amount) internal {
         uint256 p = principalOf(child, botId, capitalBefore) + amount;
         allocationStorage().principal[child][botId] = p;
         emit PrincipalSet(child, botId, p);
     }
 
-    /// @notice Books a recall of `amount` from a bot whose capital is `capitalBefore` (>= amount):
-    ///         principal := min(principal − amount, capital after), so recalled capital never
-    ///         carries profit out untaxed.
+    /// @notice Books a recall of `amount` from a bot whose free capital is `capitalBefore` (>= amount):
+    ///         principal := min(principal − amount, book value after), book value after = capital
+    ///         after + capital at risk; so recalled capital never carries profit out untaxed, and
+    ///         margin in an open position stays principal.
     function recordRecall(address child, uint256 botId, uint256 capitalBefore, uint256 amount) internal {
         uint256 p = allocationStorage().principal[child][botId];
-        p = p > amount ? p - amount : 0;
-        uint256 capitalAfter = capitalBefore - amount;
-        if (p > capitalAfter) p = capitalAfter;
+        p = _clamp(child, botId, p > amount ? p - amount : 0, capitalBefore - amount);
         allocationStorage().principal[child][botId] = p;
         emit PrincipalSet(child, botId, p);
+    }
+
+    /// @notice What sweepProfits takes from `botId` at `child`: its free capital, its principal
+    ///         (clamped to the book value) and profit = min(book value − principal, free capital)
+    ///         (0 when the book value is at or below the principal). Profit still inside an open
+    ///         position's margin cannot be recalled; it stays profit for a later sweep.
+    function profitOf(address child, uint256 botId)
+        internal
+        view
+        returns (uint256 capital, uint256 principal, uint256 profit)
+    {
+        capital = botCapital(child, botId);
+        uint256 book = capital + IChild(child).capitalAtRisk(botId);
+        principal = allocationStorage().principal[child][botId];
+        if (principal > book) principal = book;
+        profit = book - principal;
+        if (profit > capital) profit = capital;
+    }
+
+    /// @dev min(p, capital + capital at risk), reading the child only when p > capital.
+    function _clamp(address child, uint256 botId, uint256 p, uint256 capital) private view returns (uint256) {
+        if (p <= capital) return p;
+        uint256 book = capital + IChild(child).capitalAtRisk(botId);
+        return p < book ? p : book;
     }
 
     /// @notice Current capital of `botId` at `child`.

@@ -35,7 +35,9 @@ library LibRisk {
     enum TripReason {
         None,
         Drawdown,
-        DailyLoss
+        DailyLoss,
+        /// a checkpoint could not value a child (its equity() reverted); appended after v1
+        ChildUnvaluable
     }
 
     /// @custom:storage-location erc7201:macrostrike.master.risk
@@ -61,6 +63,10 @@ library LibRisk {
     error ParameterOutOfRange(string name, uint256 value, uint256 min, uint256 max);
     /// @notice The caller is neither a registered master keeper nor the owner.
     error NotRiskKeeper(address sender);
+    /// @notice `child`'s equity() reverted: total equity (hence the share of a deposit or withdrawal
+    ///         in it, and the breaker's references) cannot be computed until the child is fixed or
+    ///         removed (ChildRegistryFacet.removeChild).
+    error ChildNotValued(address child);
 
     /// @notice The circuit breaker tripped: equity fell to or below `reference` × (1 − limit).
     /// @param referenceEquity The high-water mark (Drawdown) or the day's starting equity (DailyLoss).
@@ -72,6 +78,8 @@ library LibRisk {
     event ChildExited(address indexed child, uint256 amount);
     /// @notice `child`'s exitAll reverted with `reason`; the other children were still exited.
     event ChildExitFailed(address indexed child, bytes reason);
+    /// @notice A checkpoint could not value `child`: its equity() reverted with `reason`.
+    event ChildValuationFailed(address indexed child, bytes reason);
 
     /// @notice The high-water mark and the day window were cleared (the system was emptied).
     event RiskReferencesRestarted();
@@ -97,12 +105,46 @@ library LibRisk {
     }
 
     /// @notice The master's quote balance (treasury + reserve fund) plus every child's equity.
+    ///         Reverts ChildNotValued(child) naming the first child whose equity() reverts (not
+    ///         with the child's own revert data).
     function totalEquity() internal view returns (uint256 equity) {
         LibMaster.MasterStorage storage ms = LibMaster.masterStorage();
         equity = ms.quoteToken.balanceOf(address(this));
         address[] storage children = ms.children;
         for (uint256 i; i < children.length; ++i) {
-            equity += IChild(children[i]).equity();
+            (bool ok, uint256 value,) = childEquity(children[i]);
+            if (!ok) revert ChildNotValued(children[i]);
+            equity += value;
+        }
+    }
+
+    /// @notice Like totalEquity, but a child whose equity() reverts is reported
+    ///         (ChildValuationFailed) and counted as 0 instead of reverting.
+    /// @return equity The master's balance plus the equity of the children that could be valued.
+    /// @return unvalued Number of children that could not be valued.
+    function measureEquity() internal returns (uint256 equity, uint256 unvalued) {
+        LibMaster.MasterStorage storage ms = LibMaster.masterStorage();
+        equity = ms.quoteToken.balanceOf(address(this));
+        address[] storage children = ms.children;
+        for (uint256 i; i < children.length; ++i) {
+            (bool ok, uint256 value, bytes memory reason) = childEquity(children[i]);
+            if (ok) {
+                equity += value;
+            } else {
+                ++unvalued;
+                emit ChildValuationFailed(children[i], reason);
+            }
+        }
+    }
+
+    /// @notice `child`'s equity(), or (false, 0, revert data) if the call reverts. A child that
+    ///         returns undecodable data (or has no code) still reverts the caller: try/catch
+    ///         cannot catch that, and such an address is not a child the master could register.
+    function childEquity(address child) internal view returns (bool ok, uint256 value, bytes memory reason) {
+        try IChild(child).equity() returns (uint256 v) {
+            return (true, v, reason);
+        } catch (bytes memory r) {
+            return (false, 0, r);
         }
     }
 
@@ -143,17 +185,22 @@ library LibRisk {
     /// @return exited Number of children whose exitAll succeeded.
     function exitChildren() internal returns (uint256 exited) {
         (,, uint16 slippage) = parameters();
-        LibMaster.MasterStorage storage ms = LibMaster.masterStorage();
-        address[] storage children = ms.children;
+        address[] storage children = LibMaster.masterStorage().children;
         for (uint256 i; i < children.length; ++i) {
-            address child = children[i];
-            try IChild(child).exitAll(slippage) returns (uint256 returned) {
-                ms.allocated[child] = 0;
-                emit ChildExited(child, returned);
-                ++exited;
-            } catch (bytes memory reason) {
-                emit ChildExitFailed(child, reason);
-            }
+            if (exitChild(children[i], slippage)) ++exited;
+        }
+    }
+
+    /// @notice Calls `child`'s exitAll(slippageBps); reports ChildExited (and zeroes what is
+    ///         allocated to it) or ChildExitFailed with its revert data. Returns whether it exited.
+    function exitChild(address child, uint16 slippageBps) internal returns (bool exited) {
+        try IChild(child).exitAll(slippageBps) returns (uint256 returned) {
+            LibMaster.masterStorage().allocated[child] = 0;
+            emit ChildExited(child, returned);
+            return true;
+        } catch (bytes memory reason) {
+            emit ChildExitFailed(child, reason);
+            return false;
         }
     }
 }
