@@ -19,6 +19,7 @@ help:
 	@echo "make test-all   everything in one run"
 	@echo "make lint       ruff (python/, tests/, scripts/, bench/, tools/) and Slither with its triage file"
 	@echo "make bench      keeper throughput benchmark (bench/README.md), not a test"
+	@echo "make gas        gas report: arbitrage vs two router swaps, dispatch, master calls (bench/README.md)"
 	@echo "make clean      remove build outputs (.build, contracts/.cache, out)"
 
 setup: $(VENV)/.installed node_modules/.installed .cache/data/.installed
@@ -79,3 +80,9 @@ clean:
 .PHONY: bench
 bench: setup
 	$(BIN)/python bench/run.py
+
+# Gas report (issue 12): deploys on a fresh Anvil, measures each row against its baseline on the same
+# snapshot; writes bench/results/gas-<date>-<sha>.md and .json (code: python/macrostrike/gasreport.py).
+.PHONY: gas
+gas: setup
+	MACROSTRIKE_ANVIL_STEPS_TRACING=0 $(BIN)/python -m macrostrike.gasreport
