@@ -36,6 +36,8 @@ import click
 SNAPSHOT_TOLERANCE = 0.01
 #: Set to 1 to rewrite the snapshot file with the measured figures (an intended change).
 SNAPSHOT_UPDATE_ENV = "MACROSTRIKE_GAS_SNAPSHOT_UPDATE"
+#: Seconds between the measured transactions' blocks (mainnet's slot).
+BLOCK_SECONDS = 12
 
 PAIR_B_NOTE = ("On a new system each pair's first `swap` in a block after its first reserves costs ~80k instead "
                "of ~35k: Uniswap's price accumulators (`price0CumulativeLast`, `price1CumulativeLast`) go from "
@@ -123,17 +125,27 @@ class GasBench:
         path = [self.usdc.address, self.wbtc.address]
         r1 = self.c[f"{buy}_router"].swapExactTokensForTokens(amount, 0, path, t.address, deadline, sender=t)
         base = int(self.wbtc.balanceOf(t))
+        self.next_block_at()
         r2 = self.c[f"{sell}_router"].swapExactTokensForTokens(base, 0, path[::-1], t.address, deadline, sender=t)
         return int(r1.gas_used), int(r2.gas_used)
+
+    def next_block_at(self, offset: int = BLOCK_SECONDS) -> None:
+        """Mines the next transaction ``offset`` s after the latest block. Gas depends on time: a
+        pair updates its price accumulators only in a later second than its last update (two
+        SSTOREs, ~10k), so every measured transaction gets its own, later, timestamp."""
+        latest = int(self.w3.eth.get_block("latest")["timestamp"])
+        self.w3.provider.make_request("evm_setNextBlockTimestamp", [latest + offset])
 
     def compare(self, bot: int) -> dict[str, Any]:
         """``bot``'s arbitrage and the router round trip with the same amount, both from one snapshot."""
         buy_on_a, amount = self.opportunity(bot)
         snap = self.chain.snapshot()
+        self.next_block_at()
         receipt = self.arb.executeArbitrage(bot, buy_on_a, amount, 0, sender=self.actors.keeper)
         diamond = int(receipt.gas_used)
         self.chain.restore(snap)  # (a revert consumes the snapshot: take it again)
         snap = self.chain.snapshot()
+        self.next_block_at()
         swap1, swap2 = self.router_round_trip(buy_on_a, amount)
         self.chain.restore(snap)
         baseline = swap1 + swap2
@@ -154,6 +166,7 @@ class GasBench:
         self.open_gap()
         rows["arb_steady_state"] = self.compare(1)
         snap = self.chain.snapshot()
+        self.next_block_at()
         receipt = self.arbitrage(1)
         rows["arb_steady_state"]["calls"] = self.call_breakdown(str(receipt.txn_hash))
         self.chain.restore(snap)
@@ -199,7 +212,9 @@ class GasBench:
         rebalanceByPerformance of a small amount from a bot without trades to one with profit."""
         p, o, rows = self.project, self.actors.owner, {}
         risk = p.RiskFacet.at(self.master)
+        self.next_block_at()
         rows["checkpoint_first"] = {"gas": int(risk.checkpoint(sender=o).gas_used)}
+        self.next_block_at()
         rows["checkpoint"] = {"gas": int(risk.checkpoint(sender=o).gas_used)}
         alloc = p.AllocationFacet.at(self.master)
         receipt = alloc.sweepProfits(self.amm, [1], sender=o)
