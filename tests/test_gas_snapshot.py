@@ -49,6 +49,12 @@ def test_gas_within_snapshot(rows):
     assert not missing, f"snapshot rows no longer measured: {missing}\n{UPDATE_HINT}"
 
 
+def test_arbitrage_reads_no_pair_token_order(rows):
+    """The pairs' token order is kept at setArbitragePairs: a trade asks no pair for token0()."""
+    calls = [c["call"] for c in rows["arb_steady_state"]["calls"] if c["to"] in ("dex_a pair", "dex_b pair")]
+    assert "token0()" not in calls, calls
+
+
 @pytest.mark.parametrize("measured, problem", [
     ({"a": 1010}, None),                   # +1.0 %: within the tolerance
     ({"a": 1011}, "a: 1,011 gas > snapshot 1,000 (+1.10%, allowed +1%)"),
@@ -59,3 +65,22 @@ def test_compare_snapshot(measured, problem):
     assert SNAPSHOT_TOLERANCE == 0.01
     assert compare_snapshot(measured, {"a": 1000}) == ([problem] if problem else [])
 
+
+#: ERC-7201 slot of "macrostrike.arbitrage" (LibArbitrage.STORAGE_SLOT); routeA, routeB follow the 3 addresses.
+ARBITRAGE_SLOT = 0xFC78B526ACDE47C208C9720780DD07C8AADAD9AFC13CF75C4859BF9C9E944D00
+
+
+def test_arbitrage_without_kept_routes_asks_the_pairs(bench, rows):
+    """A diamond whose pairs were set before routes existed (routeA = routeB = 0, as after an
+    upgrade) quotes and trades exactly as with the kept routes, asking each pair for token0."""
+    bench.open_gap()
+    buy_on_a, amount = bench.opportunity(1)
+    with_routes = bench.arb.quoteArbitrage(buy_on_a, amount)
+    for offset in (3, 4):
+        bench.w3.provider.make_request("anvil_setStorageAt", [bench.amm, hex(ARBITRAGE_SLOT + offset), "0x" + "00" * 32])
+    assert bench.arb.quoteArbitrage(buy_on_a, amount) == with_routes
+    receipt = bench.arb.executeArbitrage(1, buy_on_a, amount, 0, sender=bench.actors.keeper)
+    [event] = receipt.decode_logs(bench.arb.ArbitrageExecuted)
+    assert (event.baseAmount, event.amountOut) == tuple(with_routes)
+    calls = [c["call"] for c in bench.call_breakdown(str(receipt.txn_hash))]
+    assert calls.count("token0()") == 2
