@@ -14,9 +14,11 @@ the same ``evm_snapshot`` as the diamond's call (``evm_revert`` in between):
 * the steady-state arbitrage's external calls from Anvil's ``callTracer`` (what each subcall costs
   inside the callee; the caller also pays 2,600 per cold address and 100 per warm call).
 
-Strike ``openPosition``/``closePosition`` and their EOA baseline (Aave Pool + router) are not
-measured here yet (see bench/README.md). Writes ``bench/results/gas-<date>-<sha>.md`` and
-``.json``. :func:`snapshot_figures` is the small set the test suite's snapshot check
+Strike ``openPosition``/``closePosition`` (long and short, $500 margin, 1.5x and the most the default
+rules reach) are measured on a second fresh Anvil with the Aave V3 market (``--no-strike`` skips
+them); their EOA baseline (the same loop calling the Aave Pool and the router directly) is not
+measured yet. Writes ``bench/results/gas-<date>-<sha>.md`` and ``.json``. :func:`snapshot_figures`
+is the set the test suite's snapshot check
 (tests/test_gas_snapshot.py) compares against ``tests/data/gas-snapshot.json``.
 """
 
@@ -136,6 +138,12 @@ class GasBench:
         latest = int(self.w3.eth.get_block("latest")["timestamp"])
         self.w3.provider.make_request("evm_setNextBlockTimestamp", [latest + offset])
 
+    def set_risk_limits(self) -> None:
+        """The owner sets the child's risk limits to LibRiskLimits' defaults explicitly (a configured
+        child reads its limits from storage instead of constants)."""
+        limits = (8_000 * 10**6, 200_000 * 10**6, 1, 100, 3, 1_800)  # LibRiskLimits.DEFAULT_*
+        self.project.RiskLimitsFacet.at(self.amm).setRiskLimits(limits, sender=self.actors.owner)
+
     def compare(self, bot: int) -> dict[str, Any]:
         """``bot``'s arbitrage and the router round trip with the same amount, both from one snapshot."""
         buy_on_a, amount = self.opportunity(bot)
@@ -165,6 +173,10 @@ class GasBench:
         self.arbitrage(1)
         self.open_gap()
         rows["arb_steady_state"] = self.compare(1)
+        snap = self.chain.snapshot()
+        self.set_risk_limits()
+        rows["arb_steady_state_limits_set"] = self.compare(1)
+        self.chain.restore(snap)
         snap = self.chain.snapshot()
         self.next_block_at()
         receipt = self.arbitrage(1)
@@ -242,6 +254,44 @@ class GasBench:
         return rows
 
 
+#: Strike rows: margin (USDC base units) and the leverages measured (bps) per side: 1.5x and the most
+#: the default rules reach (the 1.15 minimum health factor: ~3.1x long, ~2.29x short; StrikeFacet NatSpec).
+STRIKE_MARGIN = 500 * 10**6
+STRIKE_LEVERAGES = {"long": (15_000, 30_000), "short": (15_000, 22_500)}
+
+
+def strike_rows(log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+    """``openPosition`` and ``closePosition`` of bot 1 on the long and the short child at 1.5x and at
+    near the maximum leverage (STRIKE_LEVERAGES), each from one snapshot of a system with 3 + 3 strike bots on the Aave V3
+    market (BTC at $30,000, $2M pools). The EOA baseline (Aave Pool + router) is not measured."""
+    from ape import accounts, chain, project
+
+    from macrostrike.deploy.system import STRIKE_FACETS, DeployConfig, deploy_system
+    from macrostrike.keeper.context import diamond_at
+
+    test = accounts.test_accounts
+    owner, keeper = test[0], test[1]
+    config = DeployConfig(amm_bots=1, long_bots=3, short_bots=3, pool_usd=2_000_000, capital_per_bot_usd=2_000,
+                          initial_price_usd=30_000, treasury_reserve_usd=1_000, keepers=(str(keeper.address),))
+    system = deploy_system(owner, config, log=log)
+    w3 = chain.provider.web3
+    rows: dict[str, Any] = {}
+    for side in ("long", "short"):
+        facet = diamond_at(project, system.manifest.address(side), *STRIKE_FACETS)
+        for lev in STRIKE_LEVERAGES[side]:
+            snap = chain.snapshot()
+            latest = int(w3.eth.get_block("latest")["timestamp"])
+            w3.provider.make_request("evm_setNextBlockTimestamp", [latest + BLOCK_SECONDS])
+            opened = facet.openPosition(1, STRIKE_MARGIN, lev, latest + 3_600, sender=keeper)
+            w3.provider.make_request("evm_setNextBlockTimestamp", [latest + 2 * BLOCK_SECONDS])
+            closed = facet.closePosition(1, latest + 3_600, sender=keeper)
+            chain.restore(snap)
+            tag = f"{side}_{lev / 10_000:g}x"
+            rows[f"strike_open_{tag}"] = {"gas": int(opened.gas_used), "baseline": None}
+            rows[f"strike_close_{tag}"] = {"gas": int(closed.gas_used), "baseline": None}
+    return rows
+
+
 def deploy(log: Callable[[str], None] = lambda _m: None) -> tuple[Any, Actors]:
     """Deploys the measured AMM system on the connected chain with Anvil test accounts 0 (owner),
     1 (keeper) and 5 (user)."""
@@ -299,6 +349,8 @@ def markdown(results: dict[str, Any]) -> str:
              "`make gas` on a fresh Anvil; every baseline on the same `evm_snapshot` as the diamond's call.", "",
              "| operation | gas | baseline (same snapshot) | ratio | target |", "|---|---:|---:|---:|---|"]
     labels = {"arb_steady_state": ("`executeArbitrage`, a bot's 2nd+ trade (steady state)", "≤ 0.8"),
+              "arb_steady_state_limits_set": ("`executeArbitrage`, steady state, risk limits set by the owner",
+                                              "≤ 0.8"),
               "arb_bot_first_trade": ("`executeArbitrage`, a bot's first trade", "≤ 1.0"),
               "arb_first_new_system": ("`executeArbitrage`, first arbitrage on a new system (cold pairs)*", "—")}
     for key, (label, target) in labels.items():
@@ -317,8 +369,14 @@ def markdown(results: dict[str, Any]) -> str:
     a = r["allocate"]
     per = f" ({a['bots']} bots, {a['per_bot']:,} per bot)" if a.get("gas") else f"; {a.get('note', '')}"
     lines.append(f"| `allocate`{per} | {_fmt(a['gas'])} | — | — | reported |")
-    lines.append("| strike `openPosition` / `closePosition` (long/short, 1.5x and max) vs EOA Aave + router | "
-                 "not measured | not measured | — | ≤ 1.0 |")
+    strike = {k: v for k, v in r.items() if k.startswith("strike_")}
+    for key, row in strike.items():
+        _, op, side, lev = key.split("_")
+        lines.append(f"| strike `{op}Position`, {side} {lev} ($500 margin) | {row['gas']:,} | EOA Aave Pool + router: "
+                     "not measured | — | ≤ 1.0 |")
+    if not strike:
+        lines.append("| strike `openPosition` / `closePosition` (long/short, 1.5x and max) vs EOA Aave + router | "
+                     "not measured | not measured | — | ≤ 1.0 |")
     lines += ["", f"\\* {PAIR_B_NOTE}", "", "## Steady-state arbitrage: external calls (callTracer)", "",
               "| depth | type | to | call | gas used inside |", "|---:|---|---|---|---:|"]
     for call in r["arb_steady_state"].get("calls", []):
@@ -341,7 +399,9 @@ def write_results(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
 @click.option("--network", default="ethereum:local:foundry", show_default=True,
               help="A local chain: the report deploys, mints test tokens and reverts snapshots.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("bench/results"), show_default=True)
-def main(network: str, out_dir: Path) -> None:
+@click.option("--strike/--no-strike", default=True, show_default=True,
+              help="Also measure strike open/close on a second fresh chain (deploys the Aave V3 market).")
+def main(network: str, out_dir: Path, strike: bool) -> None:
     """Deploys on a fresh Anvil, measures every row, prints the table, writes the .md and .json."""
     import tempfile
 
@@ -359,6 +419,10 @@ def main(network: str, out_dir: Path) -> None:
             raise UserError("make gas deploys, mints test tokens and reverts the chain: run it on a local chain")
         system, actors = deploy(log=lambda m: click.echo(m, err=True))
         rows = GasBench(system, actors).run()
+    if strike:
+        os.environ["MACROSTRIKE_DEPLOYMENTS"] = tempfile.mkdtemp(prefix="macrostrike-gas-strike-")
+        with networks.parse_network_choice(network):
+            rows.update(strike_rows(log=lambda m: click.echo(m, err=True)))
     results = {"meta": _meta(), "rows": rows, "snapshot": snapshot_figures(rows), "note": PAIR_B_NOTE}
     path, md = write_results(results, out_dir)
     click.echo(md.read_text())
