@@ -276,19 +276,27 @@ def strike_rows(log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     system = deploy_system(owner, config, log=log)
     w3 = chain.provider.web3
     rows: dict[str, Any] = {}
+
+    def round_trip(facet: Any, lev: int) -> tuple[int, int]:
+        latest = int(w3.eth.get_block("latest")["timestamp"])
+        w3.provider.make_request("evm_setNextBlockTimestamp", [latest + BLOCK_SECONDS])
+        opened = facet.openPosition(1, STRIKE_MARGIN, lev, latest + 3_600, sender=keeper)
+        w3.provider.make_request("evm_setNextBlockTimestamp", [latest + 2 * BLOCK_SECONDS])
+        closed = facet.closePosition(1, latest + 3_600, sender=keeper)
+        return int(opened.gas_used), int(closed.gas_used)
+
     for side in ("long", "short"):
         facet = diamond_at(project, system.manifest.address(side), *STRIKE_FACETS)
+        # the bot's first open also creates its PositionHolder (CREATE2): a row of its own, kept
+        first_open, _ = round_trip(facet, STRIKE_LEVERAGES[side][0])
+        rows[f"strike_open_{side}_first"] = {"gas": first_open, "baseline": None}
         for lev in STRIKE_LEVERAGES[side]:
             snap = chain.snapshot()
-            latest = int(w3.eth.get_block("latest")["timestamp"])
-            w3.provider.make_request("evm_setNextBlockTimestamp", [latest + BLOCK_SECONDS])
-            opened = facet.openPosition(1, STRIKE_MARGIN, lev, latest + 3_600, sender=keeper)
-            w3.provider.make_request("evm_setNextBlockTimestamp", [latest + 2 * BLOCK_SECONDS])
-            closed = facet.closePosition(1, latest + 3_600, sender=keeper)
+            opened, closed = round_trip(facet, lev)
             chain.restore(snap)
             tag = f"{side}_{lev / 10_000:g}x"
-            rows[f"strike_open_{tag}"] = {"gas": int(opened.gas_used), "baseline": None}
-            rows[f"strike_close_{tag}"] = {"gas": int(closed.gas_used), "baseline": None}
+            rows[f"strike_open_{tag}"] = {"gas": opened, "baseline": None}
+            rows[f"strike_close_{tag}"] = {"gas": closed, "baseline": None}
     return rows
 
 
@@ -372,7 +380,11 @@ def markdown(results: dict[str, Any]) -> str:
     strike = {k: v for k, v in r.items() if k.startswith("strike_")}
     for key, row in strike.items():
         _, op, side, lev = key.split("_")
-        lines.append(f"| strike `{op}Position`, {side} {lev} ($500 margin) | {row['gas']:,} | EOA Aave Pool + router: "
+        if lev == "first":
+            what = f"{side} {STRIKE_LEVERAGES[side][0] / 10_000:g}x, the bot's first (creates its PositionHolder)"
+        else:
+            what = f"{side} {lev}, holder exists"
+        lines.append(f"| strike `{op}Position`, {what} ($500 margin) | {row['gas']:,} | EOA Aave Pool + router: "
                      "not measured | — | ≤ 1.0 |")
     if not strike:
         lines.append("| strike `openPosition` / `closePosition` (long/short, 1.5x and max) vs EOA Aave + router | "
