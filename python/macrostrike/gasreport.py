@@ -16,8 +16,8 @@ the same ``evm_snapshot`` as the diamond's call (``evm_revert`` in between):
 
 Strike ``openPosition``/``closePosition`` (long and short, $500 margin, 1.5x and the most the default
 rules reach) are measured on a second fresh Anvil with the Aave V3 market (``--no-strike`` skips
-them); their EOA baseline (the same loop calling the Aave Pool and the router directly) is not
-measured yet. Writes ``bench/results/gas-<date>-<sha>.md`` and ``.json``. :func:`snapshot_figures`
+them), each against an EOA doing the same loop itself (one transaction per Aave Pool call and per
+router swap, the diamond's amounts). Writes ``bench/results/gas-<date>-<sha>.md`` and ``.json``. :func:`snapshot_figures`
 is the set the test suite's snapshot check
 (tests/test_gas_snapshot.py) compares against ``tests/data/gas-snapshot.json``.
 """
@@ -263,7 +263,9 @@ STRIKE_LEVERAGES = {"long": (15_000, 30_000), "short": (15_000, 22_500)}
 def strike_rows(log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     """``openPosition`` and ``closePosition`` of bot 1 on the long and the short child at 1.5x and at
     near the maximum leverage (STRIKE_LEVERAGES), each from one snapshot of a system with 3 + 3 strike bots on the Aave V3
-    market (BTC at $30,000, $2M pools). The EOA baseline (Aave Pool + router) is not measured."""
+    market (BTC at $30,000, $2M pools). Baseline, from the same snapshot: an EOA doing the same loop
+    itself with the diamond's amounts (its Supply/Borrow/Repay/Withdraw and Swap events, in order),
+    one transaction per Aave Pool call and per router swap (:class:`_EoaLoop`)."""
     from ape import accounts, chain, project
 
     from macrostrike.deploy.system import STRIKE_FACETS, DeployConfig, deploy_system
@@ -277,27 +279,121 @@ def strike_rows(log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     w3 = chain.provider.web3
     rows: dict[str, Any] = {}
 
-    def round_trip(facet: Any, lev: int) -> tuple[int, int]:
+    eoa_loop = _EoaLoop(system, test[6], owner)
+    pool, pair = str(eoa_loop.pool.address), str(system.contracts["dex_a_pair"].address)
+    pair_tokens = tuple(str(a).lower() for a in (system.contracts["dex_a_pair"].token0(),
+                                                 system.contracts["dex_a_pair"].token1()))
+
+    def next_block() -> None:
         latest = int(w3.eth.get_block("latest")["timestamp"])
         w3.provider.make_request("evm_setNextBlockTimestamp", [latest + BLOCK_SECONDS])
-        opened = facet.openPosition(1, STRIKE_MARGIN, lev, latest + 3_600, sender=keeper)
-        w3.provider.make_request("evm_setNextBlockTimestamp", [latest + 2 * BLOCK_SECONDS])
-        closed = facet.closePosition(1, latest + 3_600, sender=keeper)
-        return int(opened.gas_used), int(closed.gas_used)
+
+    def round_trip(facet: Any, lev: int) -> tuple[int, int, list, list]:
+        next_block()
+        opened = facet.openPosition(1, STRIKE_MARGIN, lev, 2**40, sender=keeper)
+        next_block()
+        closed = facet.closePosition(1, 2**40, sender=keeper)
+        steps = [_steps(w3, str(r.txn_hash), pool, pair, pair_tokens) for r in (opened, closed)]
+        return int(opened.gas_used), int(closed.gas_used), steps[0], steps[1]
+
+    def baseline(open_steps: list, close_steps: list) -> tuple[Any, Any]:
+        """The EOA's open and close loops with the diamond's amounts, from the current snapshot."""
+        try:
+            opened = eoa_loop.run(open_steps, next_block)
+            closed = eoa_loop.run(close_steps, next_block)
+            return opened, closed
+        except Exception as exc:  # noqa: BLE001 - a baseline that cannot replay is reported, not fatal
+            return f"not measured: {str(exc)[:120]}", f"not measured: {str(exc)[:120]}"
 
     for side in ("long", "short"):
         facet = diamond_at(project, system.manifest.address(side), *STRIKE_FACETS)
         # the bot's first open also creates its PositionHolder (CREATE2): a row of its own, kept
-        first_open, _ = round_trip(facet, STRIKE_LEVERAGES[side][0])
+        first_open, *_ = round_trip(facet, STRIKE_LEVERAGES[side][0])
         rows[f"strike_open_{side}_first"] = {"gas": first_open, "baseline": None}
         for lev in STRIKE_LEVERAGES[side]:
             snap = chain.snapshot()
-            opened, closed = round_trip(facet, lev)
+            opened, closed, open_steps, close_steps = round_trip(facet, lev)
+            chain.restore(snap)
+            snap = chain.snapshot()
+            base_open, base_close = baseline(open_steps, close_steps)
             chain.restore(snap)
             tag = f"{side}_{lev / 10_000:g}x"
-            rows[f"strike_open_{tag}"] = {"gas": opened, "baseline": None}
-            rows[f"strike_close_{tag}"] = {"gas": closed, "baseline": None}
+            for op, gas, base, steps in (("open", opened, base_open, open_steps),
+                                         ("close", closed, base_close, close_steps)):
+                ratio = round(gas / base, 3) if isinstance(base, int) else None
+                rows[f"strike_{op}_{tag}"] = {"gas": gas, "baseline": base, "ratio": ratio,
+                                              "baseline_txs": [a for a, _, _ in steps]}
     return rows
+
+
+#: topic0 of the events an EOA baseline replays: Aave V3 Pool and Uniswap V2 pair.
+_REPLAYED = {
+    "Supply(address,address,address,uint256,uint16)": "supply",
+    "Borrow(address,address,address,uint256,uint8,uint256,uint16)": "borrow",
+    "Repay(address,address,address,uint256,bool)": "repay",
+    "Withdraw(address,address,address,uint256)": "withdraw",
+    "Swap(address,uint256,uint256,uint256,uint256,address)": "swap",
+}
+
+
+def _steps(w3: Any, tx: str, pool: str, pair: str, tokens: tuple[str, str]) -> list[tuple[str, str, int]]:
+    """The diamond's transaction as (action, token, amount) steps, in log order: the Aave Pool's
+    Supply/Borrow/Repay/Withdraw and the pair's Swap (token = the token sold, amount = sold)."""
+    from eth_utils import keccak
+
+    topics = {"0x" + keccak(text=sig).hex().removeprefix("0x"): name for sig, name in _REPLAYED.items()}
+    steps = []
+    for log in w3.eth.get_transaction_receipt(tx)["logs"]:
+        name = topics.get("0x" + bytes(log["topics"][0]).hex().removeprefix("0x"))
+        address = str(log["address"]).lower()
+        data = bytes(log["data"])
+        words = [int.from_bytes(data[i:i + 32], "big") for i in range(0, len(data), 32)]
+        if name == "swap" and address == pair.lower():
+            steps.append(("swap", tokens[0] if words[0] else tokens[1], words[0] or words[1]))
+        elif name in ("supply", "borrow", "repay", "withdraw") and address == pool.lower():
+            reserve = "0x" + bytes(log["topics"][1])[-20:].hex()
+            steps.append((name, reserve, words[1] if name in ("supply", "borrow") else words[0]))
+    return steps
+
+
+class _EoaLoop:
+    """An EOA doing a strike child's loop itself: one transaction per Aave Pool call and per router swap."""
+
+    def __init__(self, system: Any, eoa: Any, owner: Any) -> None:
+        self.c, self.eoa = system.contracts, eoa
+        self.market = self.c["aave_market"]
+        self.pool = self.market.pool_contract()
+        self.router = self.c["dex_a_router"]
+        self.tokens = {str(self.c["usdc"].address).lower(): self.c["usdc"], str(self.c["wbtc"].address).lower():
+                       self.c["wbtc"]}
+        for token in self.tokens.values():  # funds and approvals before any snapshot
+            token.mint(eoa, 10**15, sender=owner)
+            token.approve(str(self.pool.address), 2**256 - 1, sender=eoa)
+            token.approve(str(self.router.address), 2**256 - 1, sender=eoa)
+
+    def run(self, steps: list[tuple[str, str, int]], next_block: Callable[[], None]) -> int:
+        """Replays ``steps`` (the last repay and withdraw of a reserve take all: interest differs by the
+        second); returns the gas of every transaction summed."""
+        last = {(a, t): i for i, (a, t, _) in enumerate(steps) if a in ("repay", "withdraw")}
+        total, eoa = 0, self.eoa
+        for i, (action, token, amount) in enumerate(steps):
+            if last.get((action, token)) == i:
+                amount = 2**256 - 1
+            next_block()
+            if action == "swap":
+                other = next(t for t in self.tokens if t != token)
+                receipt = self.router.swapExactTokensForTokens(amount, 0, [token, other], eoa.address,
+                                                               2**40, sender=eoa)
+            elif action == "supply":
+                receipt = self.pool.supply(token, amount, eoa.address, 0, sender=eoa)
+            elif action == "borrow":
+                receipt = self.pool.borrow(token, amount, 2, 0, eoa.address, sender=eoa)
+            elif action == "repay":
+                receipt = self.pool.repay(token, amount, 2, eoa.address, sender=eoa)
+            else:
+                receipt = self.pool.withdraw(token, amount, eoa.address, sender=eoa)
+            total += int(receipt.gas_used)
+        return total
 
 
 def deploy(log: Callable[[str], None] = lambda _m: None) -> tuple[Any, Actors]:
@@ -384,8 +480,13 @@ def markdown(results: dict[str, Any]) -> str:
             what = f"{side} {STRIKE_LEVERAGES[side][0] / 10_000:g}x, the bot's first (creates its PositionHolder)"
         else:
             what = f"{side} {lev}, holder exists"
-        lines.append(f"| strike `{op}Position`, {what} ($500 margin) | {row['gas']:,} | EOA Aave Pool + router: "
-                     "not measured | — | ≤ 1.0 |")
+        base = row.get("baseline")
+        if isinstance(base, int):
+            cells = (f"EOA loop, {len(row['baseline_txs'])} txs (Aave Pool calls + router swaps) {base:,} "
+                     f"| {row['ratio']:.2f}")
+        else:
+            cells = f"EOA Aave Pool + router: {base or 'not measured'} | —"
+        lines.append(f"| strike `{op}Position`, {what} ($500 margin) | {row['gas']:,} | {cells} | ≤ 1.0 |")
     if not strike:
         lines.append("| strike `openPosition` / `closePosition` (long/short, 1.5x and max) vs EOA Aave + router | "
                      "not measured | not measured | — | ≤ 1.0 |")
