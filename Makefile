@@ -19,7 +19,6 @@ help:
 	@echo "make test-all   everything in one run"
 	@echo "make lint       ruff (python/, tests/, scripts/, bench/, tools/) and Slither with its triage file"
 	@echo "make bench      keeper throughput benchmark (bench/README.md), not a test"
-	@echo "make gas        gas report: arbitrage vs two router swaps, dispatch, master calls (bench/README.md)"
 	@echo "make clean      remove build outputs (.build, contracts/.cache, out)"
 
 setup: $(VENV)/.installed node_modules/.installed .cache/data/.installed
