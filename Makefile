@@ -79,3 +79,9 @@ clean:
 .PHONY: bench
 bench: setup
 	$(BIN)/python bench/run.py
+
+# Gas report (issue 12): deploys on a fresh Anvil, measures each row against its baseline on the same
+# snapshot; writes bench/results/gas-<date>-<sha>.md and .json (code: python/macrostrike/gasreport.py).
+.PHONY: gas
+gas: setup
+	MACROSTRIKE_ANVIL_STEPS_TRACING=0 $(BIN)/python -m macrostrike.gasreport

@@ -51,15 +51,23 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
         uint256 profit
     );
 
-    /// @notice Sets the two pairs and the base token. Owner only.
+    /// @dev A pair of the arbitrage and whether the quote token is its token0.
+    struct Route {
+        address pair;
+        bool quoteIs0;
+    }
+
+    /// @notice Sets the two pairs and the base token (and keeps each pair's token order). Owner only.
     function setArbitragePairs(address pairA, address pairB, address baseToken) external {
         LibDiamond.enforceIsContractOwner();
         address quote = address(LibBots.botStorage().quoteToken);
         if (pairA == pairB || baseToken == quote || baseToken == address(0)) revert InvalidArbitrageConfig();
-        _checkPair(pairA, quote, baseToken);
-        _checkPair(pairB, quote, baseToken);
+        bool quoteIs0A = _checkPair(pairA, quote, baseToken);
+        bool quoteIs0B = _checkPair(pairB, quote, baseToken);
         LibArbitrage.ArbitrageStorage storage s = LibArbitrage.arbitrageStorage();
         (s.pairA, s.pairB, s.baseToken) = (pairA, pairB, baseToken);
+        // token order kept here: a trade asks no pair for token0 (a pair's tokens never change)
+        (s.routeA, s.routeB) = (LibArbitrage.packRoute(pairA, quoteIs0A), LibArbitrage.packRoute(pairB, quoteIs0B));
         emit ArbitragePairsSet(pairA, pairB, baseToken);
     }
 
@@ -72,8 +80,8 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
     /// @notice What a round trip of `amountIn` quote would yield at current reserves.
     /// @return baseAmount Base bought on the buy pair. @return amountOut Quote received on the sell pair.
     function quoteArbitrage(bool buyOnA, uint256 amountIn) external view returns (uint256 baseAmount, uint256 amountOut) {
-        (address buyPair, address sellPair) = _pairs(buyOnA);
-        return _quote(buyPair, sellPair, amountIn);
+        (Route memory buy, Route memory sell) = _routes(buyOnA);
+        return _quote(buy, sell, amountIn);
     }
 
     /// @notice Runs one arbitrage for `botId` with `amountIn` of its capital. Keepers and the owner only.
@@ -92,8 +100,8 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
         if (amountIn == 0) revert ZeroAmount();
         LibRiskLimits.checkTrade(botId); // loss-streak cooldown, daily trade limit (counts this trade)
         if (amountIn > bot.capital) revert LibBots.InsufficientBotCapital(botId, bot.capital, amountIn);
-        (address buyPair, address sellPair) = _pairs(buyOnA);
-        (uint256 baseAmount, uint256 amountOut) = _quote(buyPair, sellPair, amountIn);
+        (Route memory buy, Route memory sell) = _routes(buyOnA);
+        (uint256 baseAmount, uint256 amountOut) = _quote(buy, sell, amountIn);
         if (amountOut < amountIn + minProfit) {
             revert InsufficientProfit(int256(amountOut) - int256(amountIn), minProfit);
         }
@@ -105,14 +113,14 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
         bs.totalCapital += profit;
         LibPerformance.recordTrade(botId, int256(profit));
         LibRiskLimits.recordResult(botId, int256(profit)); // never a loss here: ends any loss streak
-        emit ArbitrageExecuted(botId, buyPair, sellPair, amountIn, baseAmount, amountOut, profit);
+        emit ArbitrageExecuted(botId, buy.pair, sell.pair, amountIn, baseAmount, amountOut, profit);
 
         // interactions: quote -> buy pair; base straight to the sell pair; quote back here
         IERC20 quote = bs.quoteToken;
         uint256 before = quote.balanceOf(address(this));
-        quote.safeTransfer(buyPair, amountIn);
-        _swapOut(buyPair, LibArbitrage.arbitrageStorage().baseToken, baseAmount, sellPair);
-        _swapOut(sellPair, address(quote), amountOut, address(this));
+        quote.safeTransfer(buy.pair, amountIn);
+        _swapOut(buy.pair, !buy.quoteIs0, baseAmount, sell.pair); // base out of the buy pair
+        _swapOut(sell.pair, sell.quoteIs0, amountOut, address(this)); // quote out of the sell pair
         uint256 received = quote.balanceOf(address(this)) + amountIn - before;
         if (received < amountOut) revert UnexpectedOutput(amountOut, received);
     }
@@ -133,34 +141,48 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
         if (returned != 0) quote.safeTransfer(bs.master, returned);
     }
 
-    function _checkPair(address pair, address quote, address base) private view {
+    /// @dev Reverts InvalidPair unless `pair` holds exactly `quote` and `base`; returns whether
+    ///      `quote` is its token0.
+    function _checkPair(address pair, address quote, address base) private view returns (bool quoteIs0) {
         if (pair.code.length == 0) revert InvalidPair(pair);
         address t0 = IUniswapV2PairMinimal(pair).token0();
         address t1 = IUniswapV2PairMinimal(pair).token1();
         if (!((t0 == quote && t1 == base) || (t0 == base && t1 == quote))) revert InvalidPair(pair);
+        return t0 == quote;
     }
 
-    function _pairs(bool buyOnA) private view returns (address buyPair, address sellPair) {
+    /// @dev The buy and the sell pair with their token order: from the routes setArbitragePairs
+    ///      keeps (two storage reads); on a diamond whose pairs were set before routes existed,
+    ///      from pairA/pairB and each pair's token0().
+    function _routes(bool buyOnA) private view returns (Route memory buy, Route memory sell) {
         LibArbitrage.ArbitrageStorage storage s = LibArbitrage.arbitrageStorage();
+        (uint256 routeA, uint256 routeB) = (s.routeA, s.routeB);
+        if (routeA != 0) {
+            (buy.pair, buy.quoteIs0) = LibArbitrage.unpackRoute(buyOnA ? routeA : routeB);
+            (sell.pair, sell.quoteIs0) = LibArbitrage.unpackRoute(buyOnA ? routeB : routeA);
+            return (buy, sell);
+        }
         if (s.pairA == address(0)) revert PairsNotSet();
-        return buyOnA ? (s.pairA, s.pairB) : (s.pairB, s.pairA);
+        (buy.pair, sell.pair) = buyOnA ? (s.pairA, s.pairB) : (s.pairB, s.pairA);
+        address quote = address(LibBots.botStorage().quoteToken);
+        buy.quoteIs0 = IUniswapV2PairMinimal(buy.pair).token0() == quote;
+        sell.quoteIs0 = IUniswapV2PairMinimal(sell.pair).token0() == quote;
     }
 
-    /// @dev (quote reserve, base reserve) of `pair`.
-    function _reserves(address pair) private view returns (uint256 quoteReserve, uint256 baseReserve) {
-        (uint112 r0, uint112 r1,) = IUniswapV2PairMinimal(pair).getReserves();
-        bool quoteIs0 = IUniswapV2PairMinimal(pair).token0() == address(LibBots.botStorage().quoteToken);
-        (quoteReserve, baseReserve) = quoteIs0 ? (uint256(r0), uint256(r1)) : (uint256(r1), uint256(r0));
-        if (quoteReserve == 0 || baseReserve == 0) revert InsufficientLiquidity(pair);
+    /// @dev (quote reserve, base reserve) of `r.pair`.
+    function _reserves(Route memory r) private view returns (uint256 quoteReserve, uint256 baseReserve) {
+        (uint112 r0, uint112 r1,) = IUniswapV2PairMinimal(r.pair).getReserves();
+        (quoteReserve, baseReserve) = r.quoteIs0 ? (uint256(r0), uint256(r1)) : (uint256(r1), uint256(r0));
+        if (quoteReserve == 0 || baseReserve == 0) revert InsufficientLiquidity(r.pair);
     }
 
-    function _quote(address buyPair, address sellPair, uint256 amountIn)
+    function _quote(Route memory buy, Route memory sell, uint256 amountIn)
         private
         view
         returns (uint256 baseAmount, uint256 amountOut)
     {
-        (uint256 qBuy, uint256 bBuy) = _reserves(buyPair);
-        (uint256 qSell, uint256 bSell) = _reserves(sellPair);
+        (uint256 qBuy, uint256 bBuy) = _reserves(buy);
+        (uint256 qSell, uint256 bSell) = _reserves(sell);
         baseAmount = _getAmountOut(amountIn, qBuy, bBuy);
         amountOut = _getAmountOut(baseAmount, bSell, qSell);
     }
@@ -171,10 +193,10 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
         return (amountInWithFee * reserveOut) / (reserveIn * 1000 + amountInWithFee);
     }
 
-    /// @dev Asks `pair` to send `amount` of `token` to `to` (the input was transferred beforehand).
-    function _swapOut(address pair, address token, uint256 amount, address to) private {
-        (uint256 out0, uint256 out1) =
-            IUniswapV2PairMinimal(pair).token0() == token ? (amount, uint256(0)) : (uint256(0), amount);
+    /// @dev Asks `pair` to send `amount` of its token0 (`outIsToken0`) or token1 to `to` (the
+    ///      input was transferred beforehand).
+    function _swapOut(address pair, bool outIsToken0, uint256 amount, address to) private {
+        (uint256 out0, uint256 out1) = outIsToken0 ? (amount, uint256(0)) : (uint256(0), amount);
         IUniswapV2PairMinimal(pair).swap(out0, out1, to, "");
     }
 }

@@ -12,6 +12,26 @@ library LibArbitrage {
         address pairA;
         address pairB;
         address baseToken;
+        /// pairA and its token order (packRoute), written by setArbitragePairs; 0 on a diamond
+        /// whose pairs were set before this field existed (trades then ask the pairs for token0)
+        uint256 routeA;
+        /// pairB and its token order (packRoute), as routeA
+        uint256 routeB;
+    }
+
+    /// @notice Set in a route when the quote token is the pair's token0.
+    uint256 internal constant QUOTE_IS_TOKEN0 = 1 << 160;
+    /// @notice Set in every route written by setArbitragePairs (a route is never 0 once written).
+    uint256 internal constant ROUTE_SET = 1 << 161;
+
+    /// @notice `pair` in the low 160 bits, QUOTE_IS_TOKEN0 when the quote token is its token0, ROUTE_SET.
+    function packRoute(address pair, bool quoteIsToken0) internal pure returns (uint256) {
+        return uint256(uint160(pair)) | (quoteIsToken0 ? QUOTE_IS_TOKEN0 : 0) | ROUTE_SET;
+    }
+
+    /// @notice (pair, quote is its token0) of a route written by packRoute.
+    function unpackRoute(uint256 route) internal pure returns (address pair, bool quoteIsToken0) {
+        return (address(uint160(route)), route & QUOTE_IS_TOKEN0 != 0);
     }
 
     function arbitrageStorage() internal pure returns (ArbitrageStorage storage s) {

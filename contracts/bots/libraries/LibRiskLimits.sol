@@ -209,16 +209,19 @@ library LibRiskLimits {
     /// @notice Cooldown and daily trade limit for one trade of `botId`; counts the trade.
     /// @dev The trade allowed last in a day is number `dailyTradeLimit`; the next reverts until
     ///      86,400 s after the day's first trade.
+    ///      Reads the bot's counters once (one slot) and only the limits' first slot.
     function checkTrade(uint256 botId) internal {
-        Limits memory l = limits();
-        BotRisk storage b = riskStorage().bots[botId];
-        _enforceNoCooldown(botId, b);
-        if (block.timestamp >= uint256(b.dayStart) + DAY) {
-            b.dayStart = uint64(block.timestamp);
-            b.tradesToday = 0;
+        RiskLimitsStorage storage s = riskStorage();
+        uint32 limit = s.configured ? s.dailyTradeLimit : DEFAULT_DAILY_TRADE_LIMIT;
+        BotRisk storage b = s.bots[botId];
+        (uint64 cooldownUntil, uint64 dayStart, uint32 tradesToday) = (b.cooldownUntil, b.dayStart, b.tradesToday);
+        if (block.timestamp < cooldownUntil) revert BotCoolingDown(botId, cooldownUntil);
+        if (block.timestamp >= uint256(dayStart) + DAY) {
+            (b.dayStart, b.tradesToday) = (uint64(block.timestamp), 1);
+            return;
         }
-        if (b.tradesToday >= l.dailyTradeLimit) revert DailyTradeLimitReached(botId, l.dailyTradeLimit);
-        b.tradesToday += 1;
+        if (tradesToday >= limit) revert DailyTradeLimitReached(botId, limit);
+        b.tradesToday = tradesToday + 1;
     }
 
     /// @notice Reverts unless `botId` may open a position of `size` on `pairKey` now: cooldown,
