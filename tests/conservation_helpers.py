@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections import Counter
 from contextlib import contextmanager
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 from ape.exceptions import ContractLogicError
 from eth_utils import keccak

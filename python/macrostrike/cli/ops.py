@@ -21,6 +21,8 @@ from macrostrike.report import usd
 #: USDC base units per dollar (6 decimals)
 USDC = 10**6
 BOT_STATUS = {0: "none", 1: "active", 2: "paused", 3: "retired"}
+#: LibRisk.TripReason (contracts/master/libraries/LibRisk.sol) by value.
+BREAKER_REASONS = {1: "drawdown", 2: "daily loss", 3: "child not valued"}
 
 
 @click.command()
@@ -113,7 +115,7 @@ def _strike_status(manifest: Any, master: str) -> tuple[dict[str, Any] | None, l
     drawdown = (hwm - equity) / hwm if hwm and equity < hwm else 0.0
     state = {"equity_usdc": equity / USDC, "high_water_mark_usdc": hwm / USDC, "drawdown_pct": 100 * drawdown,
              "daily_pnl_usdc": (equity - day_start) / USDC if day_start else None,
-             "breaker": ({1: "drawdown", 2: "daily loss"}.get(int(reason), str(reason)) if tripped else "ok")}
+             "breaker": (BREAKER_REASONS.get(int(reason), str(reason)) if tripped else "ok")}
     rows = []
     for side in ("long", "short"):
         address = manifest.address(side)
