@@ -39,7 +39,7 @@ from treasury_helpers import USDC, deposit, handles
 AMM_BOTS = 3
 BPS = 10_000
 #: Least rule steps this machine must run (with test_capital_conservation_strike.py's: over 1,000).
-MIN_STEPS = 480
+MIN_STEPS = 500
 
 
 @pytest.fixture(scope="module")

@@ -87,7 +87,7 @@ BOTS = 2  # per child: 2 long, 2 short, 2 AMM
 SIDES = ("long", "short")
 KINDS = ("long", "short", "amm")
 #: Least rule steps this machine must run (with test_capital_conservation.py's: over 1,000).
-MIN_STEPS = 520
+MIN_STEPS = 500
 #: Profit tax rates the machine switches between (bps; the contract accepts 0..5,000).
 TAX_RATES = (0, 1, 1_000, 1_234, 5_000)
 #: Views and configuration of the strike children (moved out of StrikeFacet by the lead's split).
@@ -558,7 +558,7 @@ def test_capital_is_conserved_with_strike_positions(world, chain, accounts, proj
             finally:
                 chain.restore(self.snapshot)
 
-    Conservation.TestCase.settings = settings(max_examples=20, stateful_step_count=30, deadline=None, derandomize=True,
+    Conservation.TestCase.settings = settings(max_examples=28, stateful_step_count=30, deadline=None, derandomize=True,
                                               suppress_health_check=list(HealthCheck))
     started = time.monotonic()
     Conservation.TestCase().runTest()
