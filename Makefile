@@ -17,6 +17,7 @@ help:
 	@echo "make test       run the test suite (ape test) on a local Anvil, without the slow suites"
 	@echo "make test-slow  the slow end-to-end suites (@pytest.mark.slow) only; CI runs both"
 	@echo "make test-all   everything in one run"
+	@echo "make gas        gas report: arbitrage vs two router swaps, dispatch, master calls (bench/README.md)"
 	@echo "make lint       ruff (python/, tests/, scripts/, bench/, tools/) and Slither with its triage file"
 	@echo "make bench      keeper throughput benchmark (bench/README.md), not a test"
 	@echo "make clean      remove build outputs (.build, contracts/.cache, out)"
