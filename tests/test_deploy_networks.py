@@ -259,7 +259,7 @@ def test_upgrade_rehearsed_on_a_mainnet_fork_then_applied_upstream(ape_env):
 
 
 @pytest.mark.slow
-def test_testnet_price_feeds_are_owner_controlled(ape_env):
+def test_testnet_price_feeds_are_owner_controlled(ape_env, tmp_path):
     """Issue 11 (M-4): on the Sepolia stand-in the Aave market's price feeds belong to the deployer.
     Anyone else's ``updateAnswer`` is refused and leaves the oracle price alone (the vendored
     MockV3Aggregator let anyone set prices, liquidate bots and fire stop-losses); the deployer's
@@ -268,7 +268,9 @@ def test_testnet_price_feeds_are_owner_controlled(ape_env):
 
     update_answer = bytes.fromhex("a87a20ce")  # updateAnswer(int256)
     with start_anvil("--chain-id", "11155111") as uri:
-        env = {**ape_env, "SEPOLIA_RPC_URL": uri}
+        # its own manifest folder: the module's already holds a Sepolia manifest of another Anvil,
+        # which the deploy rightly refuses to replace without --new-system
+        env = {**ape_env, "SEPOLIA_RPC_URL": uri, "MACROSTRIKE_DEPLOYMENTS": str(tmp_path)}
         args = ("--account", ALIAS, "--bots", "1", "--long-bots", "1", "--short-bots", "0", "--capital", "100",
                 "--keeper", KEEPER)
         run([APE, "run", "deploy", "--network", "ethereum:sepolia:node", *args], env)
