@@ -162,6 +162,18 @@ def f1_of(uri: str, address: str) -> int:
     return int.from_bytes(Web3(Web3.HTTPProvider(uri)).eth.call({"to": address, "data": F1}), "big")
 
 
+def assert_one_system(uri: str, path: Path) -> dict:
+    """Every contract the deployer created on ``uri`` exists once and the manifest at ``path`` names
+    them all (pairs aside: the factories create them); returns the manifest."""
+    created = creations(uri)
+    assert len(created) == len(set(created)), "a contract was deployed twice"
+    manifest = json.loads(path.read_text())
+    recorded = {e["address"] for e in manifest["diamonds"].values()} | {
+        e["address"] for role, e in manifest["contracts"].items() if not role.endswith("_pair")}
+    assert set(created) == recorded
+    return manifest
+
+
 def creations(uri: str) -> list[str]:
     """Every contract the deployer created on the chain, in order (CREATE and CREATE2 via the proxy);
     asserts that every one of its transactions succeeded."""
@@ -213,12 +225,7 @@ def test_testnet_keyfile_deploy_interrupted_resumed_upgraded(ape_env):
         w3 = Web3(Web3.HTTPProvider(uri))
         assert bytes(w3.eth.get_code(PROXY_ADDRESS)) == PROXY_RUNTIME
         assert w3.eth.get_transaction_count(PRESIGNED_SIGNER) == 1
-        created = creations(uri)
-        assert len(created) == len(set(created)), "a contract was deployed twice"
-        manifest = json.loads(path.read_text())
-        recorded = {e["address"] for e in manifest["diamonds"].values()} | {
-            e["address"] for role, e in manifest["contracts"].items() if not role.endswith("_pair")}
-        assert set(created) == recorded
+        manifest = assert_one_system(uri, path)
         assert manifest["network"].startswith("ethereum:sepolia") and manifest["deployer"] == DEPLOYER
         assert all(e["block"] is not None for e in manifest["contracts"].values())
 
