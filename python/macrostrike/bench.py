@@ -716,7 +716,8 @@ class Bench:
         started = time.perf_counter()
         system = deploy_system(owner, DeployConfig(
             amm_bots=cfg.bots, capital_per_bot_usd=cfg.capital_per_bot_usd, pool_usd=cfg.pool_usd,
-            initial_price_usd=data.load(start=cfg.start, hours=1)[0].close, keepers=tuple(str(k.address) for k in keepers)))
+            initial_price_usd=data.load(start=cfg.start, hours=1)[0].close, keepers=tuple(str(k.address) for k in keepers)),
+            new_system=True)  # its own Anvil: the manifest folder holds the replay part's system
         deploy_s = time.perf_counter() - started
         rpc("evm_setIntervalMining", [cfg.block_time_s])
         self.log(f"interval: deployed {system.transactions} transactions in {deploy_s:.1f} s (automine), "
