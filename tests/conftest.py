@@ -46,7 +46,14 @@ def stranger(accounts):
     return accounts[9]
 
 
-ANVIL = Path(__file__).resolve().parents[1] / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+# tools/anvil/anvil: the npm Anvil with its on-disk state cache in a folder removed after it exits.
+ANVIL = Path(__file__).resolve().parents[1] / "tools/anvil/anvil"
+SWEEP_STATES = Path(__file__).resolve().parents[1] / "tools/anvil/sweep-states"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the state caches of the session's Anvils that have exited (see tools/anvil/anvil)."""
+    subprocess.run([str(SWEEP_STATES)], check=False)
 
 
 def free_port() -> int:

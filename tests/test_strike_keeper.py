@@ -166,7 +166,7 @@ def test_signal_entry_then_exit(project, strike_ready, accounts):
     entries = sent(decisions, "signal_entry")
     assert entries, [(d.reason, d.detail) for d in decisions]
     assert [(d.detail["side"], d.bot_id, d.detail["status"]) for d in entries] == \
-        [("long", 2, "mined"), ("short", 2, "mined")]
+        [("long", 2, "mined"), ("short", 2, "mined")], [(d.action, d.reason, d.bot_id, d.detail) for d in decisions]
     for side in ("long", "short"):
         p = state(project, s, side, 2)
         # 1.5x asked (the keeper's default) -> exposure/equity ~1.5x as Aave values it
