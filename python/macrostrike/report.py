@@ -26,11 +26,13 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
     console = console or Console(width=max(Console().width, 132))  # the per-diamond table needs ~130 columns
     t = summary["trades"]
     h = summary["history"]
-    console.print(f"[bold]macrostrike replay[/bold] — {summary['hours_replayed']} hours of BTC/USD "
+    bars, interval = summary.get("bars_replayed", summary["hours_replayed"]), summary.get("bar_interval_s", 3600)
+    unit = {60: "minute", 3600: "hour", 86_400: "day"}.get(interval, f"{interval} s")
+    console.print(f"[bold]macrostrike replay[/bold] — {bars} {unit} bars of {summary.get('asset', 'BTC/USD')} "
                   f"({_date(h['first'])} .. {_date(h['last'])} UTC, close ${h['first_close']:,.2f} -> "
                   f"${h['last_close']:,.2f})")
     rows = [
-        ("hours replayed", f"{summary['hours_replayed']}"),
+        ("bars replayed", f"{bars} ({unit} bars, {summary['hours_replayed']} hours)"),
         ("noise trades", f"{summary['noise_trades']}"),
         ("opportunities seen (gross > 0)", f"{summary['opportunities_seen']}"),
         ("trades sent / succeeded / reverted", f"{t['sent']} / {t['succeeded']} / {t['reverted']}"),
@@ -120,19 +122,20 @@ def write_chart(summary: dict[str, Any], path: Path) -> Path:
                                                         height_ratios=[2, 1, 1.3, 1])
     else:
         fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=[2, 1])
-    top.plot(when, [h["close"] for h in hours], color="black", lw=1.2, label="BTC/USD close (history)")
+    asset = summary.get("asset", "BTC/USD")
+    top.plot(when, [h["close"] for h in hours], color="black", lw=1.2, label=f"{asset} close (history)")
     top.plot(when, [h["price_a_noise"] for h in hours], color="tab:blue", lw=0.7, alpha=0.8,
              label="DEX A pool after noise")
     top.plot(when, [h["price_b_noise"] for h in hours], color="tab:orange", lw=0.7, alpha=0.8,
              label="DEX B pool after noise")
-    top.set_ylabel("USD per BTC")
+    top.set_ylabel(f"USD per unit ({asset})")
     top.legend(loc="best", fontsize=8)
     diamonds = summary.get("diamonds") or {}
     if diamonds:
         counts = ", ".join(f"{role} {d['trades']}" for role, d in diamonds.items())
-        top.set_title(f"macrostrike replay: {len(hours)} hours, {summary['system']['trades']} trades ({counts})")
+        top.set_title(f"macrostrike replay: {len(hours)} bars, {summary['system']['trades']} trades ({counts})")
     else:
-        top.set_title(f"macrostrike replay: {len(hours)} hours, 2 Uniswap V2 pools, "
+        top.set_title(f"macrostrike replay: {len(hours)} bars, 2 Uniswap V2 pools, "
                       f"{summary['trades']['succeeded']} arbitrage trades")
     if any(h.get("realised_by_diamond") for h in hours):
         by = [h.get("realised_by_diamond") or {} for h in hours]
@@ -164,7 +167,7 @@ def write_chart(summary: dict[str, Any], path: Path) -> Path:
         dd_ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
     bottom.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
     fig.autofmt_xdate()
-    fig.text(0.01, 0.01, "Data: Coinbase BTC/USD hourly via CryptoDataDownload. Replay figures, not a forecast.",
+    fig.text(0.01, 0.01, f"Data: {summary['assumptions']['data'].split(';')[0]}. Replay figures, not a forecast.",
              fontsize=7, color="gray")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

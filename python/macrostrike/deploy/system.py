@@ -114,6 +114,10 @@ class DeployConfig:
     #: default for now: it adds 15 transactions (~1-1.5 s on Anvil) to every deploy, and the suite's
     #: deploys and the demo do not use V3 yet.
     uniswap_v3: bool = False
+    #: Strike bots' entry rule: 0 = one signal per bot (momentum / mean reversion / breakout dealt
+    #: round-robin); k in 1..4 = every strike bot acts on the k-of-4 vote of momentum, mean
+    #: reversion, breakout and VWAP deviation (registered as strategy ``agreement``, k in its params).
+    signal_agreement: int = 0
 
     def __post_init__(self) -> None:
         if not 1 <= self.amm_bots <= 100:
@@ -125,6 +129,9 @@ class DeployConfig:
             raise ValueError("eth_usd_price and aave_liquidity_usd must be positive")
         if self.capital_per_bot_usd <= 0 or self.pool_usd <= 0 or self.initial_price_usd <= 0:
             raise ValueError("capital_per_bot_usd, pool_usd and initial_price_usd must be positive")
+        if not 0 <= self.signal_agreement <= 4:
+            raise ValueError(f"signal_agreement={self.signal_agreement} is out of range: use 0 (one signal per bot) "
+                             f"or 1..4 (k of the 4 signals)")
 
     @property
     def strike(self) -> bool:
@@ -696,8 +703,10 @@ AAVE_SYMBOLS = ("USDC", "WBTC", "WETH")
 STRIKE_SIDES = (("long", True), ("short", False))
 
 
-def strike_strategy(index: int, bots: int) -> tuple[bytes, bytes]:
+def strike_strategy(index: int, bots: int, agreement: int = 0) -> tuple[bytes, bytes]:
     """``(strategy id, params)`` registered for strike bot ``index`` (0-based) of a side of ``bots``.
+
+    ``agreement=k`` (1..4) registers the k-of-4 vote (id ``agreement``, values ``[k, 4]`` × 1e4).
 
     The id is the bytes32 of :func:`macrostrike.strategy.signals.strategy_for_bot`'s ``name``
     (``b"momentum"`` …, zero-padded); params are ``abi.encode(uint16 index, uint16 bots, uint256[]
@@ -706,7 +715,7 @@ def strike_strategy(index: int, bots: int) -> tuple[bytes, bytes]:
     """
     from macrostrike.strategy.signals import strategy_for_bot
 
-    signal = strategy_for_bot(index, bots)
+    signal = strategy_for_bot(index, bots, agreement=agreement)
     values = [int(round(float(v) * 10_000)) for v in signal.params.values()]
     return signal.name.encode().ljust(32, b"\0"), encode(["uint16", "uint16", "uint256[]"], [index, bots, values])
 
@@ -780,7 +789,7 @@ def _deploy_strike(d: Deployer, c: dict[str, Any], config: DeployConfig, market:
         address = c[role].address
         registry = d.project.BotRegistryFacet.at(address)
         for i in range(registry.botCount(), wanted[role]):
-            strategy, params = strike_strategy(i, wanted[role])
+            strategy, params = strike_strategy(i, wanted[role], config.signal_agreement)
             name = strategy.rstrip(b"\0").decode()
             d.transact(f"registerBots {role} #{i + 1} ({name})", registry.registerBots, 1, strategy, params)
         if _routes(d, address, "setStrikePool(address)"):

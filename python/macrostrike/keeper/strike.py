@@ -190,15 +190,22 @@ class StrikeStats:
     reads_s: list[float] = field(default_factory=list)
 
 
-def params_signal(params: bytes, fallback_index: int, fallback_bots: int) -> Signal:
-    """The signal a bot was registered with (``abi.encode(uint16 index, uint16 bots, uint256[])``,
-    see :func:`macrostrike.deploy.system.strike_strategy`); bots without such params get
-    ``strategy_for_bot(fallback_index, fallback_bots)``."""
+def params_signal(params: bytes, fallback_index: int, fallback_bots: int, strategy: bytes = b"",
+                  bar_s: int = 3_600) -> Signal:
+    """The signal a bot was registered with: ``strategy`` is its bytes32 id, ``params``
+    ``abi.encode(uint16 index, uint16 bots, uint256[] values)`` (see
+    :func:`macrostrike.deploy.system.strike_strategy`). An ``agreement`` bot's ``values`` start with
+    ``k × 10^4``: ``strategy_for_bot(index, bots, agreement=k)``; any other id gives
+    ``strategy_for_bot(index, bots)`` (the deployments before the agreement rule read the same).
+    Bots without such params get ``strategy_for_bot(fallback_index, fallback_bots)``. ``bar_s``: the
+    observation interval the signal's windows (stated in hours) are converted to."""
+    name = strategy.rstrip(b"\0").decode(errors="replace")
     try:
-        index, bots, _values = decode(["uint16", "uint16", "uint256[]"], params)
-        return signals.strategy_for_bot(int(index), int(bots))
+        index, bots, values = decode(["uint16", "uint16", "uint256[]"], params)
+        agreement = int(values[0]) // 10_000 if name == "agreement" and values else 0
+        return signals.strategy_for_bot(int(index), int(bots), agreement=agreement, bar_s=bar_s)
     except Exception:  # noqa: BLE001 - params of another format (tests, older deploys)
-        return signals.strategy_for_bot(fallback_index % max(1, fallback_bots), max(1, fallback_bots))
+        return signals.strategy_for_bot(fallback_index % max(1, fallback_bots), max(1, fallback_bots), bar_s=bar_s)
 
 
 class StrikeContext:
@@ -289,14 +296,15 @@ class StrikeContext:
                     history.append((int(updated), int(answer) / 10**8))
         return sorted(history)
 
-    def read_bots(self, side: str) -> list[tuple[int, int, int, bytes]]:
-        """``(id, status, capital, params)`` of every bot of ``side``'s diamond."""
+    def read_bots(self, side: str) -> list[tuple[int, int, int, bytes, bytes]]:
+        """``(id, status, capital, params, strategy id)`` of every bot of ``side``'s diamond."""
         diamond, calls = self.diamonds[side], self.calls
         count = int(calls.decode("botCount", self.call(diamond, calls.encode("botCount")))["out0"])
         if not count:
             return []
         page = calls.decode("botsPage", self.call(diamond, calls.encode("botsPage", 1, count)))["page"]
-        return [(int(b["id"]), int(b["status"]), int(b["capital"]), bytes(b["params"])) for b in page]
+        return [(int(b["id"]), int(b["status"]), int(b["capital"]), bytes(b["params"]), bytes(b["strategy"]))
+                for b in page]
 
     def liquidations(self, holders: dict[str, tuple[str, int]], from_block: int, to_block: int, *,
                      max_range: int = 2_000) -> list[dict[str, Any]]:
@@ -357,11 +365,13 @@ class StrikeJob(Job):
             rows = self.ctx.read_bots(side)
             open_ids = self.calls.decode("openPositionIds", self.ctx.call(self.ctx.diamonds[side], OPEN_POSITION_IDS))
             open_ids = set(next(iter(open_ids.values())))
-            for bot_id, status, capital, params in rows:
+            for bot_id, status, capital, params, strategy in rows:
                 key = (side, bot_id)
                 bot = self.bots.get(key)
                 if bot is None:
-                    bot = StrikeBot(side, bot_id, self.ctx.diamonds[side], params_signal(params, bot_id - 1, len(rows)))
+                    signal = params_signal(params, bot_id - 1, len(rows), strategy,
+                                           bar_s=self.settings.strike_signal_interval_s)
+                    bot = StrikeBot(side, bot_id, self.ctx.diamonds[side], signal)
                     self.bots[key] = bot
                 bot.status, bot.capital = status, capital
                 bot.open = bot_id in open_ids
@@ -381,13 +391,14 @@ class StrikeJob(Job):
             if isinstance(raw, bytes) and len(raw) >= 32 and int.from_bytes(raw[:32], "big"):
                 bot.holder = _addr(raw[:32])
 
-    def warm_up(self, prices: list[float]) -> None:
-        """Feed past prices (oldest first) to every signal without acting: the keeper starts with
-        the history a live keeper would have. Each bot's :attr:`StrikeBot.desired` is what its
-        signal last said."""
-        for price in prices:
+    def warm_up(self, prices: list[float], volumes: list[float] | None = None) -> None:
+        """Feed past prices (oldest first) and, when known, their bars' volumes to every signal
+        without acting: the keeper starts with the history a live keeper would have. Each bot's
+        :attr:`StrikeBot.desired` is what its signal last said."""
+        for i, price in enumerate(prices):
+            volume = volumes[i] if volumes is not None else None
             for bot in self.bots.values():
-                out = bot.signal.update(price)
+                out = bot.signal.update(price, volume)
                 if out != HOLD:
                     bot.desired = out
         if prices:
@@ -416,11 +427,13 @@ class StrikeJob(Job):
         self.last_scanned = min(self.last_scanned, from_block - 1)
 
     # -- one block -------------------------------------------------------------------------------
-    def decide(self, header: Any, price: float | None = None, **_: Any) -> list[Decision]:
+    def decide(self, header: Any, price: float | None = None, volume: float | None = None,
+               **_: Any) -> list[Decision]:
         """Run one decision round on block ``header``. ``price`` (USD per BTC) is the observation
-        fed to every signal (the replay passes each hour's close). Without it (``keeper run``) the
-        oracle's price is fed at most once per ``strike_signal_interval_s`` seconds of chain time —
-        the signals' parameters count observations — while triggers, health factors and hedges are
+        fed to every signal (the replay passes each bar's close, and ``volume`` its traded volume).
+        Without it (``keeper run``) the oracle's price is fed at most once per
+        ``strike_signal_interval_s`` seconds of chain time — the signals' windows, stated in hours,
+        are counted in observations of that interval — while triggers, health factors and hedges are
         checked on every block. A bot with an open intent is not decided again until it settles."""
         import time
 
@@ -441,7 +454,7 @@ class StrikeJob(Job):
                 self.next_signal_at = now + self.settings.strike_signal_interval_s
             self.last_price = price
             for bot in self.bots.values():
-                out = bot.signal.update(price)
+                out = bot.signal.update(price, volume)
                 if out != HOLD:
                     bot.desired = out
         else:

