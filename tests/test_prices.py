@@ -214,5 +214,7 @@ def test_cli_replays_a_minute_bar_file(anvil_node, tmp_path):
     assert "XBT_1m minute bars" in assumptions["data"] and "one minute (60 s) of chain time" in assumptions["clock"]
     assert "7.75 bps" in assumptions["market"]  # 60 bps at hourly bars x sqrt(1/60)
     assert "at least 2 of momentum" in assumptions["signals"] and "bars of 60 s" in assumptions["signals"]
+    # --agreement 2: every strike bot was registered as, and rebuilt by the keeper into, a k-of-4 vote
+    assert {p["strategy"] for p in summary["strike"]["positions"]} == {"agreement"}
     for key in ("swap_fee", "gas", "slippage"):
         assert assumptions[key]
