@@ -41,8 +41,12 @@ PARTS = ("tick", "keeper", "raw", "web3", "sign", "interval", "journal")  # = ma
               help="Anvil --block-time of the interval-mining part (s).")
 @click.option("--journal-rows", type=click.IntRange(25, 100_000), default=500, show_default=True,
               help="Attempt rows per pragma in the synchronous=FULL vs NORMAL measurement.")
+@click.option("--prices", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Replay this OHLCV CSV (as `ape run demo --prices`) instead of the bundled BTC/USD hours.")
+@click.option("--max-gap-bars", type=click.IntRange(min=1), default=5, show_default=True,
+              help="With --prices: refuse a gap between two bars longer than this many bar intervals.")
 def main(trades: int, noise_bps: float, tick_bots: int, tick_samples: int, out_dir: Path, network: str, parts: str,
-         interval_blocks: int, block_time: int, journal_rows: int) -> None:
+         interval_blocks: int, block_time: int, journal_rows: int, prices: Path | None, max_gap_bars: int) -> None:
     os.chdir(ROOT)  # Ape finds the project (contracts, ape-config.yaml) from the working directory
     os.environ["MACROSTRIKE_DEPLOYMENTS"] = tempfile.mkdtemp(prefix="macrostrike-bench-deploy-")
     # Anvil without in-memory opcode step traces (tools/anvil/anvil), as for the demo
@@ -63,8 +67,16 @@ def main(trades: int, noise_bps: float, tick_bots: int, tick_samples: int, out_d
                                  param_hint="--parts")
     logger.set_level("WARNING")
     config = BenchConfig(trades=trades, noise_bps=noise_bps, tick_bots=tick_bots, tick_samples=tick_samples,
-                         interval_blocks=interval_blocks, block_time_s=block_time, journal_rows=journal_rows)
+                         interval_blocks=interval_blocks, block_time_s=block_time, journal_rows=journal_rows,
+                         prices=str(prices) if prices else None, max_gap_bars=max_gap_bars)
     bench = Bench(config, log=lambda m: click.echo(m, err=True))
+    if prices is not None:  # a bad file: one line before any chain is started
+        from macrostrike.market.data import DataError
+
+        try:
+            bench.history()
+        except DataError as err:
+            raise UserError(str(err)) from None
     bench.begin()
     if set(chosen) & set(LOCAL_PARTS):
         with networks.parse_network_choice(network) as provider:

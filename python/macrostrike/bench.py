@@ -92,6 +92,10 @@ class BenchConfig:
     dislocation_bps: int = 2_000
     #: attempt rows per pragma in the journal synchronous=FULL vs NORMAL measurement
     journal_rows: int = 500
+    #: ``--prices FILE``: replay this OHLCV history (:func:`macrostrike.market.prices.load_prices`)
+    #: instead of the bundled BTC/USD hours; ``start`` and ``max_hours`` then count its bars.
+    prices: str | None = None
+    max_gap_bars: int = 5
 
 
 # -- timing helpers ----------------------------------------------------------------------------------
@@ -246,13 +250,27 @@ class Bench:
         self.results: dict[str, Any] = {}
 
     # ---- set-up --------------------------------------------------------------------------------
+    def history(self) -> tuple[list[Any], int, str]:
+        """``(candles, bar interval s, what they are)``: ``max_hours`` bars from ``start`` of the
+        bundled BTC/USD hours, or of the ``prices`` file (raises DataError on a bad file)."""
+        from macrostrike.market import data
+        from macrostrike.market.prices import load_prices
+
+        cfg = self.config
+        if cfg.prices is None:
+            return data.load(start=cfg.start, hours=cfg.max_hours), HOUR, "BTC/USD hourly closes"
+        history = load_prices(cfg.prices, max_gap_bars=cfg.max_gap_bars)
+        candles = history.candles[cfg.start:cfg.start + cfg.max_hours]
+        if not candles:
+            raise data.DataError(f"{cfg.prices}: no bars from index {cfg.start} ({len(history.candles)} in the file)")
+        return candles, history.interval_s, history.describe()
+
     def deploy(self) -> None:
         from ape import accounts, chain
 
         from macrostrike.demo import KEEPERS, OWNER, TRADERS
         from macrostrike.deploy.system import DeployConfig, deploy_system
         from macrostrike.keeper.settings import load_settings
-        from macrostrike.market import data
 
         cfg = self.config
         test = accounts.test_accounts
@@ -260,7 +278,7 @@ class Bench:
         self.keepers = [test[i] for i in KEEPERS]
         self.traders = [test[i] for i in TRADERS]
         self.keys = {str(a.address): a.private_key for a in self.keepers + self.traders}
-        self.candles = data.load(start=cfg.start, hours=cfg.max_hours)
+        self.candles, self.interval_s, self.source = self.history()
         self.deploy_config = DeployConfig(amm_bots=cfg.bots, capital_per_bot_usd=cfg.capital_per_bot_usd,
                                           pool_usd=cfg.pool_usd, initial_price_usd=self.candles[0].close,
                                           keepers=tuple(str(k.address) for k in self.keepers))
@@ -386,7 +404,7 @@ class Bench:
         from macrostrike.market.replay import Replay, ReplayConfig
 
         cfg = self.config
-        self.replay_config = ReplayConfig(noise_bps=cfg.noise_bps)
+        self.replay_config = ReplayConfig(noise_bps=cfg.noise_bps, interval_s=self.interval_s)
         journal = self._journal(f"{name}.sqlite")
         replay = Replay.build(self.system, self.keepers, self.traders, self.owner, self.replay_config,
                               self.settings, journal)
@@ -459,7 +477,8 @@ class Bench:
 
         self.snapshot = self.chain.snapshot()
         rpc = Rpc(self.web3)
-        t0 = int(self.web3.eth.get_block("latest")["timestamp"]) + HOUR
+        step = self.interval_s
+        t0 = int(self.web3.eth.get_block("latest")["timestamp"]) + step
         base_fee = int(self.replay_config.base_fee_gwei * 10**9)
         tick_times: list[float] = []
         trades_per_tick: list[int] = []
@@ -467,13 +486,13 @@ class Bench:
         hours = 0
         started = time.perf_counter()
         for i, candle in enumerate(self.candles):
-            timestamp = t0 + i * HOUR
+            timestamp = t0 + (candle.timestamp - self.candles[0].timestamp)  # the file's clock, gaps included
             for method, params in (("evm_setNextBlockTimestamp", [timestamp]),
                                    ("anvil_setNextBlockBaseFeePerGas", [hex(base_fee)])):
                 rpc(method, params)
                 steps.append(Step("rpc", method=method, params=params))
             for trader in replay.traders:
-                if trader.trade_toward(candle.close, timestamp + HOUR, base_fee) is not None:
+                if trader.trade_toward(candle.close, timestamp + step, base_fee) is not None:
                     noise += 1
             clock.on = True
             tick_started = time.perf_counter()
@@ -502,7 +521,8 @@ class Bench:
         self.steps = steps
         traded_ticks = [k for k in trades_per_tick if k]
         self.results[name] = {
-            "hours": hours, "noise_trades": noise, "trades": mined, "reverted": reverted,
+            "hours": hours, "bar_interval_s": self.interval_s, "noise_trades": noise, "trades": mined,
+            "reverted": reverted,
             "keeper_time_s": round(keeper_s, 3),
             "trades_per_s": round(mined / keeper_s, 1),
             "replay_wall_s": round(wall, 2),
@@ -705,7 +725,6 @@ class Bench:
         from macrostrike.keeper.runner import Runner
         from macrostrike.keeper.settings import load_settings
         from macrostrike.keeper.signers import signer_pool
-        from macrostrike.market import data
 
         cfg = self.config
         web3 = chain.provider.web3
@@ -716,7 +735,7 @@ class Bench:
         started = time.perf_counter()
         system = deploy_system(owner, DeployConfig(
             amm_bots=cfg.bots, capital_per_bot_usd=cfg.capital_per_bot_usd, pool_usd=cfg.pool_usd,
-            initial_price_usd=data.load(start=cfg.start, hours=1)[0].close, keepers=tuple(str(k.address) for k in keepers)),
+            initial_price_usd=self.history()[0][0].close, keepers=tuple(str(k.address) for k in keepers)),
             new_system=True)  # its own Anvil: the manifest folder holds the replay part's system
         deploy_s = time.perf_counter() - started
         rpc("evm_setIntervalMining", [cfg.block_time_s])
@@ -963,9 +982,11 @@ class Bench:
                  "measured": k["keeper_time_s"], "met": k["keeper_time_s"] <= 45},
             ]
             assumptions.update({
-                "market": (f"BTC/USD hourly closes from candle {cfg.start}; two noise traders, one per DEX, "
-                           f"trade each pool toward the close with independent N(0, {cfg.noise_bps:g} bps) "
-                           f"errors (seed {self.replay_config.seed}); the demo uses 60 bps"),
+                "market": (f"{self.source} from candle {cfg.start}; two noise traders, one per DEX, "
+                           f"trade each pool toward the close with independent "
+                           f"N(0, {self.replay_config.noise_bps_per_bar():.3g} bps) errors ({cfg.noise_bps:g} bps "
+                           f"at hourly bars, scaled by sqrt(interval / 1 h); seed {self.replay_config.seed}); "
+                           f"the demo uses 60 bps"),
                 "pools": f"two Uniswap V2 USDC/WBTC pools, ${cfg.pool_usd:,} a side at the first close",
                 "bots": f"{cfg.bots} bots x ${cfg.capital_per_bot_usd:,}; up to {cfg.max_trades_per_block} "
                         f"trades per block; {len(self.keepers)} keeper signers, rotation rule off",
@@ -1053,7 +1074,8 @@ def markdown(results: dict[str, Any]) -> str:
     if k:
         lines += [
             "",
-            f"{k['trades']:,} arbitrage trades over {k['hours']} replayed BTC/USD hours "
+            f"{k['trades']:,} arbitrage trades over {k['hours']} replayed "
+            f"{'BTC/USD hours' if cfg.get('prices') is None else str(k.get('bar_interval_s')) + '-s bars of ' + cfg['prices']} "
             f"({k['noise_trades']:,} noise trades, noise {cfg['noise_bps']:g} bps, {cfg['bots']} bots x "
             f"${cfg['capital_per_bot_usd']:,}), the same transactions in each path:",
             "",
