@@ -4,7 +4,7 @@ Each replayed bar (an hour of the bundled history; a minute, an hour or a day of
 :mod:`macrostrike.market.prices`): the chain clock moves to the bar's time relative to the first bar
 (``evm_setNextBlockTimestamp``: one interval per bar, longer across a gap the file has), the base
 fee of the bar's first block is set (``anvil_setNextBlockBaseFeePerGas``; later blocks follow
-EIP-1559 from there), each noise trader trades its pool toward the hour's close; on a system with
+EIP-1559 from there), each noise trader trades its pool toward the bar's close; on a system with
 strike bots the Aave oracle's feeds are set in step (WBTC to the close, WETH to the keeper's
 ``eth_usd_price``, USDC to 1.0 every ``QUOTE_HEARTBEAT_HOURS`` like Chainlink's USDC/USD heartbeat:
 the strike contracts refuse to open on an answer older than its maxAge, issue 11); then the keeper
@@ -49,7 +49,7 @@ class ReplayConfig:
     noise_bps: float = 60.0
     #: Seed of the noise traders' RNGs (trader i uses seed + i).
     seed: int = 2535
-    #: Base fee of each hour's first block (gwei).
+    #: Base fee of each bar's first block (gwei).
     base_fee_gwei: float = 20.0
     #: Test tokens minted to each noise trader (USD of USDC, and BTC).
     trader_usdc: int = 50_000_000
@@ -290,7 +290,7 @@ def summarize(replay: Replay, result: ReplayResult, candles: list[Candle], setti
         "bots": per_bot,
         "assumptions": {
             "swap_fee": "0.3% per Uniswap V2 swap (both legs of every arbitrage, every noise trade)",
-            "gas": (f"priced at the chain's base fee (each hour's first block set to {config.base_fee_gwei} gwei, "
+            "gas": (f"priced at the chain's base fee (each bar's first block set to {config.base_fee_gwei} gwei, "
                     f"EIP-1559 from there) + {settings.priority_fee_wei / 1e9:g} gwei tip; "
                     f"ETH/USD {settings.eth_usd_price:g}: the WETH feed the replay sets once, which the keeper "
                     f"reads; reported gas in USD uses the same figure"),
@@ -410,7 +410,7 @@ def _strike_summary(replay: Replay, result: ReplayResult, settings: KeeperSettin
                               f"(floor {settings.strike_min_health_factor:g} + buffer {settings.strike_hf_buffer:g})"),
             "aave": ("Aave V3 1.19.3 market from npm, WBTC LTV/LT/bonus 73/78/5 %, USDC 77/80/4.5 %, "
                      "variable rates of Aave's template strategies; oracle = owner-controlled feeds set to each "
-                     "hour's close (WBTC), the stated ETH price (WETH) and 1.0 every "
+                     "bar's close (WBTC), the stated ETH price (WETH) and 1.0 every "
                      f"{QUOTE_HEARTBEAT_HOURS} h (USDC)"),
             "swaps": "strike entries and exits swap on DEX A's Uniswap V2 pool (0.3 % fee, slippage bound per bot rule)",
             "signals": _signals_assumption(deploy_config, config.interval_s),
