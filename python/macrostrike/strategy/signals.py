@@ -200,38 +200,35 @@ class VwapDeviation(Signal):
     entry_bps: float = 100.0
     exit_bps: float = 25.0
     name = "vwap"
-    _bars: deque = field(default_factory=deque, repr=False)
-    _pv: float = field(default=0.0, repr=False)
-    _v: float = field(default=0.0, repr=False)
-    _since_exact: int = field(default=0, repr=False)
+    _prices: np.ndarray = field(default=None, repr=False)  # ring buffers of the window's closes and volumes
+    _volumes: np.ndarray = field(default=None, repr=False)
+    _seen: int = field(default=0, repr=False)
     _side: str = field(default=FLAT, repr=False)
 
     def __post_init__(self) -> None:
         if self.window < 2 or not 0 <= self.exit_bps < self.entry_bps:
             raise ValueError("vwap needs window >= 2 and 0 <= exit_bps < entry_bps")
+        self._prices, self._volumes = np.zeros(self.window), np.zeros(self.window)
+
+    def __eq__(self, other: object) -> bool:  # the signal's parameters and state, not the buffers' identity
+        return isinstance(other, VwapDeviation) and self.params == other.params and self._seen == other._seen \
+            and self._side == other._side and bool(np.array_equal(self._prices, other._prices)) \
+            and bool(np.array_equal(self._volumes, other._volumes))
 
     def vwap(self) -> float | None:
-        """VWAP of the current window; None while warming up or when the window traded nothing."""
-        if len(self._bars) < self.window or self._v <= 0:
+        """VWAP of the current window; None while warming up or when the window traded nothing.
+        Summed afresh each time (numpy, no running sums to drift): O(window) in C."""
+        if self._seen < self.window:
             return None
-        return self._pv / self._v
-
-    def _push(self, price: float, volume: float) -> None:
-        self._bars.append((price, volume))
-        self._pv, self._v = self._pv + price * volume, self._v + volume
-        if len(self._bars) > self.window:
-            old_p, old_v = self._bars.popleft()
-            self._pv, self._v = self._pv - old_p * old_v, self._v - old_v
-        self._since_exact += 1
-        if self._since_exact >= self.window:  # running sums drift: recompute them once per window
-            self._pv = math.fsum(p * v for p, v in self._bars)
-            self._v = math.fsum(v for _p, v in self._bars)
-            self._since_exact = 0
+        volume = float(self._volumes.sum())
+        return None if volume <= 0 else float(np.dot(self._prices, self._volumes)) / volume
 
     def update(self, price: float, volume: float | None = None) -> str:
         if volume is None:
             return HOLD
-        self._push(price, max(0.0, float(volume)))
+        slot = self._seen % self.window
+        self._prices[slot], self._volumes[slot] = price, max(0.0, float(volume))
+        self._seen += 1
         vwap = self.vwap()
         if vwap is None:
             return HOLD
