@@ -472,7 +472,6 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
     d = Deployer(account, log, new_system=new_system)
     d.project = project
     recorded_keepers = _check_config(d, config, reconfigure)
-    me = account.address
     c: dict[str, Any] = {}
 
     # Tokens and venues -------------------------------------------------------------------------
