@@ -118,3 +118,12 @@ def test_unreadable_files(tmp_path):
     (tmp_path / "flat.json").write_text("{}")
     with pytest.raises(VenuesError, match='no "chains" object'):
         addressbook.read_book(tmp_path / "flat.json")
+
+
+@pytest.mark.slow  # one `ape run deploy` (~25 s)
+def test_deploy_cli_names_chain_and_file_when_the_book_has_no_entry():
+    """`ape run deploy --venues existing` on the local Anvil (chain 31337, no entry): one line, nothing sent."""
+    from ops_helpers import ape, assert_one_line_error
+
+    proc = ape("run", "deploy", "--venues", "existing", "--bots", "1", "--long-bots", "0", "--short-bots", "0")
+    assert_one_line_error(proc, "no venues for chain 31337", str(ADDRESS_BOOK), "--venues sandbox")
