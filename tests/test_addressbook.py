@@ -127,3 +127,20 @@ def test_deploy_cli_names_chain_and_file_when_the_book_has_no_entry():
 
     proc = ape("run", "deploy", "--venues", "existing", "--bots", "1", "--long-bots", "0", "--short-bots", "0")
     assert_one_line_error(proc, "no venues for chain 31337", str(ADDRESS_BOOK), "--venues sandbox")
+
+
+def test_gas_token_feed_where_gas_is_not_eth_and_the_keeper_prefers_it():
+    from types import SimpleNamespace
+
+    from macrostrike.deploy.manifest import Manifest
+    from macrostrike.keeper.prices import EthUsd
+
+    assert load(137).feeds["NATIVE/USD"] != load(137).feeds["ETH/USD"]
+    assert "NATIVE/USD" in load(43114).feeds and "NATIVE/USD" not in load(8453).feeds
+    manifest = Manifest(chain_id=137, genesis_hash="0x00", contracts={
+        "aave_feed:WETH": {"address": load(137).feeds["ETH/USD"]},
+        "native_usd_feed": {"address": load(137).feeds["NATIVE/USD"]}})
+    settings = SimpleNamespace(eth_usd_feed=None, eth_usd_price=1.0, eth_usd_max_age_s=60)
+    assert EthUsd.for_deployment(None, settings, manifest).feed == load(137).feeds["NATIVE/USD"]
+    del manifest.contracts["native_usd_feed"]
+    assert EthUsd.for_deployment(None, settings, manifest).feed == load(137).feeds["ETH/USD"]

@@ -98,6 +98,14 @@ function build(id) {
         : `no "${pair}" feed on ${clNet} in ${at(CL)}`);
     }
   }
+  // The gas token's USD feed where it is not ETH (the keeper prices gas with it): Polygon's POL (Chainlink's
+  // feed is still named MATIC / USD), Avalanche's AVAX.
+  const native = { 137: ['MATIC__USD', 'MATIC/USD'], 43114: ['AVAX__USD', 'AVAX/USD'] }[id];
+  if (native && named && named[native[0]]) {
+    const also = (published[native[1]] || []).some((c) => c.toLowerCase() === named[native[0]].toLowerCase())
+      ? ` (also in ${at(CL)} data/feeds/${clFile}.json ${clNet})` : '';
+    out.chainlink['NATIVE/USD'] = { ...entry(named[native[0]], `${at(AAVE)} ${clName}.${native[0]}${also}`), pair: native[1] };
+  }
   return out;
 }
 

@@ -9,7 +9,7 @@ protocols' npm packages; a user's ``--venues FILE`` uses the same format)::
         "v2_dexes": [{"name": "Uniswap V2", "factory": ADDR, "router": ADDR}, ...],
         "uniswap_v3": {"factory": ADDR, "quoter_v2": ADDR, "swap_router02": ADDR},
         "aave_v3": {"pool_addresses_provider": ADDR},
-        "chainlink": {"BTC/USD": ADDR, "ETH/USD": ADDR, "USDC/USD": ADDR},
+        "chainlink": {"BTC/USD": ADDR, "ETH/USD": ADDR, "USDC/USD": ADDR, "NATIVE/USD": ADDR},
         "tokens": {"USDC": ADDR, "WBTC": ADDR, "WETH": ADDR},
         "missing": [{"what": "tokens.WBTC", "why": "..."}]}}}
 
@@ -31,7 +31,8 @@ from eth_utils import is_checksum_address
 ADDRESS_BOOK = Path(__file__).with_name("addressbook.json")
 #: Chain ids of local development chains (Anvil, Hardhat, Ganache): the sandbox is the default there.
 DEV_CHAIN_IDS = frozenset({31337, 1337})
-FEED_PAIRS = ("BTC/USD", "ETH/USD", "USDC/USD")
+#: ``NATIVE/USD``: the gas token's USD feed where it is not ETH (POL, AVAX); the keeper prices gas with it.
+FEED_PAIRS = ("BTC/USD", "ETH/USD", "USDC/USD", "NATIVE/USD")
 TOKEN_SYMBOLS = ("USDC", "WBTC", "WETH")
 
 

@@ -11,7 +11,8 @@ keeper reads either manifest alike:
 * ``aave_pool``, ``aave_oracle`` …: the market behind ``PoolAddressesProvider`` (``getPool``,
   ``getPriceOracle``, ``getPoolDataProvider``), ``aave_feed:<SYMBOL>`` the feed its oracle reads for each
   token (``AaveOracle.getSourceOfAsset``); without a market, the venues file's Chainlink feeds
-  (BTC/USD for WBTC, ETH/USD for WETH, USDC/USD for USDC).
+  (BTC/USD for WBTC, ETH/USD for WETH, USDC/USD for USDC);
+* ``native_usd_feed``: the gas token's USD feed where it is not ETH (``NATIVE/USD``: POL, AVAX).
 
 The treasury is funded from the deployer's own USDC (a real token cannot be minted): the deploy stops
 before sending anything when the balance is short.
@@ -128,6 +129,8 @@ def use_venues(d: Any, c: dict[str, Any], book: Venues) -> None:
         for symbol, pair in FEED_OF.items():
             if pair in book.feeds:
                 _record(d, f"aave_feed:{symbol}", f"Chainlink {pair}", book.feeds[pair], book.sources[f"chainlink.{pair}"])
+    if "NATIVE/USD" in book.feeds:  # the gas token is not ETH: the keeper prices gas with this feed
+        _record(d, "native_usd_feed", "Chainlink NATIVE/USD", book.feeds["NATIVE/USD"], book.sources["chainlink.NATIVE/USD"])
     d.manifest.venues["existing"] = book.record()
     d.save()
 
