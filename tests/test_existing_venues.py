@@ -104,3 +104,28 @@ def test_keeper_trades_a_v2_v2_gap_on_the_existing_pairs(two_systems, owner, kee
     mined = [d for d in decisions if d.reason == "mined"]
     assert mined, [d.reason for d in decisions]
     assert all(d.bot_id in (1, 2) for d in mined)
+
+
+def test_one_v2_dex_leaves_arbitrage_unset_and_the_keeper_says_so(two_systems, owner, chain, project, tmp_path):
+    """A venues file with one V2 DEX (as the address book has per chain): the AMM child's pairs stay unset,
+    and `ape keeper run` stops with one line instead of a missing-role error."""
+    import os
+
+    from ops_helpers import ape, assert_one_line_error
+
+    venues = existing.venues_of(two_systems["upstream"].manifest, "one DEX")
+    entry = venues["chains"]["31337"]
+    entry["v2_dexes"] = entry["v2_dexes"][:1]
+    path = tmp_path / "one-dex.json"
+    path.write_text(json.dumps(venues))
+    config = DeployConfig(amm_bots=1, capital_per_bot_usd=100)
+    two_systems["upstream"].contracts["usdc"].mint(owner.address, existing.treasury_need(config), sender=owner)
+    lines = []
+    system = deploy_system(owner, config, lines.append, new_system=True, venues=str(path))
+    assert any("arbitrage pairs are left unset" in line for line in lines)
+    zero = "0x0000000000000000000000000000000000000000"
+    assert [str(a) for a in project.ArbitrageFacet.at(system.manifest.address("amm")).arbitragePairs()] == [zero] * 3
+    env = {"MACROSTRIKE_DEPLOYMENTS": os.environ["MACROSTRIKE_DEPLOYMENTS"]}
+    proc = ape("keeper", "run", "--network", chain.provider.uri, "--blocks", "1", "--dry-run",
+               "--journal", f"sqlite:///{tmp_path}/journal.sqlite", env=env)
+    assert_one_line_error(proc, "fewer than two V2 DEXes", "dex_b_pair")
