@@ -6,6 +6,8 @@ chain sends nothing when nothing changed; re-running after an interruption (a no
 clash: one line says where) resumes where it stopped. A damaged manifest, or one whose system is not
 on the connected chain, stops the deploy (`--new-system` starts over deliberately); flags that differ
 from the deployed system are refused (`--reconfigure` applies what transactions can apply).
+`--venues existing|sandbox|FILE` chooses between the chain's own Uniswap/Aave/Chainlink/USDC (address book,
+python/macrostrike/deploy/addressbook.json) and the project's test tokens and venues.
 A keyfile ``--account`` unlocks from ``APE_ACCOUNTS_<alias>_PASSPHRASE``
 when that is set (non-interactive), else Ape prompts.
 """
@@ -16,6 +18,7 @@ import click
 from ape.cli import account_option
 
 from macrostrike.cli.common import UserError, connected, network_option, resolve_account
+from macrostrike.deploy.addressbook import VenuesError
 from macrostrike.deploy.create2 import Create2Error
 from macrostrike.deploy.drift import ConfigMismatch
 from macrostrike.deploy.manifest import ManifestError
@@ -41,9 +44,14 @@ from macrostrike.deploy.system import DeployConfig, deploy_system, node_fault
 @click.option("--reconfigure", is_flag=True,
               help="Apply the flags' differences from the deployed system that transactions can apply "
                    "(more bots, keepers); without it any difference is refused.")
-def cli(network, account, bots, long_bots, short_bots, capital, price, keepers, new_system, reconfigure):
+@click.option("--venues", default=None, metavar="existing|sandbox|FILE",
+              help="existing: wire the system to the chain's Uniswap, Aave, Chainlink and tokens from the address book "
+                   "(python/macrostrike/deploy/addressbook.json), deploying none of them; sandbox: deploy test tokens "
+                   "and venues; FILE: a venues file in the address book's format. Default: existing on a chain the "
+                   "address book lists, sandbox elsewhere (local Anvil), the recorded kind on a deployed system.")
+def cli(network, account, bots, long_bots, short_bots, capital, price, keepers, new_system, reconfigure, venues):
     with connected(network):
-        _deploy(account, (bots, long_bots, short_bots), capital, price, keepers, (new_system, reconfigure))
+        _deploy(account, (bots, long_bots, short_bots), capital, price, keepers, (new_system, reconfigure, venues))
 
 
 def _deploy(account, counts, capital, price, keepers, mode):
@@ -74,8 +82,8 @@ def _deploy(account, counts, capital, price, keepers, mode):
         click.echo(line)
 
     try:
-        system = deploy_system(owner, config, log=log, new_system=mode[0], reconfigure=mode[1])
-    except (Create2Error, ManifestError, ConfigMismatch) as err:
+        system = deploy_system(owner, config, log=log, new_system=mode[0], reconfigure=mode[1], venues=mode[2])
+    except (Create2Error, ManifestError, ConfigMismatch, VenuesError) as err:
         raise UserError(str(err)) from None
     except Exception as err:  # noqa: BLE001 - sorted by node_fault: a node's or a transaction's fault is one line
         message = node_fault(err, steps[-1] if steps else "the start")

@@ -36,8 +36,8 @@ DEPLOYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff
 DEPLOYER = Account.from_key(DEPLOYER_KEY).address
 KEEPER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # Anvil test account 1
 ALIAS, PASSPHRASE = "deployer", "macrostrike-test-passphrase"
-DEPLOY_ARGS = ("--account", ALIAS, "--bots", "2", "--long-bots", "0", "--short-bots", "0", "--capital", "100",
-               "--keeper", KEEPER)
+DEPLOY_ARGS = ("--account", ALIAS, "--venues", "sandbox", "--bots", "2", "--long-bots", "0", "--short-bots", "0",
+               "--capital", "100", "--keeper", KEEPER)
 F1 = "0xc27fc305"  # f1(): TestFacetX answers 101, TestFacetY 201
 
 
@@ -278,8 +278,8 @@ def test_testnet_price_feeds_are_owner_controlled(ape_env, tmp_path):
         # its own manifest folder: the module's already holds a Sepolia manifest of another Anvil,
         # which the deploy rightly refuses to replace without --new-system
         env = {**ape_env, "SEPOLIA_RPC_URL": uri, "MACROSTRIKE_DEPLOYMENTS": str(tmp_path)}
-        args = ("--account", ALIAS, "--bots", "1", "--long-bots", "1", "--short-bots", "0", "--capital", "100",
-                "--keeper", KEEPER)
+        args = ("--account", ALIAS, "--venues", "sandbox", "--bots", "1", "--long-bots", "1", "--short-bots", "0",
+                "--capital", "100", "--keeper", KEEPER)
         run([APE, "run", "deploy", "--network", "ethereum:sepolia:node", *args], env)
         manifest = json.loads((Path(env["MACROSTRIKE_DEPLOYMENTS"]) / "11155111.json").read_text())
         w3 = Web3(Web3.HTTPProvider(uri))

@@ -66,6 +66,9 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
         keeper_log.addHandler(handler)
     manifest = load_manifest()
     signers = resolve_signers(account, signer_aliases)
+    if "dex_b_pair" not in manifest.contracts:  # --venues existing|FILE with fewer than two V2 DEXes
+        raise UserError("the deployment names fewer than two V2 DEXes with a USDC/WBTC pair (dex_b_pair): the arbitrage "
+                        "job needs two; add a second V2 DEX to the venues file and run `ape run deploy` again")
     ctx = AmmContext(manifest)
     if journal_url is None:
         Path("out").mkdir(exist_ok=True)

@@ -37,6 +37,7 @@ from macrostrike.deploy import aave as aavelib
 from macrostrike.deploy import create2
 from macrostrike.deploy import cuts as cutlib
 from macrostrike.deploy import drift
+from macrostrike.deploy import existing as existing_venues
 from macrostrike.deploy import venues
 from macrostrike.deploy.manifest import (
     Manifest,
@@ -449,7 +450,7 @@ class _Contracts:
 def deploy_system(account: Any, config: DeployConfig | None = None,
                   log: Callable[[str], None] = lambda _m: None,
                   overrides: Mapping[str, Any] | None = None, *,
-                  new_system: bool = False, reconfigure: bool | None = None) -> System:
+                  new_system: bool = False, reconfigure: bool | None = None, venues: str | None = None) -> System:
     """Deploy (or re-use) everything; returns handles and writes ``deployments/<chain-id>.json``.
 
     ``overrides``: contract name -> Ape ``ContractContainer`` to use instead of the project's
@@ -463,7 +464,12 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
             bots, keepers), False refuses any difference before anything is sent; None (library
             use: tests, the demo) does not compare.
 
+        venues: ``--venues``: ``"sandbox"``, ``"existing"`` (the address book's entry for the chain) or a
+            venues file's path; None: existing on a chain the address book lists, else the sandbox, and on a
+            recorded system its kind (:func:`macrostrike.deploy.existing.choose`).
+
     Raises:
+        VenuesError: a bad ``--venues`` or venues file, no entry for the chain, too little USDC (nothing sent).
         ConfigMismatch: ``config`` differs from the deployed system (any difference without
             ``reconfigure``; one that cannot be applied with it). Nothing was sent.
         ManifestDamaged, ManifestStale: see :class:`Deployer`.
@@ -473,12 +479,70 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
     d = Deployer(account, log, new_system=new_system)
     d.project = project
     recorded_keepers = _check_config(d, config, reconfigure)
-    me = account.address
     c: dict[str, Any] = {}
 
     # Tokens and venues -------------------------------------------------------------------------
-    c["usdc"] = d.contract("usdc", project.TestToken, "USD Coin (test)", "USDC", USDC_DECIMALS, me)
-    c["wbtc"] = d.contract("wbtc", project.TestToken, "Wrapped BTC (test)", "WBTC", WBTC_DECIMALS, me)
+    book = existing_venues.choose(d.manifest, venues, d.chain.provider.chain_id)
+    if book is None:
+        _deploy_sandbox_venues(d, c, config)
+    else:  # --venues existing|FILE: the venues file's tokens, pairs, market and feeds; none deployed
+        existing_venues.use_venues(d, c, book)
+        existing_venues.preflight(d, c, book, config)
+
+    # Facets and diamonds ------------------------------------------------------------------------
+    names = sorted(set(MASTER_FACETS) | {n for _, fs, _ in CHILDREN.values() for n in fs})
+    facets = {n: d.contract(f"facet:{n}", getattr(project, n), deterministic=True) for n in names}
+    master_init = d.contract("init:MasterInit", project.MasterInit, deterministic=True)
+    child_init = d.contract("init:ChildInit", project.ChildInit, deterministic=True)
+    c["master"] = d.diamond("master", "MasterDiamond", {n: facets[n] for n in MASTER_FACETS},
+                            master_init, master_init.init.encode_input(c["usdc"].address))
+    for role, (diamond_name, child_facets, _) in CHILDREN.items():
+        c[role] = d.diamond(role, diamond_name, {n: facets[n] for n in child_facets}, child_init,
+                            child_init.init.encode_input(c["master"].address, c["usdc"].address))
+
+    # Wiring ------------------------------------------------------------------------------------
+    registry = project.ChildRegistryFacet.at(c["master"].address)
+    for role, (_, _, kind) in CHILDREN.items():
+        if not registry.isChild(c[role].address):
+            d.transact(f"registerChild {role}", registry.registerChild, c[role].address, kind)
+    amm_arb = project.ArbitrageFacet.at(c["amm"].address)
+    want_pairs = tuple(str(c[k].address) for k in ("dex_a_pair", "dex_b_pair", "wbtc") if k in c)
+    if len(want_pairs) == 3 and tuple(str(a) for a in amm_arb.arbitragePairs()) != want_pairs:
+        d.transact("setArbitragePairs", amm_arb.setArbitragePairs, *want_pairs)
+    for role in CHILDREN:
+        bots = project.BotRegistryFacet.at(c[role].address)
+        for keeper in config.keepers:
+            if not bots.isKeeper(keeper):
+                d.transact(f"setKeeper {keeper} on {role}", bots.setKeeper, keeper, True)
+
+    # Bots: min profit spread over the bots, ids 1..amm_bots --------------------------------------
+    amm_bots = project.BotRegistryFacet.at(c["amm"].address)
+    existing = amm_bots.botCount()
+    for i in range(existing, config.amm_bots):
+        params = encode(["uint256"], [usdc(config.min_profit_usd[i % len(config.min_profit_usd)])])
+        d.transact(f"registerBots amm #{i + 1}", amm_bots.registerBots, 1, ARBITRAGE_STRATEGY, params)
+
+    treasury = project.TreasuryFacet.at(c["master"].address)
+    if config.strike:
+        market = existing_venues.aave_market(d, c, book) if book else _deploy_aave(d, c, config)
+        _deploy_strike(d, c, config, market)
+        _fund_by_allocation(d, c, config)
+    else:
+        _fund_amm_bots(d, c, config, treasury, amm_bots)
+
+    d.manifest.config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()}
+    # keepers stay keepers on chain: the record names the earlier ones too
+    d.manifest.config["keepers"] = sorted({to_checksum_address(k) for k in (*recorded_keepers, *config.keepers)})
+    d.save()
+    return System(manifest=d.manifest, contracts=c, transactions=d.sent)
+
+
+def _deploy_sandbox_venues(d: Deployer, c: dict[str, Any], config: DeployConfig) -> None:
+    """The sandbox (``--venues sandbox``): test tokens, WETH9, two Uniswap V2 factories with a Router02 each and
+    their seeded USDC/WBTC pairs, and (``config.uniswap_v3``) Uniswap V3; every step reads the chain first."""
+    me = d.account.address
+    c["usdc"] = d.contract("usdc", d.project.TestToken, "USD Coin (test)", "USDC", USDC_DECIMALS, me)
+    c["wbtc"] = d.contract("wbtc", d.project.TestToken, "Wrapped BTC (test)", "WBTC", WBTC_DECIMALS, me)
     c["weth"] = d.contract("weth", venues.container("WETH9"))
     for dex in ("dex_a", "dex_b"):
         factory = d.contract(f"{dex}_factory", venues.container("UniswapV2Factory"), me)
@@ -504,53 +568,6 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
             d.transact(f"mint LP on {dex}", pair.mint, me)
     if config.uniswap_v3:
         _deploy_uniswap_v3(d, c, config)
-
-    # Facets and diamonds ------------------------------------------------------------------------
-    names = sorted(set(MASTER_FACETS) | {n for _, fs, _ in CHILDREN.values() for n in fs})
-    facets = {n: d.contract(f"facet:{n}", getattr(project, n), deterministic=True) for n in names}
-    master_init = d.contract("init:MasterInit", project.MasterInit, deterministic=True)
-    child_init = d.contract("init:ChildInit", project.ChildInit, deterministic=True)
-    c["master"] = d.diamond("master", "MasterDiamond", {n: facets[n] for n in MASTER_FACETS},
-                            master_init, master_init.init.encode_input(c["usdc"].address))
-    for role, (diamond_name, child_facets, _) in CHILDREN.items():
-        c[role] = d.diamond(role, diamond_name, {n: facets[n] for n in child_facets}, child_init,
-                            child_init.init.encode_input(c["master"].address, c["usdc"].address))
-
-    # Wiring ------------------------------------------------------------------------------------
-    registry = project.ChildRegistryFacet.at(c["master"].address)
-    for role, (_, _, kind) in CHILDREN.items():
-        if not registry.isChild(c[role].address):
-            d.transact(f"registerChild {role}", registry.registerChild, c[role].address, kind)
-    amm_arb = project.ArbitrageFacet.at(c["amm"].address)
-    want_pairs = (str(c["dex_a_pair"].address), str(c["dex_b_pair"].address), str(c["wbtc"].address))
-    if tuple(str(a) for a in amm_arb.arbitragePairs()) != want_pairs:
-        d.transact("setArbitragePairs", amm_arb.setArbitragePairs, *want_pairs)
-    for role in CHILDREN:
-        bots = project.BotRegistryFacet.at(c[role].address)
-        for keeper in config.keepers:
-            if not bots.isKeeper(keeper):
-                d.transact(f"setKeeper {keeper} on {role}", bots.setKeeper, keeper, True)
-
-    # Bots: min profit spread over the bots, ids 1..amm_bots --------------------------------------
-    amm_bots = project.BotRegistryFacet.at(c["amm"].address)
-    existing = amm_bots.botCount()
-    for i in range(existing, config.amm_bots):
-        params = encode(["uint256"], [usdc(config.min_profit_usd[i % len(config.min_profit_usd)])])
-        d.transact(f"registerBots amm #{i + 1}", amm_bots.registerBots, 1, ARBITRAGE_STRATEGY, params)
-
-    treasury = project.TreasuryFacet.at(c["master"].address)
-    if config.strike:
-        market = _deploy_aave(d, c, config)
-        _deploy_strike(d, c, config, market)
-        _fund_by_allocation(d, c, config)
-    else:
-        _fund_amm_bots(d, c, config, treasury, amm_bots)
-
-    d.manifest.config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()}
-    # keepers stay keepers on chain: the record names the earlier ones too
-    d.manifest.config["keepers"] = sorted({to_checksum_address(k) for k in (*recorded_keepers, *config.keepers)})
-    d.save()
-    return System(manifest=d.manifest, contracts=c, transactions=d.sent)
 
 
 def _deploy_uniswap_v3(d: Deployer, c: dict[str, Any], config: DeployConfig) -> None:
@@ -684,8 +701,10 @@ def _deposit(d: Deployer, c: dict[str, Any], treasury: Any, short: int, me: str)
     """Mint (test token), approve and deposit ``short`` USDC base units when positive."""
     if short <= 0:
         return
+    if "venues" in c:  # a real token: deposit the deployer's own USDC (existing.preflight checked the balance)
+        existing_venues.check_funds(d, c, short)
     # each of the three steps checks what a resumed run may already have done
-    if c["usdc"].balanceOf(me) < short:
+    if c["usdc"].balanceOf(me) < short and "venues" not in c:
         d.transact("mint USDC for the treasury", c["usdc"].mint, me, short - c["usdc"].balanceOf(me))
     if c["usdc"].allowance(me, c["master"].address) < short:
         d.transact("approve treasury", c["usdc"].approve, c["master"].address, short)

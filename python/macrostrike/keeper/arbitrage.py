@@ -24,6 +24,7 @@ from macrostrike.keeper.abi import Calls
 from macrostrike.keeper.context import AmmContext
 from macrostrike.keeper.fees import FeeAboveCap, next_base_fee
 from macrostrike.keeper.jobbase import Job
+from macrostrike.keeper import l1fee
 from macrostrike.keeper.journal import Decision, IntentOpen, Journal
 from macrostrike.keeper.prices import EthUsd
 from macrostrike.keeper.settings import KeeperSettings
@@ -32,6 +33,9 @@ from macrostrike.keeper.txmanager import Outcome, TxManager, subject_of
 from macrostrike.keeper.txsender import SendRejected, SimulationReverted, TxSender
 
 EXECUTE = function_signature_to_4byte_selector("executeArbitrage(uint256,bool,uint256,uint256)")
+#: A representative ``executeArbitrage`` call (bot 100, $10,000 in, $10 min profit) whose L1 data fee the
+#: OP stack's GasPriceOracle quotes: the calldata's size is fixed, only its compressibility varies a little.
+L1_SAMPLE_CALL = EXECUTE + encode(["uint256", "bool", "uint256", "uint256"], [100, True, 10**10, 10**7])
 #: Bots read per eth_call by :meth:`ArbitrageJob.read_bots`.
 PAGE = 250
 ACTIVE = 1  # LibBots.BotStatus.Active
@@ -86,11 +90,14 @@ class ArbitrageJob(Job):
 
     def __init__(self, ctx: AmmContext, signers: SignerPool | TxSender, settings: KeeperSettings,
                  journal: Journal, *, send: bool = True, txm: TxManager | None = None,
-                 eth_usd: EthUsd | None = None) -> None:
+                 eth_usd: EthUsd | None = None, l1_fee: l1fee.L1DataFee | None = None) -> None:
         super().__init__(signers, settings, journal, send=send, txm=txm)
         self.ctx = ctx
         self.calls = Calls(ctx.abi)
         self.eth_usd = eth_usd or EthUsd.for_deployment(ctx.web3, settings, ctx.manifest)
+        self.chain_id = int(ctx.web3.eth.chain_id)
+        #: OP stack L1 data fee reader (None elsewhere): added to the gas cost, see :mod:`macrostrike.keeper.l1fee`.
+        self.l1_fee = l1_fee or l1fee.for_chain(ctx.web3, self.chain_id)
         self.stats = JobStats()
         self.bots: dict[int, BotState] = {}
         self.refresh_bots()
@@ -124,6 +131,14 @@ class ArbitrageJob(Job):
         """Median gas of the trades measured so far, or the configured default."""
         measured = self.stats.gas_per_trade[-50:]
         return int(statistics.median(measured)) if measured else self.settings.default_arbitrage_gas
+
+    def l1_cost_usdc(self, block: int, gas: int, gas_price: int, eth_usd: float) -> int:
+        """The OP stack L1 data fee of an ``executeArbitrage`` transaction in USDC base units (0 on other
+        chains): the ``GasPriceOracle``'s quote for a representative call (fixed-size calldata)."""
+        if self.l1_fee is None:
+            return 0
+        tx = l1fee.unsigned_eip1559(self.chain_id, self.ctx.amm_address, L1_SAMPLE_CALL, gas, gas_price, 0)
+        return int(self.l1_fee.wei(block, tx) * eth_usd / 10**12)
 
     def gas_limit_basis(self) -> int | None:
         """Gas to base the limit on without ``eth_estimateGas``: the largest of the last 50 measured
@@ -209,9 +224,10 @@ class ArbitrageJob(Job):
                 self.stats.opportunities += 1
             gas = self.expected_gas()
             eth_usd = self.eth_usd.price()
-            gas_cost = gas_cost_usdc(gas, gas_price, eth_usd)
+            l1_cost = self.l1_cost_usdc(number, gas, gas_price, eth_usd)
+            gas_cost = gas_cost_usdc(gas, gas_price, eth_usd) + l1_cost
             if gross <= gas_cost:
-                note("skip", "unprofitable_after_gas", gross_profit=gross, gas_cost_usdc=gas_cost,
+                note("skip", "unprofitable_after_gas", gross_profit=gross, gas_cost_usdc=gas_cost, l1_fee_usdc=l1_cost,
                      base_fee_wei=base_fee, amount_in=optimum, eth_usd=eth_usd, eth_usd_source=self.eth_usd.source)
                 break
             bot = self.pick_bot(tried, number)

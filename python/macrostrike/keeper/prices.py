@@ -44,10 +44,14 @@ class EthUsd:
 
     @classmethod
     def for_deployment(cls, web3: Any, settings: Any, manifest: Any = None) -> EthUsd:
-        """The settings' feed, else the manifest's ``aave_feed:WETH``, else the fallback alone."""
+        """The settings' feed, else the manifest's ``native_usd_feed`` (the gas token's USD feed on a chain
+        whose gas is not ETH: POL, AVAX; :mod:`macrostrike.deploy.existing`), else its ``aave_feed:WETH``,
+        else the fallback alone."""
         feed = settings.eth_usd_feed
-        if feed is None and manifest is not None and "aave_feed:WETH" in getattr(manifest, "contracts", {}):
-            feed = manifest.address("aave_feed:WETH")
+        roles = getattr(manifest, "contracts", {}) if manifest is not None else {}
+        for role in ("native_usd_feed", "aave_feed:WETH"):
+            if feed is None and role in roles:
+                feed = manifest.address(role)
         return cls(web3, feed, settings.eth_usd_price, max_age_s=settings.eth_usd_max_age_s)
 
     def _read(self) -> float:
