@@ -27,7 +27,7 @@ setup: $(VENV)/.installed node_modules/.installed .cache/data/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,postgres]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,postgres,l2]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
