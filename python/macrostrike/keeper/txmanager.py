@@ -437,6 +437,7 @@ class TxManager:
             if self._in_pool_check(last.tx_hash):
                 last.uncertain, last.broadcast_block = False, head  # look again two blocks on
             else:
+                self.journal.check_fence()  # a deposed leader re-sends nothing (raises Fenced)
                 result = tracked.sender.broadcast(last.raw)
                 last.broadcast_block, last.uncertain = head, result.outcome == "unknown"
                 if result.in_flight:
