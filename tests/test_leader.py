@@ -11,7 +11,7 @@ import time
 import pytest
 from sqlalchemy import func, select, text
 
-from journal_helpers import postgres_server  # noqa: F401 - fixture
+from journal_helpers import fresh_database, postgres_server  # noqa: F401 - fixture
 from macrostrike.keeper.journal import Fenced, Journal, intents_table, transactions_table
 from macrostrike.keeper.leader import JournalInUse, Leadership, SqliteJournalLock, group_key, leadership_report, lock_key
 
@@ -22,15 +22,7 @@ TO = "0x00000000000000000000000000000000000000BB"
 @pytest.fixture
 def pg_url(postgres_server, request):  # noqa: F811 - the fixture
     """A fresh database on the session's server for each test (the leader tables start empty)."""
-    from sqlalchemy import create_engine
-
-    name = "leader_" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
-    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return postgres_server.replace("/postgres?", f"/{name}?")
+    return fresh_database(postgres_server, "leader_" + request.node.name.lower()[:40])
 
 
 def attempt(n: int) -> dict:

@@ -269,16 +269,20 @@ class Leadership:
         if self._thread is not None:
             self._thread.join(timeout=5)
         try:
-            with self._io:
-                if self.role == "leader" and self._lost is None:
+            if self.role == "leader" and self._lost is None:
+                with self._io:
                     self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
-                self._conn.execute(delete(keeper_nodes_table).where(keeper_nodes_table.c.node == self.node))
         except Exception as err:  # noqa: BLE001 - the session is gone already: so is its lock
             logger.info("leadership release: %s: %s", type(err).__name__, str(err).splitlines()[0][:120])
         finally:
             self.role = "stopped"
             self._conn.close()
             self._engine.dispose()
+        try:  # on the journal's own connections: the lock connection may be the one that failed
+            with self.journal.engine.begin() as conn:
+                conn.execute(delete(keeper_nodes_table).where(keeper_nodes_table.c.node == self.node))
+        except Exception as err:  # noqa: BLE001 - a stale row is reported as stale, no harm
+            logger.info("heartbeat row not removed: %s: %s", type(err).__name__, str(err).splitlines()[0][:120])
 
 
 def leadership_report(journal: Journal, *, now: float | None = None, stale_after_s: float = 30.0) -> list[dict[str, Any]]:

@@ -31,6 +31,8 @@ and, if need be, re-broadcasts or replaces them — instead of deciding afresh.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -97,6 +99,19 @@ class Outcome:
     @property
     def tx_hash(self) -> str | None:
         return None if self.receipt is None else "0x" + bytes(self.receipt["transactionHash"]).hex()
+
+
+#: Environment variable naming a fault-injection point for crash tests (tests/test_failover.py):
+#: ``kill_after_pending_write`` — the process SIGKILLs itself right after the first attempt of an
+#: intent is committed to the journal, before it is broadcast. Never set in production.
+FAULT_ENV = "MACROSTRIKE_FAULT_INJECT"
+
+
+def fault_point(name: str) -> None:
+    """Kill this process (SIGKILL, as ``kill -9``) if :data:`FAULT_ENV` names ``name``."""
+    if os.environ.get(FAULT_ENV) == name:
+        logger.error("fault injection: SIGKILL at %s", name)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def subject_of(address: str, key: Any) -> str:
@@ -269,6 +284,7 @@ class TxManager:
             job, subject, action, bot_id, to, data, gas_limit, block, value=value, detail=detail,
             attempt={"tx_hash": tx_hash, "signer": sender.address, "nonce": nonce, "raw": raw, "tip": fees.tip,
                      "max_fee": fees.max_fee})
+        fault_point("kill_after_pending_write")
         tracked = Tracked(intent, sender, [Attempt(tx_hash, nonce, raw, fees, time.time(), block)])
         try:
             self._broadcast(tracked)
