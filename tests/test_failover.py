@@ -115,6 +115,19 @@ class Market(threading.Thread):
                 self.errors.append(f"{type(err).__name__}: {err}")
 
 
+def status_and_health(uri: str, url: str, env: dict[str, str]) -> tuple[list, list]:
+    """The keepers as ``ape keeper status --journal`` (JSON) and ``ape keeper health`` show them."""
+    status = ape("keeper", "status", "--network", uri, "--journal", url, "--format", "json", env=env)
+    assert status.returncode == 0, status.stdout[-2000:] + status.stderr[-2000:]
+    health = ape("keeper", "health", "--network", uri, "--journal", url, env=env)
+    assert health.returncode == 0, health.stdout[-2000:] + health.stderr[-2000:]
+
+    def shape(groups: list) -> list:  # without the ages, which differ between the two reads
+        return [{"group": g["group"], "epoch": g["epoch"], "leader": g["leader"] and {"node": g["leader"]["node"]},
+                 "standbys": [{"node": x["node"]} for x in g["standbys"]]} for g in groups]
+    return shape(json.loads(status.stdout)["keepers"]), shape(json.loads(health.stdout)["leadership"])
+
+
 def exited(keeper: KeeperProcess, timeout_s: float) -> int:
     wait_until(lambda: not keeper.alive(), timeout_s, f"{keeper.log_path.name} to exit", step_s=0.02)
     return keeper._reap(5)
@@ -149,6 +162,11 @@ def test_failover_two_keepers_one_journal(postgres_server, tmp_path):  # noqa: F
             epoch = group.wait_leader(a, 0, timeout_s=180)
             b.start()
             wait_until(lambda: "standby:" in b.since_start(), 180, "b to wait as a standby")
+            operator_view = status_and_health(node.uri, url, env)
+            assert [(g["epoch"], g["leader"]["node"].endswith(f":{a.proc.pid}"),
+                     [s["node"].endswith(f":{b.proc.pid}") for s in g["standbys"]]) for g in operator_view[0]] == \
+                [(1, True, [True])], operator_view
+            assert operator_view[1] == operator_view[0], operator_view
             market.start()
 
             # 1. a dies right after committing a pending attempt, before its broadcast

@@ -167,3 +167,84 @@ def test_second_keeper_on_a_sqlite_journal_is_refused(tmp_path):
         SqliteJournalLock(database)
     held.release()
     SqliteJournalLock(database).release()  # free again once the first one let go
+
+
+def test_metrics_follow_the_leadership(two):
+    from prometheus_client import generate_latest
+
+    from macrostrike.keeper.metrics import Metrics
+
+    ja, jb, a, b = two
+    ma, mb, single = Metrics(), Metrics(), Metrics()
+    ma.track_leadership(a)
+    mb.track_leadership(b)
+    single.track_leadership(None)
+
+    def gauges(m: Metrics) -> tuple[str, str]:
+        lines = generate_latest(m.registry).decode().splitlines()
+        return tuple(next(x.split()[1] for x in lines if x.startswith(name + " ")) for name in ("keeper_is_leader",
+                                                                                              "keeper_epoch"))
+    assert gauges(ma) == ("1.0", "1.0") and gauges(mb) == ("0.0", "0.0") and gauges(single) == ("1.0", "0.0")
+    a.release()
+    assert b.try_acquire()
+    assert gauges(ma) == ("0.0", "0.0") and gauges(mb) == ("1.0", "2.0")
+
+
+def test_health_reports_the_group_and_a_standby_is_alive(two):
+    """Readiness lists the group (degraded without a standby); liveness on a standby's host follows
+    its heartbeat row, not the loop's heartbeat (a standby runs no loop)."""
+    from types import SimpleNamespace
+
+    from macrostrike.keeper import health
+    from macrostrike.keeper.settings import KeeperSettings
+
+    ja, jb, a, b = two
+    settings = KeeperSettings(health_max_heartbeat_age_s=30)
+    problems: list = []
+    groups = health._leadership(ja, settings, time.time(), problems)
+    assert groups[0]["leader"]["node"] == "host-a:1" and groups[0]["standbys"][0]["node"] == "host-b:2"
+    assert problems == []
+    b.release()
+    health._leadership(ja, settings, time.time(), problems)
+    assert problems == [("degraded", f"keeper group {GROUP}: no standby keeper (no failover possible)")]
+
+    web3 = SimpleNamespace(eth=SimpleNamespace(block_number=10, chain_id=31337))
+    standby = Leadership(jb, GROUP, lease_s=2.0, poll_s=0.1, node=f"{__import__('socket').gethostname()}:99")
+    try:
+        report = health.check_liveness(web3, ja, settings)  # no loop heartbeat at all: the standby row counts
+        assert (report["status"], report["check"]) == ("alive", "standby"), report
+        stale = health.check_liveness(web3, ja, settings, now=time.time() + 120)
+        assert stale["status"] == "dead" and "standby keeper" in stale["problems"][0], stale
+    finally:
+        standby.release()
+    assert health.check_liveness(web3, ja, settings)["check"] == "heartbeat"  # no standby here: the loop's beat
+
+
+@pytest.fixture(scope="module")
+def deployed(anvil_node, tmp_path_factory):
+    """An AMM-only system on the module's Anvil; the env pointing at its manifest."""
+    from ops_helpers import ape
+
+    deployments = tmp_path_factory.mktemp("deployments")
+    env = {"MACROSTRIKE_DEPLOYMENTS": str(deployments)}
+    proc = ape("run", "deploy", "--network", anvil_node, "--bots", "2", "--long-bots", "0", "--short-bots", "0",
+               "--capital", "1000", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return env
+
+
+@pytest.mark.slow
+def test_cli_second_keeper_on_sqlite_refuses_with_one_line(anvil_node, deployed, tmp_path):
+    from ops_helpers import ape, assert_one_line_error
+
+    database = tmp_path / "keeper.sqlite"
+    held = SqliteJournalLock(database)  # the first keeper
+    try:
+        proc = ape("keeper", "run", "--network", anvil_node, "--blocks", "1", "--journal", f"sqlite:///{database}",
+                   env=deployed)
+        assert_one_line_error(proc, str(database), "in use by another keeper", "PostgreSQL")
+    finally:
+        held.release()
+    proc = ape("keeper", "run", "--network", anvil_node, "--blocks", "1", "--journal", f"sqlite:///{database}",
+               env=deployed)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

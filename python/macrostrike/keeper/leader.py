@@ -285,6 +285,16 @@ class Leadership:
             logger.info("heartbeat row not removed: %s: %s", type(err).__name__, str(err).splitlines()[0][:120])
 
 
+def host_nodes(journal: Journal, host: str | None = None) -> list[dict[str, Any]]:
+    """Heartbeat rows of the keeper processes on ``host`` (default: this machine's host name), the
+    most recently seen first."""
+    host = socket.gethostname() if host is None else host
+    with journal.engine.connect() as conn:
+        rows = conn.execute(select(keeper_nodes_table).where(keeper_nodes_table.c.host == host)
+                            .order_by(keeper_nodes_table.c.last_seen.desc())).mappings().all()
+    return [dict(r) for r in rows]
+
+
 def leadership_report(journal: Journal, *, now: float | None = None, stale_after_s: float = 30.0) -> list[dict[str, Any]]:
     """Per leader group in ``journal``: the epoch, the leader and the standbys (from the heartbeat
     table; a row not seen for ``stale_after_s`` is listed under ``stale``, not as a member).
