@@ -9,7 +9,10 @@ ways while it trades:
 3. SIGSTOP of the leader past the lease (``leader_lease_s`` 3 s): the server ends its lock session,
    the standby takes over; on SIGCONT the deposed leader finds its epoch gone and exits (code 75)
    having written (and so sent) nothing after it lost its epoch;
-4. SIGTERM of the leader: it releases the lock at once (handover).
+4. SIGTERM of the leader: it releases the lock at once (handover);
+5. the leader SIGSTOPs itself after signing, before its pending write
+   (``stop_before_pending_write``); the standby takes over after the lease; on SIGCONT that write
+   is refused (fenced) and the deposed keeper exits 75 — its signed transaction never sent.
 
 Each killed or deposed keeper is started again as the new standby (what a supervisor does). At the
 end the chaos soak's audit (tests/chaos_helpers.py ``audit``: every keeper transaction on chain
@@ -104,11 +107,13 @@ class Market(threading.Thread):
 
     def __init__(self, driver: MarketDriver, rng: random.Random) -> None:
         super().__init__(daemon=True)
-        self.driver, self.rng, self.stop = driver, rng, threading.Event()
+        self.driver, self.rng, self.stop, self.paused = driver, rng, threading.Event(), threading.Event()
         self.errors: list[str] = []
 
     def run(self) -> None:
         while not self.stop.wait(self.rng.uniform(1.5, 3.0)):
+            if self.paused.is_set():
+                continue
             try:
                 self.driver.gap()
             except Exception as err:  # noqa: BLE001 - reported at the end
@@ -126,6 +131,12 @@ def status_and_health(uri: str, url: str, env: dict[str, str]) -> tuple[list, li
         return [{"group": g["group"], "epoch": g["epoch"], "leader": g["leader"] and {"node": g["leader"]["node"]},
                  "standbys": [{"node": x["node"]} for x in g["standbys"]]} for g in groups]
     return shape(json.loads(status.stdout)["keepers"]), shape(json.loads(health.stdout)["leadership"])
+
+
+def process_state(pid: int) -> str:
+    """The state letter of ``pid`` in /proc (``T``: stopped)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2]
 
 
 def exited(keeper: KeeperProcess, timeout_s: float) -> int:
@@ -218,6 +229,34 @@ def test_failover_two_keepers_one_journal(postgres_server, tmp_path):  # noqa: F
             takeovers["sigterm_handover"] = {"epoch": new_epoch, "to_leader_s": round(time.monotonic() - t0, 2)}
             epoch = new_epoch
             assert exited(b, 30) == 0, b.since_start()[-3000:]
+
+            # 5. the leader (b, after a handover) stops itself after signing, before its pending
+            #    write; a takes over; on SIGCONT b's write must be refused (fenced) and b exit 75
+            #    (the market pauses while a hands over to b and restarts as the standby)
+            market.paused.set()
+            b.env = {**env, "MACROSTRIKE_FAULT_INJECT": "stop_before_pending_write"}
+            b.start()
+            wait_until(lambda: "standby:" in b.since_start(), 120, "b to wait as a standby")
+            wait_until(lambda: not group.journal.open_intents(), 60, "a's intents to settle")
+            a.proc.send_signal(signal.SIGTERM)
+            epoch = group.wait_leader(b, epoch, timeout_s=30)
+            assert exited(a, 30) == 0, a.since_start()[-3000:]
+            a.start()
+            wait_until(lambda: "standby:" in a.since_start(), 120, "a to wait as a standby")
+            market.paused.clear()
+            wait_until(lambda: process_state(b.proc.pid) == "T", 90, "b to stop itself before a pending write",
+                       step_s=0.02)
+            fenced_epoch, t0, baseline = epoch, time.monotonic(), group.decisions()
+            takeovers["sigstop_before_pending_write"] = group.takeover(a, epoch, t0, baseline)
+            epoch = takeovers["sigstop_before_pending_write"]["epoch"]
+            os.kill(b.proc.pid, signal.SIGCONT)
+            code = exited(b, 30)
+            text = b.since_start()
+            deposed["fenced"] = {"exit_code": code, "epoch": fenced_epoch,
+                                 "refused": text.count(f"leader epoch {fenced_epoch} ")}
+            log.append(f"b stopped before its pending write; a leads at epoch {epoch}; b exited {code}")
+            assert code == EXIT_DEPOSED and f"leader epoch {fenced_epoch} " in text and "no longer current" in text, \
+                text[-3000:]
 
             # quiet: no more market moves; the leader settles what is open, then stops
             market.stop.set()

@@ -248,3 +248,35 @@ def test_cli_second_keeper_on_sqlite_refuses_with_one_line(anvil_node, deployed,
     proc = ape("keeper", "run", "--network", anvil_node, "--blocks", "1", "--journal", f"sqlite:///{database}",
                env=deployed)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_two_chains_on_one_server_each_in_its_own_schema(pg_url):
+    """The README's layout for several chains: one PostgreSQL database, a schema per (chain, system)
+    (``options=-csearch_path=…``): each journal is migrated into its own schema, cursors and leaders
+    are apart."""
+    from sqlalchemy import create_engine
+
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for schema in ("keeper_mainnet", "keeper_base"):
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    admin.dispose()
+    mainnet, base = (Journal(f"{pg_url}&options=-csearch_path%3D{schema}") for schema in ("keeper_mainnet", "keeper_base"))
+    leaders = [Leadership(mainnet, group_key(1, "0x" + "aa" * 20), lease_s=2, poll_s=0.1, node="h:1"),
+               Leadership(base, group_key(8453, "0x" + "bb" * 20), lease_s=2, poll_s=0.1, node="h:2")]
+    try:
+        assert all(leader.try_acquire() for leader in leaders)
+        mainnet.set_last_block("keeper", 100)
+        base.set_last_block("keeper", 7)
+        assert (mainnet.last_block("keeper"), base.last_block("keeper")) == (100, 7)
+        assert [[g["group"] for g in leadership_report(j)] for j in (mainnet, base)] == \
+            [[group_key(1, "0x" + "aa" * 20)], [group_key(8453, "0x" + "bb" * 20)]]
+        with mainnet.engine.connect() as conn:
+            tables = set(conn.execute(text("SELECT table_schema || '.' || table_name FROM information_schema.tables "
+                                           "WHERE table_name = 'leader_epochs'")).scalars())
+        assert tables == {"keeper_mainnet.leader_epochs", "keeper_base.leader_epochs"}
+    finally:
+        for leader in leaders:
+            leader.release()
+        mainnet.close()
+        base.close()

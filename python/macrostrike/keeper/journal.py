@@ -16,6 +16,13 @@ the raw bytes for a re-broadcast); a fee bump is a new attempt of the same inten
 Attempts are written as ``pending`` *before* they are broadcast (the hash of a signed transaction is
 known before sending), in a committed SQLite transaction with ``synchronous=FULL``, so a keeper
 killed at any point finds them on restart and resumes the intent instead of deciding afresh.
+
+**Fencing** (two keepers on one PostgreSQL journal, :mod:`macrostrike.keeper.leader`): with
+:attr:`Journal.fence` set to the leader's ``(group, epoch)``, the writes that precede a broadcast
+(:meth:`Journal.intent_create` with its attempt, :meth:`Journal.tx_pending`, :meth:`Journal.check_fence`
+before a re-broadcast) read the group's ``leader_epochs`` row ``FOR SHARE`` in their own transaction
+and raise :class:`Fenced`, writing nothing, unless it still holds that epoch; each attempt row
+records the epoch it was written under.
 """
 
 from __future__ import annotations

@@ -101,17 +101,22 @@ class Outcome:
         return None if self.receipt is None else "0x" + bytes(self.receipt["transactionHash"]).hex()
 
 
-#: Environment variable naming a fault-injection point for crash tests (tests/test_failover.py):
-#: ``kill_after_pending_write`` — the process SIGKILLs itself right after the first attempt of an
-#: intent is committed to the journal, before it is broadcast. Never set in production.
+#: Environment variable naming a fault-injection point for crash tests (tests/test_failover.py), never
+#: set in production: ``kill_after_pending_write`` — the process SIGKILLs itself right after the
+#: first attempt of an intent is committed to the journal, before it is broadcast;
+#: ``stop_before_pending_write`` — it SIGSTOPs itself (once) after signing, before that write (a
+#: leader paused at the worst moment: on SIGCONT the write must be fenced).
 FAULT_ENV = "MACROSTRIKE_FAULT_INJECT"
+_FAULT_SIGNALS = {"kill_after_pending_write": signal.SIGKILL, "stop_before_pending_write": signal.SIGSTOP}
+_faults_fired: set[str] = set()
 
 
 def fault_point(name: str) -> None:
-    """Kill this process (SIGKILL, as ``kill -9``) if :data:`FAULT_ENV` names ``name``."""
-    if os.environ.get(FAULT_ENV) == name:
-        logger.error("fault injection: SIGKILL at %s", name)
-        os.kill(os.getpid(), signal.SIGKILL)
+    """Send this process the signal of fault ``name`` (:data:`FAULT_ENV`) if that variable names it."""
+    if os.environ.get(FAULT_ENV) == name and name not in _faults_fired:
+        _faults_fired.add(name)
+        logger.error("fault injection: %s at %s", _FAULT_SIGNALS[name].name, name)
+        os.kill(os.getpid(), _FAULT_SIGNALS[name])
 
 
 def subject_of(address: str, key: Any) -> str:
@@ -279,6 +284,7 @@ class TxManager:
             raise IntentOpen(f"{subject} already has an open intent")
         block, nonce = int(header["number"]), sender.nonce
         raw, tx_hash = sender.sign(to, data, value, gas_limit, nonce, fees)
+        fault_point("stop_before_pending_write")
         # the intent and its first attempt in one commit, durable before the broadcast
         intent = self.journal.intent_create(
             job, subject, action, bot_id, to, data, gas_limit, block, value=value, detail=detail,
