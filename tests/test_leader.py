@@ -41,10 +41,18 @@ def count(journal: Journal, table) -> int:
 
 
 def terminate(journal: Journal, node: str) -> None:
-    """End ``node``'s lock session from the server side (what the lease does to a paused leader)."""
+    """End ``node``'s lock session from the server side (what the lease does to a paused leader) and
+    wait until it is gone (``pg_terminate_backend`` only signals it: its locks go when it exits)."""
     with journal.engine.begin() as conn:
         conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :n"),
                      {"n": f"keeper {node}"})
+    for _ in range(200):
+        with journal.engine.connect() as conn:
+            if not conn.execute(text("SELECT 1 FROM pg_stat_activity WHERE application_name = :n"),
+                                {"n": f"keeper {node}"}).first():
+                return
+        time.sleep(0.02)
+    raise AssertionError(f"the session of {node} did not end")
 
 
 @pytest.fixture
@@ -280,3 +288,30 @@ def test_two_chains_on_one_server_each_in_its_own_schema(pg_url):
             leader.release()
         mainnet.close()
         base.close()
+
+
+def test_runner_stops_at_once_when_deposed(two):
+    """The run loop of a deposed leader stops at the fenced write (no retry, no further tick)."""
+    from types import SimpleNamespace
+
+    from macrostrike.keeper.runner import Runner
+
+    ja, jb, a, b = two
+    terminate(jb, "host-a:1")
+    assert b.try_acquire()
+    heads = iter(range(1, 100))
+
+    class Job:
+        name, ticks = "keeper", 0
+
+        def tick(self) -> list:
+            self.ticks += 1
+            create(ja, self.ticks)  # the job's pending write: fenced
+            return []
+
+    web3 = SimpleNamespace(eth=SimpleNamespace(get_block=lambda _tag: {"number": (n := next(heads)),
+                                                                       "hash": f"0x{n:064x}",
+                                                                       "parentHash": f"0x{n - 1:064x}"}))
+    job = Job()
+    result = Runner(web3, job, leader=a, sleep=lambda _s: None).run(max_blocks=5, install_signals=False)
+    assert job.ticks == 1 and result.errors == 0 and "superseded by 2" in result.lost_leadership, result

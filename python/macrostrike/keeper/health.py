@@ -187,7 +187,7 @@ def _leadership(journal: Journal | None, settings: KeeperSettings, now: float,
                 problems: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """The leader groups of a PostgreSQL journal (see the module docstring); a group without a fresh
     leader or without a standby is ``degraded`` (no failover possible)."""
-    if journal is None or journal.engine.dialect.name != "postgresql":
+    if getattr(getattr(journal, "engine", None), "dialect", None) is None or journal.engine.dialect.name != "postgresql":
         return []
     from macrostrike.keeper.leader import leadership_report
 
@@ -282,7 +282,7 @@ def check_liveness(web3: Any, journal: Journal | None, settings: KeeperSettings,
 
 def _standby_here(journal: Journal | None) -> dict[str, Any] | None:
     """This host's most recently seen keeper process, if it is a standby of a PostgreSQL journal."""
-    if journal is None or journal.engine.dialect.name != "postgresql":
+    if getattr(getattr(journal, "engine", None), "dialect", None) is None or journal.engine.dialect.name != "postgresql":
         return None
     from macrostrike.keeper.leader import host_nodes
 

@@ -259,6 +259,8 @@ class Runner:
                     if self.on_block is not None:
                         self.on_block(key[0], decisions)
                 except Exception as err:  # noqa: BLE001 - any RPC/transport failure is retried
+                    if self._deposed(result):  # e.g. a fenced write: no retry, stop now
+                        break
                     consecutive += 1
                     result.errors += 1
                     if consecutive >= self.max_consecutive_errors:
