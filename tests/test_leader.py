@@ -315,3 +315,18 @@ def test_runner_stops_at_once_when_deposed(two):
     job = Job()
     result = Runner(web3, job, leader=a, sleep=lambda _s: None).run(max_blocks=5, install_signals=False)
     assert job.ticks == 1 and result.errors == 0 and "superseded by 2" in result.lost_leadership, result
+
+
+def test_status_table_shows_the_keepers(two):
+    """`ape keeper status --journal` in a terminal: one row per group (leader, epoch, standbys)."""
+    import io
+
+    from rich.console import Console
+
+    from macrostrike.cli.ops import _keepers_table
+
+    ja, jb, a, b = two
+    out = io.StringIO()
+    Console(file=out, width=250).print(_keepers_table(leadership_report(ja)), _keepers_table([]))
+    text = out.getvalue()
+    assert GROUP in text and "host-a:1" in text and "host-b:2 (" in text and "one keeper, no leader group" in text, text
