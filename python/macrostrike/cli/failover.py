@@ -33,17 +33,18 @@ class Membership:
 
 def join(cli_ctx: Any, journal: Any, journal_url: str, chain_id: int, master: str, settings: Any, web3: Any,
          metrics_port: int | None, *, dry_run: bool) -> Membership:
-    """SQLite file: take the journal's lock (a second keeper refuses with one line). PostgreSQL (not
-    a dry run, which sends nothing and leads nothing): become the group's leader, waiting as a warm
-    standby — following the head, serving ``keeper_is_leader 0`` if metrics are on — until then.
-    SIGTERM/SIGINT end the wait (``stopped``)."""
+    """SQLite file: take the journal's lock (a second keeper refuses with one line). PostgreSQL:
+    become the group's leader, waiting as a warm standby — following the head, serving
+    ``keeper_is_leader 0`` if metrics are on — until then.
+    SIGTERM/SIGINT end the wait (``stopped``). A dry run (``--dry-run``: a shadow keeper on its own
+    cursor, sending nothing) takes neither."""
     from sqlalchemy.engine import make_url
 
     from macrostrike.keeper.leader import JournalInUse, Leadership, SqliteJournalLock, group_key
 
     dialect = journal.engine.dialect.name
     if dialect == "sqlite":
-        if journal.in_memory:
+        if journal.in_memory or dry_run:  # a dry run (a shadow keeper, its own cursor) holds nothing
             return Membership()
         try:
             return Membership(sqlite_lock=SqliteJournalLock(make_url(journal_url).database))
