@@ -52,3 +52,18 @@ def postgres_server():
     finally:
         subprocess.run([*run_as, f"{bin_dir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    """Create (again, if it exists) database ``name`` on the ``postgres_server`` at ``server_url``;
+    returns its SQLAlchemy URL."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return server_url.replace("/postgres?", f"/{name}?")

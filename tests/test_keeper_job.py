@@ -19,9 +19,9 @@ def system(accounts):
                                                    keepers=(str(accounts[1].address),)))
 
 
-def make_job(system, account, settings=None, send=True):
+def make_job(system, account, settings=None, send=True, journal=None):
     settings = settings or KeeperSettings()
-    journal = Journal()
+    journal = journal if journal is not None else Journal()
     ctx = AmmContext(system.manifest)
     sender = TxSender(account, priority_fee_wei=settings.priority_fee_wei, error_table=ctx.errors,
                       journal=journal, max_fee_cap_wei=settings.fee_cap_wei())
@@ -57,6 +57,19 @@ def test_dry_run_moves_no_nonce(system, accounts):
     assert [d.reason for d in decisions] == ["dry_run"]
     assert decisions[0].detail["simulated_profit"] > 0
     assert accounts[1].nonce == nonce and journal.transactions() == []
+
+
+def test_dry_run_leaves_the_live_keepers_open_intents_alone(system, accounts):
+    """A dry run (a shadow keeper on the live keeper's journal) does not resume the open intents it
+    finds: it never abandons, re-broadcasts or replaces what the live keeper (the leader) sent."""
+    journal = Journal()
+    to, signer = system.manifest.address("amm"), str(accounts[1].address)
+    journal.intent_create("arbitrage", f"{to.lower()}:1", "arbitrage", 1, to, b"\x01", 100_000, 1)  # planned
+    journal.intent_create("arbitrage", f"{to.lower()}:2", "arbitrage", 2, to, b"\x01", 100_000, 1, attempt={
+        "tx_hash": "0x" + "ab" * 32, "signer": signer, "nonce": 10**6, "raw": b"\x02", "tip": 1, "max_fee": 2})
+    job, _ = make_job(system, accounts[1], send=False, journal=journal)
+    job.tick()
+    assert job.txm.open == {} and [i.state for i in journal.intents()] == ["planned", "sent"]
 
 
 def test_fee_above_cap_is_skipped(system, accounts):

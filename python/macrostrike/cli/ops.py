@@ -32,8 +32,12 @@ BREAKER_REASONS = {1: "drawdown", 2: "daily loss", 3: "child not valued"}
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"], case_sensitive=False), default="table",
               show_default=True, help="table: for people (full width when piped); json: one document; csv: "
                                       "one row per diamond, bot and strike bot, a 'table' column naming which.")
-def status(network: Any, bot_id: int | None, watch: bool, fmt: str) -> None:
-    """Diamonds, bots, trades, wins/losses and realised PnL, read from the chain."""
+@click.option("--journal", "journal_url", default=None, metavar="URL",
+              help="Also show the keepers of this journal: per leader group (two keepers on PostgreSQL) the "
+                   "leader, its epoch and the standbys.")
+def status(network: Any, bot_id: int | None, watch: bool, fmt: str, journal_url: str | None) -> None:
+    """Diamonds, bots, trades, wins/losses and realised PnL, read from the chain (with --journal: the
+    keepers' leader, epoch and standbys)."""
     from rich.console import Console, Group
     from rich.live import Live
 
@@ -42,31 +46,31 @@ def status(network: Any, bot_id: int | None, watch: bool, fmt: str) -> None:
         raise UserError(f"--watch refreshes the tables: it cannot be combined with --format {fmt}")
     if fmt != "table":
         with machine_output(), connected(network):
-            data = _status_data(bot_id)
+            data = _status_data(bot_id, journal_url)
         click.echo(json.dumps(data, indent=2) if fmt == "json" else _status_csv(data), nl=fmt == "json")
         return
     # a pipe or file gets the tables at their natural width, not cut to 80 columns with "…"
     console = Console() if sys.stdout.isatty() else Console(width=10_000)
     with connected(network):
         if not watch:
-            console.print(*_status_tables(_status_data(bot_id)))
+            console.print(*_status_tables(_status_data(bot_id, journal_url)))
             return
         from ape import chain
 
         last = None
-        with Live(Group(*_status_tables(_status_data(bot_id))), console=console, refresh_per_second=4) as live:
+        with Live(Group(*_status_tables(_status_data(bot_id, journal_url))), console=console, refresh_per_second=4) as live:
             try:
                 while True:
                     number = chain.provider.web3.eth.block_number
                     if number != last:
                         last = number
-                        live.update(Group(*_status_tables(_status_data(bot_id))))
+                        live.update(Group(*_status_tables(_status_data(bot_id, journal_url))))
                     time.sleep(0.5)
             except KeyboardInterrupt:
                 pass
 
 
-def _status_data(bot_id: int | None) -> dict[str, Any]:
+def _status_data(bot_id: int | None, journal_url: str | None = None) -> dict[str, Any]:
     """What `status` shows, read from the chain: the master, the diamonds, the AMM bots and (with an
     Aave market) the risk state and the strike bots; amounts in USDC (``*_usdc``, dollars)."""
     from ape import chain, project
@@ -99,7 +103,24 @@ def _status_data(bot_id: int | None) -> dict[str, Any]:
         data["bots"].append({"bot": i, "status": BOT_STATUS.get(int(st), str(st)), "capital_usdc": cap / USDC,
                              "trades": int(t), "wins": int(w), "losses": int(lo), "realised_pnl_usdc": p / USDC})
     data["risk"], data["strike_bots"] = _strike_status(manifest, master)
+    if journal_url is not None:
+        data["keepers"] = _keepers(journal_url)
     return data
+
+
+def _keepers(journal_url: str) -> list[dict[str, Any]]:
+    """The leader groups of the journal at ``journal_url`` (macrostrike.keeper.leader.leadership_report;
+    [] for a single keeper's journal)."""
+    from macrostrike.cli.common import open_existing_journal, shown_url
+    from macrostrike.keeper.leader import leadership_report
+
+    journal = open_existing_journal(journal_url)
+    if journal is None:
+        raise UserError(f"no journal at {shown_url(journal_url)!r}: pass the --journal `ape keeper run` uses")
+    try:
+        return leadership_report(journal)
+    finally:
+        journal.close()
 
 
 def _strike_status(manifest: Any, master: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -162,6 +183,8 @@ def _status_tables(data: dict[str, Any]) -> list[Any]:
         bots.add_row(str(b["bot"]), b["status"], _usd(b["capital_usdc"]), str(b["trades"]), str(b["wins"]),
                      str(b["losses"]), _usd(b["realised_pnl_usdc"]))
     out: list[Any] = [head, diamonds, bots]
+    if "keepers" in data:
+        out.append(_keepers_table(data["keepers"]))
     risk = data["risk"]
     if risk is None:
         return out
@@ -177,6 +200,23 @@ def _status_tables(data: dict[str, Any]) -> list[Any]:
                       "-" if r["health_factor"] is None else f"{r['health_factor']:.3f}",
                       _usd(r["unrealised_pnl_usdc"]), _usd(r["realised_pnl_usdc"]), str(r["trades"]))
     return [*out, line, table]
+
+
+def _keepers_table(groups: list[dict[str, Any]]) -> Any:
+    """The keepers of `status --journal`: one row per leader group."""
+    from rich.table import Table
+
+    table = Table(title="keepers" if groups else "keepers: one keeper, no leader group (SQLite journal or no "
+                                                 "PostgreSQL keeper has run yet)")
+    for col in ("group (chain:master)", "epoch", "leader", "leader seen", "standbys", "stale"):
+        table.add_column(col)
+    for g in groups:
+        leader = g["leader"]
+        table.add_row(g["group"], str(g["epoch"]), "-" if leader is None else leader["node"],
+                      "-" if leader is None else f"{leader['last_seen_age_s']:.1f} s ago",
+                      ", ".join(f"{s['node']} ({s['last_seen_age_s']:.1f} s ago)" for s in g["standbys"]) or "none",
+                      ", ".join(g["stale"]) or "-")
+    return table
 
 
 def _status_csv(data: dict[str, Any]) -> str:

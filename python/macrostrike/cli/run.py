@@ -11,6 +11,7 @@ from ape.cli import account_option, ape_cli_context
 
 from macrostrike.cli.common import (UserError, connected, load_manifest, missing_journal_directory, network_option,
                                     resolve_signers, shown_url)
+from macrostrike.cli.failover import join
 
 
 @click.command()
@@ -45,14 +46,9 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
          emergency_alias: str | None = None) -> None:
     from ape import chain
 
-    from macrostrike.keeper.arbitrage import ArbitrageJob
     from macrostrike.keeper.context import AmmContext
-    from macrostrike.keeper.jobs import JobSet, strike_job
     from macrostrike.keeper.journal import Journal
-    from macrostrike.keeper.risk import CheckpointJob
-    from macrostrike.keeper.runner import KeeperHalted, Runner
     from macrostrike.keeper.settings import load_settings
-    from macrostrike.keeper.signers import signer_pool
 
     try:
         settings = load_settings()
@@ -80,6 +76,33 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
         journal = Journal(journal_url)
     except Exception as err:  # noqa: BLE001 - SQLAlchemy raises many kinds for a bad URL
         raise UserError(f"cannot open the journal {shown_url(journal_url)!r}: {str(err).splitlines()[0]}") from None
+    # failover (macrostrike.cli.failover): lead the journal's group or wait as a standby, first
+    membership = join(cli_ctx, journal, journal_url, chain.provider.chain_id, manifest.address("master"), settings,
+                      chain.provider.web3, metrics_port, dry_run=dry_run)
+    try:
+        _lead(cli_ctx, manifest, signers, ctx, journal, journal_url, settings, membership, blocks, dry_run,
+              metrics_port, emergency_alias)
+    finally:
+        membership.release()
+
+
+def _lead(cli_ctx: Any, manifest: Any, signers: Any, ctx: Any, journal: Any, journal_url: str, settings: Any,
+          membership: Any, blocks: int | None, dry_run: bool, metrics_port: int | None,
+          emergency_alias: str | None) -> None:
+    """The keeper loop of the process that holds the journal (the leader): the restart path first."""
+    from ape import chain
+
+    from macrostrike.keeper.arbitrage import ArbitrageJob
+    from macrostrike.keeper.jobs import JobSet, strike_job
+    from macrostrike.keeper.leader import EXIT_DEPOSED
+    from macrostrike.keeper.risk import CheckpointJob
+    from macrostrike.keeper.runner import KeeperHalted, Runner
+    from macrostrike.keeper.signers import signer_pool
+
+    if membership.stopped:
+        journal.close()
+        click.echo("stopped by signal while standby")
+        return
     settled = journal.reconcile(chain.provider.web3)
     if settled:
         cli_ctx.logger.info(f"reconciled pending transactions from the last run: {settled}")
@@ -103,7 +126,7 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
                         f"{chain.provider.chain_id}, {len(job.bots)} AMM bots"
                         f"{f', {len(strike.bots)} strike bots' if strike is not None else ''}, "
                         f"{'dry run' if dry_run else 'sending'}; journal {journal_url}")
-    observer = _start_metrics(cli_ctx, settings, metrics_port, job, pool)  # None unless a port is set
+    observer = _start_metrics(cli_ctx, settings, metrics_port, job, pool, membership)  # None unless a port is set
     watch = _start_alerts(cli_ctx, settings, job.txm, pool, observer)
     emergency = _emergency_job(cli_ctx, manifest, pool, settings, journal, watch.alerter, ctx.errors,
                                emergency_alias, send=not dry_run)
@@ -128,15 +151,22 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
                     backoff_base_s=settings.backoff_base_s, backoff_max_s=settings.backoff_max_s,
                     backoff_jitter_s=settings.backoff_base_s / 2,
                     on_block=on_block, journal=journal, reorg_depth=settings.reorg_depth,
-                    on_halt=lambda err: watch.halted(err, settings.alert_flush_timeout_s))
+                    on_halt=lambda err: watch.halted(err, settings.alert_flush_timeout_s),
+                    leader=membership.leadership)
     try:
         result = runner.run(blocks)
+        if result.lost_leadership is not None:  # deposed: settle nothing more, send nothing more
+            raise _Deposed(result.lost_leadership)
         try:  # book what already has a receipt; the rest is resumed at the next start
             on_block(int(chain.provider.web3.eth.block_number), jobset.settle())
         except Exception as err:  # noqa: BLE001 - the node went away: the next start settles them
             cli_ctx.logger.warning(f"final settlement skipped ({type(err).__name__}: {err})")
     except KeeperHalted as err:
         raise UserError(f"keeper halted: {err}") from None
+    except _Deposed as err:
+        click.echo(f"deposed: {err}; exiting (code {EXIT_DEPOSED}) so the supervisor restarts this keeper as a standby",
+                   err=True)
+        click.get_current_context().exit(EXIT_DEPOSED)
     finally:
         watch.alerter.close(settings.alert_flush_timeout_s)
         job.txm.close()
@@ -157,8 +187,13 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
                    f"liquidations={st.liquidations} checkpoints={checkpoint.sent}")
 
 
-def _start_metrics(cli_ctx: Any, settings: Any, port: int | None, job: Any, pool: Any) -> Any:
-    """Serve Prometheus metrics for `run` when ``--metrics-port`` or ``keeper.metrics_port`` is set."""
+class _Deposed(Exception):
+    """The run loop stopped because another keeper took over (its reason)."""
+
+
+def _start_metrics(cli_ctx: Any, settings: Any, port: int | None, job: Any, pool: Any, membership: Any = None) -> Any:
+    """Serve Prometheus metrics for `run` when ``--metrics-port`` or ``keeper.metrics_port`` is set
+    (a former standby's server, already up, is fed instead)."""
     from ape import chain
 
     from macrostrike.keeper.metrics import start_keeper_metrics
@@ -166,8 +201,12 @@ def _start_metrics(cli_ctx: Any, settings: Any, port: int | None, job: Any, pool
     port = settings.metrics_port if port is None else port
     if port is None:
         return None
+    served = getattr(membership, "metrics", None)
     try:
-        observer = start_keeper_metrics(port, settings.metrics_addr, job, pool, chain.provider.web3)
+        observer = start_keeper_metrics(port, settings.metrics_addr, job, pool, chain.provider.web3, metrics=served,
+                                        leadership=getattr(membership, "leadership", None))
+        if served is not None:
+            return observer
     except OSError as err:
         raise UserError(f"cannot serve metrics on {settings.metrics_addr}:{port} ({err.strerror or err}): "
                         "pick another --metrics-port") from None

@@ -6,7 +6,7 @@ Two questions, two reports:
   loop or an unreachable node fails it, so a probe that restarts on failure never restart-loops a
   keeper that is merely degraded (paused children, a low signer…). Shape::
 
-    {"status": "alive" | "dead", "problems": [...], "check": "heartbeat" | "cursor",
+    {"status": "alive" | "dead", "problems": [...], "check": "heartbeat" | "cursor" | "standby",
      "chain_id": 31337, "block": 1234, "heartbeat_age_s": 2.1,
      "last_processed_block": 1233, "lag_blocks": 1}
 
@@ -53,7 +53,15 @@ a pending transaction older than                        degraded    120 s
 ``health_max_pending_age_s``
 a signer below ``signer_low_balance_eth``               degraded    0.05 ETH
 a child diamond paused (``emergency``: all of them)     degraded    —
+two keepers on PostgreSQL (macrostrike.keeper.leader):  degraded    ``health_max_heartbeat_age_s``
+a group without a leader seen, or without a standby                 (a heartbeat older is not counted)
 =====================================================  ==========  ==================================
+
+With two keepers on one PostgreSQL journal the readiness report also has ``"leadership"``: per
+leader group its ``epoch``, ``leader`` and ``standbys`` (:func:`~macrostrike.keeper.leader.leadership_report`);
+a single keeper's report has no such key. Liveness on a host whose keeper is a *standby* (its row in
+the heartbeat table, ``"check": "standby"``) follows that row's ``last_seen`` instead of the loop's
+heartbeat (a standby runs no loop: it must not be restarted for that).
 
 ``status`` is the worst of the failed checks. Exit codes (:func:`exit_code`): liveness 0 alive,
 1 dead; readiness 0 for ``ok`` and ``degraded`` (degraded is not a reason to restart or stop
@@ -155,8 +163,9 @@ def check_health(web3: Any, manifest: Manifest, journal: Journal | None, signers
     elif breaker["paused"]:
         problems.append(("degraded", f"paused child diamond(s): {', '.join(breaker['paused'])}"))
 
+    groups = _leadership(journal, settings, now, problems)
     status = max((s for s, _ in problems), key=STATUSES.index, default="ok")
-    return {
+    report = {
         "status": status,
         "problems": [m for _, m in problems],
         "chain_id": int(web3.eth.chain_id),
@@ -169,6 +178,28 @@ def check_health(web3: Any, manifest: Manifest, journal: Journal | None, signers
         "signers": signer_rows,
         "breaker": breaker,
     }
+    if groups:
+        report["leadership"] = groups
+    return report
+
+
+def _leadership(journal: Journal | None, settings: KeeperSettings, now: float,
+                problems: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The leader groups of a PostgreSQL journal (see the module docstring); a group without a fresh
+    leader or without a standby is ``degraded`` (no failover possible)."""
+    if getattr(getattr(journal, "engine", None), "dialect", None) is None or journal.engine.dialect.name != "postgresql":
+        return []
+    from macrostrike.keeper.leader import leadership_report
+
+    max_age = float(getattr(settings, "health_max_heartbeat_age_s", DEFAULT_MAX_HEARTBEAT_AGE_S))
+    groups = leadership_report(journal, now=now, stale_after_s=max_age)
+    for g in groups:
+        if g["leader"] is None:
+            problems.append(("degraded", f"keeper group {g['group']}: no leader seen within {max_age:g} s "
+                                         f"(epoch {g['epoch']})"))
+        elif not g["standbys"]:
+            problems.append(("degraded", f"keeper group {g['group']}: no standby keeper (no failover possible)"))
+    return groups
 
 
 def down_report(reason: str) -> dict[str, Any]:
@@ -212,8 +243,15 @@ def check_liveness(web3: Any, journal: Journal | None, settings: KeeperSettings,
     last = journal.last_block(job) if journal is not None else None
     lag = None if last is None else block - last
     beat_age = None
+    standby = _standby_here(journal)
     if journal is None:
         problems.append("no keeper journal found: is `ape keeper run` running with this --journal?")
+    elif standby is not None:  # a standby runs no loop: its own heartbeat row says it is alive
+        max_age = float(getattr(settings, "health_max_heartbeat_age_s", DEFAULT_MAX_HEARTBEAT_AGE_S))
+        beat_age = round(now - float(standby["last_seen"]), 3)
+        if beat_age > max_age:
+            problems.append(f"the standby keeper {standby['node']} was last seen {beat_age:.0f} s ago "
+                            f"(> health_max_heartbeat_age_s={max_age:g})")
     elif callable(heartbeat):
         beat = heartbeat(job)
         max_age = float(getattr(settings, "health_max_heartbeat_age_s", DEFAULT_MAX_HEARTBEAT_AGE_S))
@@ -233,13 +271,23 @@ def check_liveness(web3: Any, journal: Journal | None, settings: KeeperSettings,
     return {
         "status": "dead" if problems else "alive",
         "problems": problems,
-        "check": "heartbeat" if callable(heartbeat) else "cursor",
+        "check": "standby" if standby is not None else "heartbeat" if callable(heartbeat) else "cursor",
         "chain_id": int(web3.eth.chain_id),
         "block": block,
         "heartbeat_age_s": beat_age,
         "last_processed_block": last,
         "lag_blocks": lag,
     }
+
+
+def _standby_here(journal: Journal | None) -> dict[str, Any] | None:
+    """This host's most recently seen keeper process, if it is a standby of a PostgreSQL journal."""
+    if getattr(getattr(journal, "engine", None), "dialect", None) is None or journal.engine.dialect.name != "postgresql":
+        return None
+    from macrostrike.keeper.leader import host_nodes
+
+    rows = host_nodes(journal)
+    return rows[0] if rows and rows[0]["role"] == "standby" else None
 
 
 def dead_report(reason: str) -> dict[str, Any]:

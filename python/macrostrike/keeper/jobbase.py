@@ -51,7 +51,7 @@ class Job:
         self.txm = txm or self.signers.txm or TxManager(
             self.web3, journal, first.fees, confirmations=settings.confirmations,
             stuck_after_s=settings.stuck_after_s, max_replacements=settings.max_replacements,
-            reorg_depth=settings.reorg_depth)
+            reorg_depth=settings.reorg_depth, resume=send)  # a dry run never takes over the live keeper's intents
         self.signers.txm = self.txm
         self.txm.add_senders(self.signers.senders)
         self.txm.register(self.name, self._on_outcome)

@@ -16,6 +16,13 @@ the raw bytes for a re-broadcast); a fee bump is a new attempt of the same inten
 Attempts are written as ``pending`` *before* they are broadcast (the hash of a signed transaction is
 known before sending), in a committed SQLite transaction with ``synchronous=FULL``, so a keeper
 killed at any point finds them on restart and resumes the intent instead of deciding afresh.
+
+**Fencing** (two keepers on one PostgreSQL journal, :mod:`macrostrike.keeper.leader`): with
+:attr:`Journal.fence` set to the leader's ``(group, epoch)``, the writes that precede a broadcast
+(:meth:`Journal.intent_create` with its attempt, :meth:`Journal.tx_pending`, :meth:`Journal.check_fence`
+before a re-broadcast) read the group's ``leader_epochs`` row ``FOR SHARE`` in their own transaction
+and raise :class:`Fenced`, writing nothing, unless it still holds that epoch; each attempt row
+records the epoch it was written under.
 """
 
 from __future__ import annotations
@@ -71,6 +78,8 @@ transactions_table = Table(
     Column("tip", BigInteger, nullable=True),  # maxPriorityFeePerGas, wei
     Column("max_fee", BigInteger, nullable=True),  # maxFeePerGas, wei
     Column("error", String(300), nullable=True),  # the node's JSON-RPC error for a rejected attempt
+    # the leader epoch it was written under (macrostrike.keeper.leader); None: written without a leader
+    Column("epoch", BigInteger, nullable=True),
 )
 
 #: Intent states; planned and sent are open.
@@ -116,6 +125,29 @@ heartbeats_table = Table(
     Column("at", Float, nullable=False),  # Unix seconds of the run loop's last iteration
 )
 
+#: The current leader epoch of each keeper group (one row per (chain, system): macrostrike.keeper.leader);
+#: every takeover increments it, and a fenced write is valid only under the current one.
+leader_epochs_table = Table(
+    "leader_epochs", metadata,
+    Column("group_key", String(128), primary_key=True),  # "<chain id>:<master address>"
+    Column("epoch", BigInteger, nullable=False),
+    Column("holder", String(128), nullable=False),  # the node that took it ("<host>:<pid>")
+    Column("since", Float, nullable=False),  # Unix seconds of the takeover
+)
+
+#: One row per keeper process of a group: leader or standby, its epoch, when it was last seen.
+keeper_nodes_table = Table(
+    "keeper_nodes", metadata,
+    Column("node", String(128), primary_key=True),  # "<host>:<pid>"
+    Column("group_key", String(128), nullable=False, index=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("role", String(16), nullable=False),  # leader | standby
+    Column("epoch", BigInteger, nullable=True),  # the epoch it leads under (None: standby)
+    Column("started_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),  # Unix seconds
+)
+
 cursors_table = Table(
     "cursors", metadata,
     Column("job", String(64), primary_key=True),
@@ -133,6 +165,11 @@ TX_STATUSES = {
     "dropped": "its nonce was used by another transaction and it has no receipt",
     "reorged": "was mined, then its block left the canonical chain; not final: back to mined if re-included",
 }
+
+
+class Fenced(RuntimeError):
+    """This process's leader epoch is no longer the current one (another keeper took over): the
+    write that precedes a broadcast was refused, so nothing is written and nothing may be sent."""
 
 
 class IntentOpen(Exception):
@@ -240,6 +277,11 @@ class Journal:
         self.decisions: deque[Decision] = deque(maxlen=memory)
         self._atomic: Any = None
         self._deferred: list[dict[str, Any]] | None = None
+        #: ``(group key, epoch)`` of the leadership this process holds (macrostrike.keeper.leader), or
+        #: None (a single keeper): every write that precedes a broadcast checks it (:meth:`check_fence`)
+        self.fence: tuple[str, int] | None = None
+        #: the epoch found current when a fenced write was refused (None: never refused)
+        self.fenced_by: int | None = None
 
     # -- transactions of the database ----------------------------------------------------------------
     @contextmanager
@@ -319,16 +361,47 @@ class Journal:
         values = dict(tx_hash=tx_hash, signer=signer, nonce=nonce, job=job, bot_id=bot_id, sent_at=int(time.time()),
                       intent_id=intent_id, raw=None if raw is None else "0x" + raw.hex(), tip=tip, max_fee=max_fee)
         with self._tx() as conn:
+            self._check_fence(conn)
             written = self._put_attempt(conn, values)
             if intent_id is not None:
                 conn.execute(intents_table.update().where(intents_table.c.id == intent_id).values(
                     state="sent", signer=signer, nonce=nonce, updated_at=time.time()))
         return written
 
-    @staticmethod
-    def _put_attempt(conn: Any, values: dict[str, Any]) -> bool:
+    # -- fencing (macrostrike.keeper.leader) ---------------------------------------------------------
+    def check_fence(self) -> None:
+        """Raise :class:`Fenced` unless this process's leader epoch (:attr:`fence`) is still current
+        (no-op without one); a standalone check, e.g. before re-broadcasting a journalled attempt."""
+        if self.fence is not None:
+            with self._tx() as conn:
+                self._check_fence(conn)
+
+    def _check_fence(self, conn: Any) -> None:
+        """Inside the transaction of a write that precedes a broadcast: the epoch row is read with a
+        shared row lock (PostgreSQL ``FOR SHARE``), so a takeover's ``UPDATE`` of it waits for this
+        transaction, and this one, if it comes second, sees the new epoch and is refused.
+
+        Raises:
+            Fenced: the epoch row holds another epoch (or none): nothing of this transaction is written.
+        """
+        if self.fence is None:
+            return
+        group, mine = self.fence
+        query = select(leader_epochs_table.c.epoch).where(leader_epochs_table.c.group_key == group)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(read=True)
+        row = conn.execute(query).first()
+        current = None if row is None else int(row[0])
+        if current != mine:
+            self.fenced_by = -1 if current is None else current
+            raise Fenced(f"leader epoch {mine} of {group} is no longer current (now {current}): this keeper was "
+                         "deposed; nothing written, nothing sent")
+
+    def _put_attempt(self, conn: Any, values: dict[str, Any]) -> bool:
         """Insert an attempt row as ``pending``; the same hash signed again (same bytes) re-uses its
         row — back to pending with the given fields — unless it was included. True if inserted."""
+        if self.fence is not None:
+            values = {**values, "epoch": self.fence[1]}
         where = transactions_table.c.tx_hash == values["tx_hash"]
         exists = conn.execute(select(transactions_table.c.status).where(where)).first()
         if exists is None:
@@ -382,6 +455,7 @@ class Journal:
             values.update(state="sent", signer=attempt["signer"], nonce=attempt["nonce"])
         try:
             with self._tx() as conn:
+                self._check_fence(conn)
                 intent_id = int(conn.execute(intents_table.insert().values(**values)).inserted_primary_key[0])
                 if attempt is not None:
                     self._put_attempt(conn, dict(

@@ -23,6 +23,10 @@ metric                                 type       meaning
                                                   ``sent``, ``failed`` (a channel refused, hung or raised),
                                                   ``dropped`` (queue full), ``suppressed`` (rate limit)
 ``keeper_up``                          gauge      1 while the run loop is running, 0 after it stopped
+``keeper_is_leader``                   gauge      1 while this process leads its group (macrostrike.keeper.leader)
+                                                  — a single keeper without a PostgreSQL group counts as
+                                                  leader —, 0 as a standby or once deposed
+``keeper_epoch``                       gauge      the leader epoch this process leads under (0: none)
 =====================================  =========  ==========================================================
 """
 
@@ -68,6 +72,8 @@ class Metrics:
         self.last_block = Gauge("keeper_last_block", "The last block the keeper finished.", registry=r)
         self.up = Gauge("keeper_up", "1 while the keeper's run loop runs.", registry=r)
         self.alerts = Counter("keeper_alerts", "Operator alerts by outcome.", ["outcome"], registry=r)
+        self.is_leader = Gauge("keeper_is_leader", "1 while this keeper leads its group, 0 as a standby.", registry=r)
+        self.epoch = Gauge("keeper_epoch", "The leader epoch this keeper leads under (0: none).", registry=r)
         self._server: Any = None
         self._thread: Any = None
 
@@ -97,6 +103,16 @@ class Metrics:
     def observe_alert(self, outcome: str, n: int = 1) -> None:
         """Count ``n`` operator alerts by ``outcome`` (queued, sent, failed, dropped, suppressed)."""
         self.alerts.labels(outcome=outcome).inc(n)
+
+    def track_leadership(self, leadership: Any) -> None:
+        """``keeper_is_leader`` and ``keeper_epoch`` read from ``leadership`` (a
+        :class:`~macrostrike.keeper.leader.Leadership`) at each scrape; None: a single keeper (1, 0)."""
+        if leadership is None:
+            self.is_leader.set(1)
+            self.epoch.set(0)
+            return
+        self.is_leader.set_function(lambda: 1.0 if leadership.is_leader else 0.0)
+        self.epoch.set_function(lambda: float(leadership.epoch or 0) if leadership.is_leader else 0.0)
 
     def observe_error(self, kind: str) -> None:
         self.errors.labels(kind=kind).inc()
@@ -192,13 +208,20 @@ class KeeperObserver:
         self.metrics.close()
 
 
-def start_keeper_metrics(port: int, addr: str, job: Any, pool: Any, web3: Any) -> KeeperObserver:
-    """Serve a fresh :class:`Metrics` on ``addr:port`` and return the observer for ``on_block``
-    (PnL gauges seeded from the chain, signer balances read once). Raises ``OSError`` if the port is taken."""
-    metrics = Metrics()
+def start_keeper_metrics(port: int, addr: str, job: Any, pool: Any, web3: Any, *, metrics: Metrics | None = None,
+                         leadership: Any = None) -> KeeperObserver:
+    """Serve a fresh :class:`Metrics` on ``addr:port`` — or feed ``metrics``, already served (a
+    standby's, see macrostrike.cli.failover) — and return the observer for ``on_block`` (PnL gauges
+    seeded from the chain, signer balances read once). Raises ``OSError`` if the port is taken."""
+    serving = metrics is not None
+    if metrics is None:
+        metrics = Metrics()
+        metrics.track_leadership(leadership)
     metrics.sync_bot_pnl(web3, job.ctx.amm_address, sorted(job.bots))
     observer = KeeperObserver(metrics, job, pool, web3)
     observer.refresh_signers()
+    if serving:
+        return observer
     try:
         metrics.serve(port, addr)
     except OSError:

@@ -14,6 +14,9 @@
   preceded by the job's ``recover()``.
 * SIGTERM and SIGINT stop the loop within one poll: no tick waits for a receipt (intents settle in
   later blocks), and a sleep is interrupted at once. Open intents are resumed at the next start.
+* With a ``leader`` (:class:`~macrostrike.keeper.leader.Leadership`), the loop runs only while this
+  process holds the leadership: it stops (``RunResult.lost_leadership``) once a ping of the lock
+  connection failed or a fenced journal write was refused (a deposed leader).
 * With a journal, the cursor (last block and its hash) moves after every tick; blocks missed while
   the keeper was down are handed to the job's ``backfill(from_block, to_block)`` once, at start.
 """
@@ -47,6 +50,8 @@ class RunResult:
     stopped_by_signal: bool = False
     reorgs: int = 0
     backfilled_blocks: int = 0
+    #: why the loop stopped as a deposed leader (None: it did not)
+    lost_leadership: str | None = None
 
 
 def _hex(value: Any) -> str:
@@ -111,8 +116,10 @@ class Runner:
                  backoff_base_s: float = 0.5, backoff_max_s: float = 30.0, backoff_jitter_s: float = 0.0,
                  on_block: Callable[[int, list[Any]], None] | None = None,
                  sleep: Callable[[float], Any] | None = None, journal: Any = None, reorg_depth: int = 64,
-                 heartbeat_every_s: float = 1.0, on_halt: Callable[[KeeperHalted], None] | None = None) -> None:
+                 heartbeat_every_s: float = 1.0, on_halt: Callable[[KeeperHalted], None] | None = None,
+                 leader: Any = None) -> None:
         self.web3, self.job = web3, job
+        self.leader = leader  # macrostrike.keeper.leader.Leadership, or None (a single keeper)
         self.on_halt = on_halt
         self.journal, self.reorg_depth = journal, reorg_depth
         self.watcher = BlockWatcher(web3, reorg_depth)
@@ -140,6 +147,14 @@ class Runner:
             self.on_halt(halt)
         except Exception as err:  # noqa: BLE001 - the halt itself must reach the caller
             logger.warning("on_halt failed: %s: %s", type(err).__name__, err)
+
+    def _deposed(self, result: RunResult) -> bool:
+        """True (reason in ``result``) once this process no longer holds its leadership."""
+        if self.leader is None or self.leader.holds():
+            return False
+        result.lost_leadership = self.leader.lost_reason or "leadership lost"
+        logger.error("no longer the leader (%s): stopping; nothing more is sent", result.lost_leadership)
+        return True
 
     def backoff(self, consecutive: int) -> float:
         """Seconds to wait after the ``consecutive``-th error in a row."""
@@ -218,6 +233,8 @@ class Runner:
         last, consecutive, started = None, 0, False
         try:
             while not self.stop_requested and (max_blocks is None or result.blocks < max_blocks):
+                if self._deposed(result):
+                    break
                 try:
                     head = self.web3.eth.get_block("latest")
                     self._beat()
@@ -235,11 +252,15 @@ class Runner:
                     decisions = self.job.tick(head) if self._tick_takes_header else self.job.tick()
                     last, consecutive = key, 0
                     result.blocks += 1
+                    if self._deposed(result):
+                        break
                     if self.journal is not None:
                         self._advance(*key)
                     if self.on_block is not None:
                         self.on_block(key[0], decisions)
                 except Exception as err:  # noqa: BLE001 - any RPC/transport failure is retried
+                    if self._deposed(result):  # e.g. a fenced write: no retry, stop now
+                        break
                     consecutive += 1
                     result.errors += 1
                     if consecutive >= self.max_consecutive_errors:

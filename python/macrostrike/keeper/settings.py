@@ -52,6 +52,11 @@ class KeeperSettings(BaseSettings):
     max_trades_per_block: int = Field(5, ge=1, le=100)
     #: Seconds between polls for a new block in `ape keeper run`.
     poll_interval_s: float = Field(1.0, gt=0)
+    #: Two keepers on one PostgreSQL journal (macrostrike.keeper.leader): a leader that stops answering
+    #: loses its lock this many seconds later (the server's idle_session_timeout on the lock
+    #: connection); a standby tries the lock every leader_poll_s (below the lease).
+    leader_lease_s: float = Field(10.0, ge=1)
+    leader_poll_s: float = Field(1.0, gt=0)
     #: Cap on maxFeePerGas (gwei). Work whose base fee + tip is above it is skipped (reason
     #: ``fee_above_cap``); None: no cap.
     max_fee_cap_gwei: float | None = Field(None, gt=0)

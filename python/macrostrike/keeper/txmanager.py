@@ -31,6 +31,8 @@ and, if need be, re-broadcasts or replaces them — instead of deciding afresh.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -97,6 +99,24 @@ class Outcome:
     @property
     def tx_hash(self) -> str | None:
         return None if self.receipt is None else "0x" + bytes(self.receipt["transactionHash"]).hex()
+
+
+#: Environment variable naming a fault-injection point for crash tests (tests/test_failover.py), never
+#: set in production: ``kill_after_pending_write`` — the process SIGKILLs itself right after the
+#: first attempt of an intent is committed to the journal, before it is broadcast;
+#: ``stop_before_pending_write`` — it SIGSTOPs itself (once) after signing, before that write (a
+#: leader paused at the worst moment: on SIGCONT the write must be fenced).
+FAULT_ENV = "MACROSTRIKE_FAULT_INJECT"
+_FAULT_SIGNALS = {"kill_after_pending_write": signal.SIGKILL, "stop_before_pending_write": signal.SIGSTOP}
+_faults_fired: set[str] = set()
+
+
+def fault_point(name: str) -> None:
+    """Send this process the signal of fault ``name`` (:data:`FAULT_ENV`) if that variable names it."""
+    if os.environ.get(FAULT_ENV) == name and name not in _faults_fired:
+        _faults_fired.add(name)
+        logger.error("fault injection: %s at %s", _FAULT_SIGNALS[name].name, name)
+        os.kill(os.getpid(), _FAULT_SIGNALS[name])
 
 
 def subject_of(address: str, key: Any) -> str:
@@ -264,11 +284,13 @@ class TxManager:
             raise IntentOpen(f"{subject} already has an open intent")
         block, nonce = int(header["number"]), sender.nonce
         raw, tx_hash = sender.sign(to, data, value, gas_limit, nonce, fees)
+        fault_point("stop_before_pending_write")
         # the intent and its first attempt in one commit, durable before the broadcast
         intent = self.journal.intent_create(
             job, subject, action, bot_id, to, data, gas_limit, block, value=value, detail=detail,
             attempt={"tx_hash": tx_hash, "signer": sender.address, "nonce": nonce, "raw": raw, "tip": fees.tip,
                      "max_fee": fees.max_fee})
+        fault_point("kill_after_pending_write")
         tracked = Tracked(intent, sender, [Attempt(tx_hash, nonce, raw, fees, time.time(), block)])
         try:
             self._broadcast(tracked)
@@ -437,6 +459,7 @@ class TxManager:
             if self._in_pool_check(last.tx_hash):
                 last.uncertain, last.broadcast_block = False, head  # look again two blocks on
             else:
+                self.journal.check_fence()  # a deposed leader re-sends nothing (raises Fenced)
                 result = tracked.sender.broadcast(last.raw)
                 last.broadcast_block, last.uncertain = head, result.outcome == "unknown"
                 if result.in_flight:

@@ -32,7 +32,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 #: The newest revision: the schema of ``macrostrike.keeper.journal.metadata``.
-HEAD = "0002"
+HEAD = "0003"
 #: The tables of revision 0001 (the journal before migrations); any of them without a version table
 #: means a database created by that code.
 LEGACY_TABLES = ("decisions", "transactions", "cursors")
