@@ -71,6 +71,17 @@ CHILDREN: dict[str, tuple[str, tuple[str, ...], int]] = {
     "amm": ("AMMDiamond", CHILD_FACETS + ("ArbitrageFacet",), 2),
 }
 
+#: Facets the AMM diamond also routes on a system with a Uniswap V3 venue (``DeployConfig.uniswap_v3``):
+#: V2↔V3 arbitrage (``executeV3Arbitrage``, ``uniswapV3SwapCallback``, ``setV3Venue``).
+V3_AMM_FACETS = ("VenueArbitrageFacet",)
+
+
+def child_facets(role: str, uniswap_v3: bool) -> tuple[str, ...]:
+    """The facets of child ``role`` (:data:`CHILDREN`), plus :data:`V3_AMM_FACETS` on the AMM child of
+    a system with a Uniswap V3 venue."""
+    return CHILDREN[role][1] + (V3_AMM_FACETS if role == "amm" and uniswap_v3 else ())
+
+
 #: ``bytes32`` strategy id of the cross-DEX arbitrage bots.
 ARBITRAGE_STRATEGY = b"CROSS_DEX_ARB".ljust(32, b"\0")
 
@@ -499,14 +510,14 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
         _deploy_uniswap_v3(d, c, config)
 
     # Facets and diamonds ------------------------------------------------------------------------
-    names = sorted(set(MASTER_FACETS) | {n for _, fs, _ in CHILDREN.values() for n in fs})
+    names = sorted(set(MASTER_FACETS) | {n for role in CHILDREN for n in child_facets(role, config.uniswap_v3)})
     facets = {n: d.contract(f"facet:{n}", getattr(project, n), deterministic=True) for n in names}
     master_init = d.contract("init:MasterInit", project.MasterInit, deterministic=True)
     child_init = d.contract("init:ChildInit", project.ChildInit, deterministic=True)
     c["master"] = d.diamond("master", "MasterDiamond", {n: facets[n] for n in MASTER_FACETS},
                             master_init, master_init.init.encode_input(c["usdc"].address))
-    for role, (diamond_name, child_facets, _) in CHILDREN.items():
-        c[role] = d.diamond(role, diamond_name, {n: facets[n] for n in child_facets}, child_init,
+    for role, (diamond_name, _, _) in CHILDREN.items():
+        c[role] = d.diamond(role, diamond_name, {n: facets[n] for n in child_facets(role, config.uniswap_v3)}, child_init,
                             child_init.init.encode_input(c["master"].address, c["usdc"].address))
 
     # Wiring ------------------------------------------------------------------------------------
@@ -518,6 +529,8 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
     want_pairs = (str(c["dex_a_pair"].address), str(c["dex_b_pair"].address), str(c["wbtc"].address))
     if tuple(str(a) for a in amm_arb.arbitragePairs()) != want_pairs:
         d.transact("setArbitragePairs", amm_arb.setArbitragePairs, *want_pairs)
+    if config.uniswap_v3:
+        _set_v3_venue(d, c)
     for role in CHILDREN:
         bots = project.BotRegistryFacet.at(c[role].address)
         for keeper in config.keepers:
@@ -602,6 +615,14 @@ def _deploy_uniswap_v3(d: Deployer, c: dict[str, Any], config: DeployConfig) -> 
         "position_manager": str(npm.address), "pools": {f"USDC/WBTC/{fee}": str(pool.address)},
         "init_code_hash": venues.UNISWAP_V3_POOL_INIT_CODE_HASH}
     d.save()
+
+
+def _set_v3_venue(d: Deployer, c: dict[str, Any]) -> None:
+    """Point the AMM diamond's VenueArbitrageFacet at the V3 factory and fee tier (once)."""
+    venue = d.project.VenueArbitrageFacet.at(c["amm"].address)
+    factory, fee, _pool = venue.v3Venue()
+    if (str(factory), int(fee)) != (str(c["v3_factory"].address), venues.V3_FEE):
+        d.transact(f"setV3Venue fee {venues.V3_FEE}", venue.setV3Venue, c["v3_factory"].address, venues.V3_FEE)
 
 
 def node_fault(err: BaseException, step: str) -> str | None:
