@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from fractions import Fraction
+
 import pytest
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
@@ -18,6 +20,12 @@ from macrostrike.amm.v2math import get_amount_out
 from macrostrike.amm.v3 import V3Quoter
 from macrostrike.deploy import venues
 from macrostrike.deploy.system import DeployConfig, deploy_system
+from macrostrike.keeper import v3arb
+from macrostrike.keeper.arbitrage import ArbitrageJob
+from macrostrike.keeper.context import AmmContext
+from macrostrike.keeper.journal import Journal
+from macrostrike.keeper.settings import KeeperSettings
+from macrostrike.keeper.txsender import TxSender
 from revert_helpers import reverts_named
 
 USDC, WBTC = 10**6, 10**8
@@ -155,6 +163,62 @@ def test_the_real_pool_calling_back_outside_an_arbitrage_reverts(system, venue, 
     with reverts_named("UnexpectedCallback", caller=pool):
         venue.uniswapV3SwapCallback(10**9, 10**9, b"", sender=impersonated)
     assert usdc.balanceOf(pool) == before
+
+
+# -- the keeper: V2↔V3 decisions ----------------------------------------------------------------------
+def _job(system, keeper, send=True):
+    settings = KeeperSettings()
+    journal = Journal()
+    ctx = AmmContext(system.manifest)
+    sender = TxSender(keeper, priority_fee_wei=settings.priority_fee_wei, error_table=ctx.errors, journal=journal,
+                      max_fee_cap_wei=settings.fee_cap_wei())
+    return ArbitrageJob(ctx, sender, settings, journal, send=send)
+
+
+def test_search_finds_the_best_of_a_dense_scan(system, owner, chain):
+    """The bounded search (20 quotes) gets within 0.5 % of the best of a 48-point scan of the same round trip."""
+    c = system.contracts
+    _dislocate(system, owner, "wbtc", 0.03)
+    ctx = AmmContext(system.manifest)
+    reserves = _pair_reserves(c["dex_a_pair"], c["usdc"])
+    assert v3arb.direction(Fraction(*reserves), ctx.v3.price(chain.provider.web3), venues.V3_FEE) is True
+    upper = 200_000 * USDC
+    found = v3arb.search(ctx.v3, reserves, True, True, upper)
+    assert found is not None and found.quotes <= v3arb.GRID + v3arb.REFINE
+    scan = [upper * i // 48 for i in range(1, 49)]
+    dense = max(out - x for x, (_, out) in zip(scan, v3arb._round_trips(ctx.v3, reserves, True, scan, "latest")))
+    assert dense > 0 and found.gross >= dense * 0.995, (found, dense)
+    assert found.amount_in < upper  # an interior optimum, not the bound
+
+
+def test_keeper_trades_v2_v3_and_books_it(system, owner, keeper):
+    """DEX A cheap, B and C (V3) at the seed price: the 0.35 % round trip A→C beats A→B (0.6 %); one V3
+    trade per block, then A↔B rounds on the projected pools."""
+    c = system.contracts
+    _dislocate(system, owner, "wbtc", 0.02)
+    job = _job(system, keeper)
+    decisions = job.tick()
+    submitted = [d for d in decisions if d.reason == "submitted"]
+    assert submitted and submitted[0].detail["venues"] == "A-C"
+    assert sum(1 for d in submitted if d.detail["venues"].count("C")) == 1
+    mined = [d for d in job.flush() if d.reason == "mined"]
+    assert len(mined) == len(submitted) and all(d.detail["realised_profit"] > 0 for d in mined)
+    assert job.stats.by_venues.get("A-C") == 1 and len(job.stats.gas_per_trade_v3) == 1
+    assert c["wbtc"].balanceOf(c["amm"].address) == 0
+
+
+def test_no_v3_round_while_a_v3_trade_is_in_flight(system, owner, keeper, chain):
+    _dislocate(system, owner, "wbtc", 0.02)
+    job = _job(system, keeper)
+    first = [d for d in job.tick() if d.reason == "submitted"]
+    assert first[0].detail["venues"] == "A-C"
+    _dislocate(system, owner, "wbtc", 0.02)  # a new gap while the first trade is not settled yet
+    # decide() without the settlement tick() does first: the V3 intent is still open
+    again = job.decide(chain.provider.web3.eth.get_block("latest"))
+    assert again  # decided (A↔B on the projected pools), without a V3 round
+    assert all("C" not in d.detail.get("venues", "") for d in again if d.reason == "submitted")
+    job.flush()
+    assert any(d.detail.get("venues") == "A-C" for d in job.tick() if d.reason == "submitted")  # settled: V3 again
 
 
 # -- re-entrancy through the callback: a base token that calls the diamond from inside the V3 leg ----
