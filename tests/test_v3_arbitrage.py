@@ -207,6 +207,17 @@ def test_keeper_trades_v2_v3_and_books_it(system, owner, keeper):
     assert c["wbtc"].balanceOf(c["amm"].address) == 0
 
 
+def test_v2_and_v3_compare_at_what_a_bot_can_spend(system, owner, keeper):
+    """Bots smaller than both optima: the V2↔V2 gross at its (larger) optimum must not beat the V3 round
+    trip bounded by the bots' capital — at $1,500 the 0.35 % route A→C pays more than A→B (0.6 %)."""
+    _dislocate(system, owner, "wbtc", 0.02)
+    job = _job(system, keeper, send=False)
+    for bot in job.bots.values():
+        bot.capital = 1_500 * USDC
+    [decision] = [d for d in job.tick() if d.reason == "dry_run"]
+    assert decision.detail["venues"] == "A-C" and decision.detail["amount_in"] == 1_500 * USDC
+
+
 def test_no_v3_round_while_a_v3_trade_is_in_flight(system, owner, keeper, chain):
     _dislocate(system, owner, "wbtc", 0.02)
     job = _job(system, keeper)

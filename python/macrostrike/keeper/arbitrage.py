@@ -201,13 +201,27 @@ class ArbitrageJob(Job):
             reserves_a, reserves_b = (buy, sell) if buy_on_a else (sell, buy)
         return reserves_a, reserves_b
 
+    def largest_capital(self, block: int) -> int:
+        """The most capital one bot that could trade now has (USDC base units; 0 if none)."""
+        busy = self.txm.open_subjects()
+        return max((b.capital for b in self.bots.values() if b.status == ACTIVE and b.resting_until < block
+                    and subject_of(self.ctx.amm_address, b.bot_id) not in busy), default=0)
+
+    def _capped_gross(self, buy_on_a: bool, optimum: int, gross: int, reserves_a: tuple[int, int],
+                      reserves_b: tuple[int, int], block: int) -> int:
+        """The V2↔V2 gross profit a bot can take: at the optimum, or at the largest capital below it
+        (what the V2↔V3 search is bounded by), so the two compare like for like."""
+        upper = self.largest_capital(block)
+        if optimum <= upper or upper <= 0:
+            return gross
+        buy, sell = (reserves_a, reserves_b) if buy_on_a else (reserves_b, reserves_a)
+        return arbitrage_profit(upper, buy, sell)
+
     def v3_opportunity(self, reserves_a: tuple[int, int], reserves_b: tuple[int, int],
                        block: int) -> V3Opportunity | None:
         """The best V2↔V3 round trip (:func:`macrostrike.keeper.v3arb.best_v3`), at most the largest
         capital of a bot that could take it; None without a V3 venue or an opportunity."""
-        busy = self.txm.open_subjects()
-        upper = max((b.capital for b in self.bots.values() if b.status == ACTIVE and b.resting_until < block
-                     and subject_of(self.ctx.amm_address, b.bot_id) not in busy), default=0)
+        upper = self.largest_capital(block)
         if self.ctx.v3 is None or upper <= 0:
             return None
         if self._v3_price is None or self._v3_price[0] != block:  # our V2 trades leave the V3 pool alone
@@ -234,7 +248,7 @@ class ArbitrageJob(Job):
             reserves_a, reserves_b = hint if hint is not None else self.ctx.reserves()
             buy_on_a, optimum, gross = best_arbitrage(reserves_a, reserves_b)
             v3 = self.v3_opportunity(reserves_a, reserves_b, number) if v3_ok else None
-            if v3 is not None and v3.gross > gross:
+            if v3 is not None and v3.gross > self._capped_gross(buy_on_a, optimum, gross, reserves_a, reserves_b, number):
                 optimum, gross = v3.amount_in, v3.gross
             else:
                 v3 = None
