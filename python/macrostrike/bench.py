@@ -401,8 +401,9 @@ class Bench:
         saved = path.read_text()
         snap = self.chain.snapshot()
         started = time.perf_counter()
-        system = deploy_system(self.owner, dataclasses.replace(self.deploy_config, uniswap_v3=True))
+        v2_system, system = self.system, deploy_system(self.owner, dataclasses.replace(self.deploy_config, uniswap_v3=True))
         self.log(f"V3 venue added: {system.transactions} transactions in {time.perf_counter() - started:.1f} s")
+        self.system = system  # the jobs read the manifest with the V3 venue
         try:
             v3_job, v3_journal, _ = self._job("v3")
             v2_job, v2_journal, _ = self._job("v2-only")
@@ -418,7 +419,9 @@ class Bench:
             venues = sorted({d.detail.get("venues", "") for d in rounds})
             v2_journal.close()
             v3_journal.close()
+            assert venues == ["A-C"], f"the gap rounds should trade A→C, chose {venues}"
         finally:
+            self.system = v2_system
             self.chain.restore(snap)
             path.write_text(saved)
         self.results["v3_round"] = {
