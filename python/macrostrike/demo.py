@@ -16,8 +16,8 @@ from macrostrike.keeper.settings import KeeperSettings, load_settings
 from macrostrike.market import data
 from macrostrike.market.replay import Replay, ReplayConfig, ReplayResult, summarize
 
-#: Test accounts on a local chain: 0 owner/deployer, 1-3 keepers, 5-6 noise traders.
-OWNER, KEEPERS, TRADERS = 0, (1, 2, 3), (5, 6)
+#: Test accounts on a local chain: 0 owner/deployer, 1-3 keepers, 5-7 noise traders (DEX A, B, C).
+OWNER, KEEPERS, TRADERS = 0, (1, 2, 3), (5, 6, 7)
 
 
 @dataclass
@@ -62,7 +62,7 @@ def run_demo(hours: int = 500, start: int = 0, *, out_dir: Path | None = None,
         settings = settings.model_copy(update={"hedge_pairs": [(i, i) for i in range(1, STRIKE_BOTS + 1)]})
     config = deploy_config or DeployConfig(initial_price_usd=candles[0].close, long_bots=STRIKE_BOTS,
                                            short_bots=STRIKE_BOTS, eth_usd_price=settings.eth_usd_price,
-                                           keepers=tuple(str(test[i].address) for i in KEEPERS))
+                                           keepers=tuple(str(test[i].address) for i in KEEPERS), uniswap_v3=True)
     system = deploy_system(test[OWNER], config, log=log)
     log(f"deployed: {system.transactions} transactions; manifest {system.manifest.chain_id}.json")
     replay_config = replay_config or ReplayConfig()
