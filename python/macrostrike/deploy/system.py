@@ -121,9 +121,10 @@ class DeployConfig:
     strike_slippage_bps: int = 250
     #: Also deploy Uniswap V3 (factory, SwapRouter, QuoterV2, NonfungiblePositionManager) and a
     #: USDC/WBTC 0.05 % pool seeded at ``initial_price_usd`` with ``pool_usd`` of each token spread
-    #: over the concentrated positions of :data:`macrostrike.deploy.venues.V3_POSITIONS`. Off by
-    #: default for now: it adds 15 transactions (~1-1.5 s on Anvil) to every deploy, and the suite's
-    #: deploys and the demo do not use V3 yet.
+    #: over the concentrated positions of :data:`macrostrike.deploy.venues.V3_POSITIONS`, and cut
+    #: :data:`V3_AMM_FACETS` into the AMM diamond pointed at that pool (V2↔V3 arbitrage). Off by
+    #: default: it adds 17 transactions (~1.5-2 s on Anvil) to a new deploy, which most of the suite's
+    #: deploys do not need; the demo turns it on.
     uniswap_v3: bool = False
 
     def __post_init__(self) -> None:
