@@ -40,7 +40,9 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         ("realised PnL, total (on chain)", usd(summary["realised_pnl_usdc_total"])),
         ("gas cost at the stated ETH price", usd(summary["gas_cost_usdc_total"])),
         ("realised PnL after gas", usd(summary["net_after_gas_usdc"])),
-        ("gas per trade, mean / p50", f"{summary['gas_per_trade']['mean']:,.0f} / {summary['gas_per_trade']['p50']:,.0f}"),
+        ("gas per trade, mean / p50", f"{summary['gas_per_trade']['mean']:,.0f} / {summary['gas_per_trade']['p50']:,.0f}"
+         + (" (V2↔V2); V2↔V3 {mean:,.0f} / {p50:,.0f}".format(**summary["gas_per_trade_v3"])
+            if summary.get("gas_per_trade_v3") else "")),
         ("keeper tx latency p50 / p99", f"{summary['tx_latency_ms']['p50']} ms / {summary['tx_latency_ms']['p99']} ms"),
         ("pool gap after noise / after keeper", f"{summary['pool_gap_bps']['after_noise_mean']} / "
                                                f"{summary['pool_gap_bps']['after_keeper_mean']} bps (mean)"),
@@ -141,7 +143,7 @@ def write_chart(summary: dict[str, Any], path: Path) -> Path:
                           if "↔".join(sorted(k.split("-"))) == pair) for h in hours]
             pair_ax.plot(when, series, color=color, lw=0.8, ls="--", label=f"arbitrages {pair}: {n}")
         pair_ax.set_ylabel("arbitrages per\nvenue pair (cumulative)")
-        pair_ax.legend(loc="upper left", fontsize=7)
+        pair_ax.legend(loc="lower right", fontsize=7)
     if diamonds:
         counts = ", ".join(f"{role} {d['trades']}" for role, d in diamonds.items())
         top.set_title(f"macrostrike replay: {len(hours)} hours, {summary['system']['trades']} trades ({counts})")
