@@ -8,6 +8,7 @@ re-entrancy lock are attacked with a fake pool, an impersonated real pool and a 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 from fractions import Fraction
@@ -18,7 +19,7 @@ from eth_utils import function_signature_to_4byte_selector
 
 from macrostrike.amm.v2math import get_amount_out
 from macrostrike.amm.v3 import V3Quoter
-from macrostrike.deploy import venues
+from macrostrike.deploy import drift, venues
 from macrostrike.deploy.system import DeployConfig, deploy_system
 from macrostrike.keeper import v3arb
 from macrostrike.keeper.arbitrage import ArbitrageJob
@@ -67,6 +68,23 @@ def test_deploy_cuts_the_facet_and_sets_the_venue(system, venue, project):
     c = system.contracts
     assert (str(factory), int(fee), str(pool)) == (str(c["v3_factory"].address), venues.V3_FEE, str(c["v3_pool"].address))
     assert "VenueArbitrageFacet" in system.manifest.diamonds["amm"]["facets"]
+
+
+def test_a_deploy_without_the_flag_keeps_the_v3_facet(system, accounts, keeper, venue):
+    """Deploying again without uniswap_v3 (a script or `ape run deploy` without --uniswap-v3) cuts nothing out."""
+    before = venue.v3Venue()
+    again = deploy_system(accounts[0], dataclasses.replace(CONFIG, uniswap_v3=False, keepers=(str(keeper.address),)))
+    assert again.transactions == 0
+    assert "VenueArbitrageFacet" in again.manifest.diamonds["amm"]["facets"] and venue.v3Venue() == before
+
+
+def test_the_deploy_flag_is_an_applicable_difference_on_a_v2_only_system(system, project):
+    v2_only = copy.deepcopy(system.manifest)
+    v2_only.venues.pop("uniswap_v3")
+    diffs = drift.compare(project, v2_only, CONFIG)
+    [diff] = [d for d in diffs if d.field == "uniswap_v3"]
+    assert diff.applicable and diff.line().startswith("--uniswap-v3: chain no Uniswap V3 venue")
+    assert not [d for d in drift.compare(project, system.manifest, CONFIG) if d.field == "uniswap_v3"]
 
 
 def test_buy_on_v2_sell_on_v3(system, venue, keeper, owner, quoter):

@@ -511,14 +511,16 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
         _deploy_uniswap_v3(d, c, config)
 
     # Facets and diamonds ------------------------------------------------------------------------
-    names = sorted(set(MASTER_FACETS) | {n for role in CHILDREN for n in child_facets(role, config.uniswap_v3)})
+    # a system with a V3 venue keeps its V2↔V3 facet even when deployed again without the flag (never cut out)
+    with_v3 = config.uniswap_v3 or "uniswap_v3" in d.manifest.venues
+    names = sorted(set(MASTER_FACETS) | {n for role in CHILDREN for n in child_facets(role, with_v3)})
     facets = {n: d.contract(f"facet:{n}", getattr(project, n), deterministic=True) for n in names}
     master_init = d.contract("init:MasterInit", project.MasterInit, deterministic=True)
     child_init = d.contract("init:ChildInit", project.ChildInit, deterministic=True)
     c["master"] = d.diamond("master", "MasterDiamond", {n: facets[n] for n in MASTER_FACETS},
                             master_init, master_init.init.encode_input(c["usdc"].address))
     for role, (diamond_name, _, _) in CHILDREN.items():
-        c[role] = d.diamond(role, diamond_name, {n: facets[n] for n in child_facets(role, config.uniswap_v3)}, child_init,
+        c[role] = d.diamond(role, diamond_name, {n: facets[n] for n in child_facets(role, with_v3)}, child_init,
                             child_init.init.encode_input(c["master"].address, c["usdc"].address))
 
     # Wiring ------------------------------------------------------------------------------------
