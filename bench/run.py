@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("tick", "keeper", "raw", "web3", "sign", "interval", "journal")  # = macrostrike.bench.PARTS
+PARTS = ("tick", "keeper", "raw", "web3", "sign", "v3", "interval", "journal")  # = macrostrike.bench.PARTS
 
 
 @click.command()
@@ -33,8 +33,9 @@ PARTS = ("tick", "keeper", "raw", "web3", "sign", "interval", "journal")  # = ma
 @click.option("--network", default="ethereum:local:foundry", show_default=True,
               help="A local chain: the bench mints tokens and uses evm_snapshot/evm_revert.")
 @click.option("--parts", default=",".join(PARTS), show_default=True,
-              help="Comma-separated parts to run: tick, keeper, raw, web3, sign (on --network; raw, web3 "
-                   "and sign need keeper), interval (its own Anvil with --block-time), journal (no chain).")
+              help="Comma-separated parts to run: tick, keeper, raw, web3, sign, v3 (on --network; raw, web3 "
+                   "and sign need keeper; v3: decision round with a Uniswap V3 venue), interval (its own Anvil "
+                   "with --block-time), journal (no chain).")
 @click.option("--interval-blocks", type=click.IntRange(3, 10_000), default=60, show_default=True,
               help="Blocks the interval-mining part runs the keeper for.")
 @click.option("--block-time", type=click.IntRange(1, 60), default=2, show_default=True,

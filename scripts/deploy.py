@@ -38,6 +38,9 @@ from macrostrike.deploy.system import DeployConfig, deploy_system, node_fault
 @click.option("--price", type=click.FloatRange(min=0, min_open=True), default=2_500.0, show_default=True,
               help="Initial pool price, USD per BTC.")
 @click.option("--keeper", "keepers", multiple=True, help="Keeper address (repeatable).")
+@click.option("--uniswap-v3", is_flag=True,
+              help="Also deploy Uniswap V3 (DEX C: a USDC/WBTC 0.05 % pool with concentrated liquidity) and the "
+                   "V2↔V3 arbitrage facet (17 more transactions); a system that has it keeps it.")
 @click.option("--new-system", is_flag=True,
               help="Deploy a new system even though the manifest names one (damaged, or not on this chain); "
                    "the old manifest is kept as <chain-id>.json.1.")
@@ -49,12 +52,14 @@ from macrostrike.deploy.system import DeployConfig, deploy_system, node_fault
                    "(python/macrostrike/deploy/addressbook.json), deploying none of them; sandbox: deploy test tokens "
                    "and venues; FILE: a venues file in the address book's format. Default: existing on a chain the "
                    "address book lists, sandbox elsewhere (local Anvil), the recorded kind on a deployed system.")
-def cli(network, account, bots, long_bots, short_bots, capital, price, keepers, new_system, reconfigure, venues):
+def cli(network, account, bots, long_bots, short_bots, capital, price, keepers, uniswap_v3, new_system, reconfigure,
+        venues):
     with connected(network):
-        _deploy(account, (bots, long_bots, short_bots), capital, price, keepers, (new_system, reconfigure, venues))
+        _deploy(account, (bots, long_bots, short_bots), capital, price, keepers, (new_system, reconfigure, venues),
+                uniswap_v3)
 
 
-def _deploy(account, counts, capital, price, keepers, mode):
+def _deploy(account, counts, capital, price, keepers, mode, uniswap_v3=False):
     from ape import accounts, chain
 
     owner = resolve_account(account, 0)
@@ -62,7 +67,8 @@ def _deploy(account, counts, capital, price, keepers, mode):
         keepers = tuple(str(accounts.test_accounts[i].address) for i in (1, 2, 3))
     try:
         config = DeployConfig(amm_bots=counts[0], long_bots=counts[1], short_bots=counts[2],
-                              capital_per_bot_usd=capital, initial_price_usd=price, keepers=keepers)
+                              capital_per_bot_usd=capital, initial_price_usd=price, keepers=keepers,
+                              uniswap_v3=uniswap_v3)
     except ValueError as err:
         raise UserError(str(err)) from None
     alias = getattr(owner, "alias", None)

@@ -1,5 +1,6 @@
-"""End to end: deploy the whole system (50 AMM + 2 x 25 strike bots, the Aave V3 market), replay 24
-hours of real BTC history (the strike signals warmed up on the 24 hours before), let the keeper trade.
+"""End to end: deploy the whole system (50 AMM + 2 x 25 strike bots, the Aave V3 market, DEX C on
+Uniswap V3 as in the demo), replay 24 hours of real BTC history (the strike signals warmed up on the
+24 hours before), let the keeper trade.
 
 Checks what the chain says, not what the keeper believes: every successful trade's realised profit
 (from its ArbitrageExecuted event) is at least the minProfit it was sent with, on-chain per-bot
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from macrostrike.deploy.manifest import manifest_path
-from macrostrike.deploy.system import CHILDREN, MASTER_FACETS, DeployConfig, deploy_system
+from macrostrike.deploy.system import CHILDREN, MASTER_FACETS, DeployConfig, child_facets, deploy_system
 from macrostrike.deploy.cuts import selector
 from macrostrike.demo import KEEPERS, run_demo
 from macrostrike.keeper.journal import Journal
@@ -31,7 +32,7 @@ def demo(accounts, tmp_path_factory):
     history = data.parse(SLICE)
     warmup, candles = history[:24], history[24:48]
     config = DeployConfig(amm_bots=50, long_bots=25, short_bots=25, initial_price_usd=candles[0].close,
-                          keepers=tuple(str(accounts[i].address) for i in KEEPERS))
+                          keepers=tuple(str(accounts[i].address) for i in KEEPERS), uniswap_v3=True)
     out = tmp_path_factory.mktemp("demo")
     return run_demo(candles=candles, warmup=warmup, deploy_config=config, out_dir=out), out
 
@@ -45,6 +46,9 @@ def test_keeper_traded_and_every_trade_met_its_min_profit(demo):
         assert d.detail["realised_profit"] >= d.detail["min_profit"] > 0
     stats = run.summary["trades"]
     assert stats["succeeded"] == len(mined) and stats["reverted"] == 0
+    # three venues: the V3 pool (C) takes part, and every mined trade is counted under its venue pair
+    pairs = run.summary["trades_by_venue_pair"]
+    assert any("C" in pair for pair in pairs) and sum(pairs.values()) == len(mined)
 
 
 def test_on_chain_stats_match_the_journal(demo, project):
@@ -78,8 +82,8 @@ def test_manifest_is_complete(demo, chain):
         assert chain.provider.web3.eth.get_code(entry["address"])
     assert set(manifest["diamonds"]) == {"master", *CHILDREN}
     assert set(manifest["diamonds"]["master"]["facets"]) == set(MASTER_FACETS)
-    for role, (_, facets, _) in CHILDREN.items():
-        assert set(manifest["diamonds"][role]["facets"]) == set(facets)
+    for role in CHILDREN:
+        assert set(manifest["diamonds"][role]["facets"]) == set(child_facets(role, uniswap_v3=True))
         for facet in manifest["diamonds"][role]["facets"].values():
             assert facet["selectors"] and all(len(s) == 10 for s in facet["selectors"])
     assert manifest["config"]["amm_bots"] == 50

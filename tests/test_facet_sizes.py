@@ -6,12 +6,12 @@ separate facet). `ape test tests/test_facet_sizes.py -q -s` prints every size.
 
 import pytest
 
-from macrostrike.deploy.system import CHILDREN, MASTER_FACETS
+from macrostrike.deploy.system import CHILDREN, MASTER_FACETS, V3_AMM_FACETS
 
 #: EIP-170: most bytes of runtime code a contract may have.
 EIP170_LIMIT = 24_576
 NAMES = sorted({*MASTER_FACETS, *(f for _, facets, _ in CHILDREN.values() for f in facets),
-                *(d for d, _, _ in CHILDREN.values()), "MasterDiamond", "PositionHolder"})
+                *V3_AMM_FACETS, *(d for d, _, _ in CHILDREN.values()), "MasterDiamond", "PositionHolder"})
 
 
 def runtime_size(project, name: str) -> int:

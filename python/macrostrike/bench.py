@@ -56,8 +56,8 @@ from eth_abi import decode, encode
 
 HOUR = 3600
 #: Every part, in run order; LOCAL_PARTS run on ape-foundry's automining Anvil.
-PARTS = ("tick", "keeper", "raw", "web3", "sign", "interval", "journal")
-LOCAL_PARTS = PARTS[:5]
+PARTS = ("tick", "keeper", "raw", "web3", "sign", "v3", "interval", "journal")
+LOCAL_PARTS = PARTS[:6]
 EXECUTE_ARGS = ["uint256", "bool", "uint256", "uint256"]
 
 
@@ -397,6 +397,58 @@ class Bench:
             "ratio_refresh_bots": round(hi["refresh_bots_ms"] / lo["refresh_bots_ms"], 2),
         }
         self.log(f"tick cost: {self.results['tick_cost']}")
+
+    # ---- 1b. decision round with a Uniswap V3 venue ------------------------------------------------
+    def v3_round(self) -> None:
+        """Decision-round latency with DEX C (the Uniswap V3 0.05 % pool) beside DEX A and B.
+
+        Runs last on the local chain, from a snapshot it restores (the manifest file too): the same
+        deploy with ``uniswap_v3=True`` adds the V3 venue and the VenueArbitrageFacet cut. A dry-run
+        ``ArbitrageJob.tick()`` (one decision round: pool reads, V3 price, search, ``eth_call``
+        simulation and gas estimate of the chosen trade, decision row) is timed ``tick_samples`` times
+        with the pools balanced, then with DEX A's WBTC 2 % cheaper than B and C (the round trip A→C
+        wins: the QuoterV2 search, 20 quotes in two batches), interleaved with the same job on a
+        V2-only manifest copy (no V3 venue) for a same-load comparison.
+        """
+        import dataclasses
+
+        from macrostrike.deploy.manifest import manifest_path
+        from macrostrike.deploy.system import deploy_system
+
+        path = manifest_path(self.web3.eth.chain_id)
+        saved = path.read_text()
+        snap = self.chain.snapshot()
+        started = time.perf_counter()
+        v2_system, system = self.system, deploy_system(self.owner, dataclasses.replace(self.deploy_config, uniswap_v3=True))
+        self.log(f"V3 venue added: {system.transactions} transactions in {time.perf_counter() - started:.1f} s")
+        self.system = system  # the jobs read the manifest with the V3 venue
+        try:
+            v3_job, v3_journal, _ = self._job("v3")
+            v2_job, v2_journal, _ = self._job("v2-only")
+            v2_job.ctx.v3 = None  # the same chain without pricing DEX C: the V2-only round
+            n = self.config.tick_samples
+            quiet = self._interleaved([v3_job, v2_job], n)
+            c = system.contracts
+            pair = c["dex_a_pair"]
+            c["wbtc"].mint(pair.address, c["wbtc"].balanceOf(pair.address) // 50, sender=self.owner)
+            pair.sync(sender=self.owner)
+            gap = self._interleaved([v3_job, v2_job], n)
+            rounds = [d for d in v3_journal.decisions if d.reason == "dry_run"]
+            venues = sorted({d.detail.get("venues", "") for d in rounds})
+            v2_journal.close()
+            v3_journal.close()
+            assert venues == ["A-C"], f"the gap rounds should trade A→C, chose {venues}"
+        finally:
+            self.system = v2_system
+            self.chain.restore(snap)
+            path.write_text(saved)
+        self.results["v3_round"] = {
+            "deploy_transactions": system.transactions,
+            "quiet_ms": ms_stats(quiet[0]), "quiet_v2_only_ms": ms_stats(quiet[1]),
+            "gap_ms": ms_stats(gap[0]), "gap_v2_only_ms": ms_stats(gap[1]),
+            "gap_venues": venues, "quotes_per_search": v3arb_quotes(),
+        }
+        self.log(f"V3 decision round: {self.results['v3_round']}")
 
     # ---- 2. keeper path ------------------------------------------------------------------------
     def keeper_path(self, name: str = "keeper") -> None:
@@ -947,6 +999,8 @@ class Bench:
                 self.web3_path()
             if "sign" in parts:
                 self.sign_micro()
+        if "v3" in parts:
+            self.v3_round()
 
     def finish(self, parts: tuple[str, ...]) -> dict[str, Any]:
         self.results["parts"] = list(parts)
@@ -1007,6 +1061,14 @@ class Bench:
                 {"what": f"tick cost {cfg.tick_bots} / {cfg.bots} bots (opportunity, dry run, p50)", "target": "<= 3",
                  "measured": t["ratio_p50_opportunity_dry_run"], "met": t["ratio_p50_opportunity_dry_run"] <= 3},
             ]
+        v = res.get("v3_round")
+        if v:
+            targets += [
+                {"what": "V2↔V3 decision round p50 (dry run, part of decision-to-mined)", "target": "< 50 ms",
+                 "measured": v["gap_ms"]["p50"], "met": v["gap_ms"]["p50"] < 50},
+                {"what": "V2↔V3 decision round p99 (dry run, part of decision-to-mined)", "target": "< 200 ms",
+                 "measured": v["gap_ms"]["p99"], "met": v["gap_ms"]["p99"] < 200},
+            ]
         i = res.get("interval")
         if i:
             p99 = i["arrival_to_last_broadcast_ms_full_quota"]["p99"]
@@ -1059,6 +1121,14 @@ def _ms_row(label: str, stats: dict[str, Any]) -> str:
     """One markdown row ``| label | n | p50 | p99 | max |`` of a latency summary (milliseconds)."""
     return f"| {label} | {stats['n']} | {stats['p50']:.1f} | {stats['p99']:.1f} | {stats['max']:.1f} |"
 
+
+def v3arb_quotes() -> int:
+    """Most QuoterV2 quotes one V2↔V3 search spends (grid + refinement, :mod:`macrostrike.keeper.v3arb`)."""
+    from macrostrike.keeper import v3arb
+
+    return v3arb.GRID + v3arb.REFINE
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The results tables (the README copy) of the parts that ran."""
     k, r, w, t = (results.get(key) for key in ("keeper", "raw", "web3", "tick_cost"))
@@ -1101,6 +1171,22 @@ def markdown(results: dict[str, Any]) -> str:
             f"{k['send_to_mined_ms']['p99']:.1f} ms.{ratio_text} With the noise traders' time the replay took "
             f"{k['replay_wall_s']:.1f} s ({k['trades_per_s_incl_market']:.1f} trades/s); "
             f"{k['trades_per_traded_block']:.2f} trades per traded block.",
+        ]
+    v = results.get("v3_round")
+    if v:
+        lines += [
+            "",
+            f"Decision round with DEX C (Uniswap V3 0.05 %) beside DEX A and B (dry-run tick, {v['gap_ms']['n']} "
+            f"samples each, interleaved with the same job not pricing C; the V3 venue added "
+            f"{v['deploy_transactions']} deploy transactions); the gap rounds chose {', '.join(v['gap_venues'])}, "
+            f"up to {v['quotes_per_search']} QuoterV2 quotes per search:",
+            "",
+            "| decision round | n | p50 (ms) | p99 (ms) | max (ms) |",
+            "|---|---:|---:|---:|---:|",
+            _ms_row("balanced pools, with V3 (slot0 read)", v["quiet_ms"]),
+            _ms_row("balanced pools, V2 only", v["quiet_v2_only_ms"]),
+            _ms_row("A 2 % cheap, with V3 (search, eth_call, estimateGas)", v["gap_ms"]),
+            _ms_row("A 2 % cheap, V2 only (A→B)", v["gap_v2_only_ms"]),
         ]
     if t:
         lines += [

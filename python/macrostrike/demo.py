@@ -18,8 +18,8 @@ from macrostrike.market.prices import PriceHistory
 from macrostrike.market.replay import HOUR, Replay, ReplayConfig, ReplayResult, summarize
 from macrostrike.strategy.signals import bars
 
-#: Test accounts on a local chain: 0 owner/deployer, 1-3 keepers, 5-6 noise traders.
-OWNER, KEEPERS, TRADERS = 0, (1, 2, 3), (5, 6)
+#: Test accounts on a local chain: 0 owner/deployer, 1-3 keepers, 5-7 noise traders (DEX A, B, C).
+OWNER, KEEPERS, TRADERS = 0, (1, 2, 3), (5, 6, 7)
 
 
 @dataclass
@@ -88,7 +88,7 @@ def run_demo(hours: int = 500, start: int | None = 0, *, out_dir: Path | None = 
     config = deploy_config or DeployConfig(initial_price_usd=candles[0].close, long_bots=STRIKE_BOTS,
                                            short_bots=STRIKE_BOTS, eth_usd_price=settings.eth_usd_price,
                                            keepers=tuple(str(test[i].address) for i in KEEPERS),
-                                           signal_agreement=agreement)
+                                           signal_agreement=agreement, uniswap_v3=True)
     system = deploy_system(test[OWNER], config, log=log)
     log(f"deployed: {system.transactions} transactions; manifest {system.manifest.chain_id}.json")
     replay_config = replay_config or ReplayConfig(interval_s=interval)

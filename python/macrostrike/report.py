@@ -36,11 +36,15 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         ("noise trades", f"{summary['noise_trades']}"),
         ("opportunities seen (gross > 0)", f"{summary['opportunities_seen']}"),
         ("trades sent / succeeded / reverted", f"{t['sent']} / {t['succeeded']} / {t['reverted']}"),
+        ("trades per venue pair (mined)", ", ".join(f"{k} {v}" for k, v in summary.get("trades_by_venue_pair", {}).items())
+         or "-"),
         ("bots that traded", f"{summary['bots_traded']}"),
         ("realised PnL, total (on chain)", usd(summary["realised_pnl_usdc_total"])),
         ("gas cost at the stated ETH price", usd(summary["gas_cost_usdc_total"])),
         ("realised PnL after gas", usd(summary["net_after_gas_usdc"])),
-        ("gas per trade, mean / p50", f"{summary['gas_per_trade']['mean']:,.0f} / {summary['gas_per_trade']['p50']:,.0f}"),
+        ("gas per trade, mean / p50", f"{summary['gas_per_trade']['mean']:,.0f} / {summary['gas_per_trade']['p50']:,.0f}"
+         + (" (V2↔V2); V2↔V3 {mean:,.0f} / {p50:,.0f}".format(**summary["gas_per_trade_v3"])
+            if summary.get("gas_per_trade_v3") else "")),
         ("keeper tx latency p50 / p99", f"{summary['tx_latency_ms']['p50']} ms / {summary['tx_latency_ms']['p99']} ms"),
         ("pool gap after noise / after keeper", f"{summary['pool_gap_bps']['after_noise_mean']} / "
                                                f"{summary['pool_gap_bps']['after_keeper_mean']} bps (mean)"),
@@ -128,14 +132,27 @@ def write_chart(summary: dict[str, Any], path: Path) -> Path:
              label="DEX A pool after noise")
     top.plot(when, [h["price_b_noise"] for h in hours], color="tab:orange", lw=0.7, alpha=0.8,
              label="DEX B pool after noise")
+    if any(h.get("price_c_noise") for h in hours):
+        top.plot(when, [h["price_c_noise"] for h in hours], color="tab:purple", lw=0.7, alpha=0.8,
+                 label="DEX C (Uniswap V3 0.05 %) after noise")
     top.set_ylabel(f"USD per unit ({asset})")
     top.legend(loc="best", fontsize=8)
     diamonds = summary.get("diamonds") or {}
+    pairs = summary.get("trades_by_venue_pair") or {}
+    if len(pairs) > 1 or any("C" in k for k in pairs):  # the arbitrages per venue pair, over time and in all
+        pair_ax = bottom.twinx()
+        for (pair, n), color in zip(pairs.items(), ("tab:blue", "tab:purple", "tab:brown", "tab:gray")):
+            series = [sum(v for k, v in (h.get("trades_by_venues") or {}).items()
+                          if "↔".join(sorted(k.split("-"))) == pair) for h in hours]
+            pair_ax.plot(when, series, color=color, lw=0.8, ls="--", label=f"arbitrages {pair}: {n}")
+        pair_ax.set_ylabel("arbitrages per\nvenue pair (cumulative)")
+        pair_ax.legend(loc="lower right", fontsize=7)
     if diamonds:
         counts = ", ".join(f"{role} {d['trades']}" for role, d in diamonds.items())
         top.set_title(f"macrostrike replay: {len(hours)} bars, {summary['system']['trades']} trades ({counts})")
     else:
-        top.set_title(f"macrostrike replay: {len(hours)} bars, 2 Uniswap V2 pools, "
+        venues = "2 Uniswap V2 pools + 1 Uniswap V3 pool" if any("C" in k for k in pairs) else "2 Uniswap V2 pools"
+        top.set_title(f"macrostrike replay: {len(hours)} bars, {venues}, "
                       f"{summary['trades']['succeeded']} arbitrage trades")
     if any(h.get("realised_by_diamond") for h in hours):
         by = [h.get("realised_by_diamond") or {} for h in hours]

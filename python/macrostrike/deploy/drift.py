@@ -21,7 +21,8 @@ from macrostrike.deploy.manifest import Manifest
 BOT_FIELDS = {"amm": "amm_bots", "long": "long_bots", "short": "short_bots"}
 #: the ``ape run deploy`` flag of each compared field
 FLAGS = {"amm_bots": "--bots", "long_bots": "--long-bots", "short_bots": "--short-bots",
-         "capital_per_bot_usd": "--capital", "initial_price_usd": "--price", "keepers": "--keeper"}
+         "capital_per_bot_usd": "--capital", "initial_price_usd": "--price", "keepers": "--keeper",
+         "uniswap_v3": "--uniswap-v3"}
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,9 @@ def compare(project: Any, manifest: Manifest, config: Any) -> list[Difference]:
     if price is not None and abs(float(price) - config.initial_price_usd) > 1e-9:
         diffs.append(Difference("initial_price_usd", f"{float(price):,.2f}", f"{config.initial_price_usd:,.2f}", False,
                                 "the pools were seeded at the recorded price and have traded since"))
+    if getattr(config, "uniswap_v3", False) and "uniswap_v3" not in manifest.venues:
+        diffs.append(Difference("uniswap_v3", "no Uniswap V3 venue", "DEX C (USDC/WBTC 0.05 %)", True,
+                                "deploy Uniswap V3 and its seeded pool, cut VenueArbitrageFacet into the AMM diamond"))
     amm = manifest.diamonds.get("amm")
     if amm:
         registry = project.BotRegistryFacet.at(amm["address"])

@@ -72,6 +72,17 @@ CHILDREN: dict[str, tuple[str, tuple[str, ...], int]] = {
     "amm": ("AMMDiamond", CHILD_FACETS + ("ArbitrageFacet",), 2),
 }
 
+#: Facets the AMM diamond also routes on a system with a Uniswap V3 venue (``DeployConfig.uniswap_v3``):
+#: V2↔V3 arbitrage (``executeV3Arbitrage``, ``uniswapV3SwapCallback``, ``setV3Venue``).
+V3_AMM_FACETS = ("VenueArbitrageFacet",)
+
+
+def child_facets(role: str, uniswap_v3: bool) -> tuple[str, ...]:
+    """The facets of child ``role`` (:data:`CHILDREN`), plus :data:`V3_AMM_FACETS` on the AMM child of
+    a system with a Uniswap V3 venue."""
+    return CHILDREN[role][1] + (V3_AMM_FACETS if role == "amm" and uniswap_v3 else ())
+
+
 #: ``bytes32`` strategy id of the cross-DEX arbitrage bots.
 ARBITRAGE_STRATEGY = b"CROSS_DEX_ARB".ljust(32, b"\0")
 
@@ -111,9 +122,10 @@ class DeployConfig:
     strike_slippage_bps: int = 250
     #: Also deploy Uniswap V3 (factory, SwapRouter, QuoterV2, NonfungiblePositionManager) and a
     #: USDC/WBTC 0.05 % pool seeded at ``initial_price_usd`` with ``pool_usd`` of each token spread
-    #: over the concentrated positions of :data:`macrostrike.deploy.venues.V3_POSITIONS`. Off by
-    #: default for now: it adds 15 transactions (~1-1.5 s on Anvil) to every deploy, and the suite's
-    #: deploys and the demo do not use V3 yet.
+    #: over the concentrated positions of :data:`macrostrike.deploy.venues.V3_POSITIONS`, and cut
+    #: :data:`V3_AMM_FACETS` into the AMM diamond pointed at that pool (V2↔V3 arbitrage). Off by
+    #: default: it adds 17 transactions (~1.5-2 s on Anvil) to a new deploy, which most of the suite's
+    #: deploys do not need; the demo turns it on.
     uniswap_v3: bool = False
     #: Strike bots' entry rule: 0 = one signal per bot (momentum / mean reversion / breakout dealt
     #: round-robin); k in 1..4 = every strike bot acts on the k-of-4 vote of momentum, mean
@@ -485,19 +497,25 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
     book = existing_venues.choose(d.manifest, venues, d.chain.provider.chain_id)
     if book is None:
         _deploy_sandbox_venues(d, c, config)
+    elif config.uniswap_v3:
+        raise existing_venues.VenuesError("--uniswap-v3 deploys a sandbox Uniswap V3 pool: use it with --venues sandbox "
+                          "(a chain's existing V3 pools are not wired to the V2<->V3 facet yet)")
     else:  # --venues existing|FILE: the venues file's tokens, pairs, market and feeds; none deployed
         existing_venues.use_venues(d, c, book)
         existing_venues.preflight(d, c, book, config)
 
     # Facets and diamonds ------------------------------------------------------------------------
-    names = sorted(set(MASTER_FACETS) | {n for _, fs, _ in CHILDREN.values() for n in fs})
+    # a system with a V3 venue keeps its V2↔V3 facet even when deployed again without the flag (never cut out)
+    # (the sandbox's V3 is recorded under manifest.venues["uniswap_v3"]; existing venues have no V3 wiring yet)
+    with_v3 = "uniswap_v3" in d.manifest.venues
+    names = sorted(set(MASTER_FACETS) | {n for role in CHILDREN for n in child_facets(role, with_v3)})
     facets = {n: d.contract(f"facet:{n}", getattr(project, n), deterministic=True) for n in names}
     master_init = d.contract("init:MasterInit", project.MasterInit, deterministic=True)
     child_init = d.contract("init:ChildInit", project.ChildInit, deterministic=True)
     c["master"] = d.diamond("master", "MasterDiamond", {n: facets[n] for n in MASTER_FACETS},
                             master_init, master_init.init.encode_input(c["usdc"].address))
-    for role, (diamond_name, child_facets, _) in CHILDREN.items():
-        c[role] = d.diamond(role, diamond_name, {n: facets[n] for n in child_facets}, child_init,
+    for role, (diamond_name, _, _) in CHILDREN.items():
+        c[role] = d.diamond(role, diamond_name, {n: facets[n] for n in child_facets(role, with_v3)}, child_init,
                             child_init.init.encode_input(c["master"].address, c["usdc"].address))
 
     # Wiring ------------------------------------------------------------------------------------
@@ -509,6 +527,8 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
     want_pairs = tuple(str(c[k].address) for k in ("dex_a_pair", "dex_b_pair", "wbtc") if k in c)
     if len(want_pairs) == 3 and tuple(str(a) for a in amm_arb.arbitragePairs()) != want_pairs:
         d.transact("setArbitragePairs", amm_arb.setArbitragePairs, *want_pairs)
+    if config.uniswap_v3 and "v3_factory" in c:
+        _set_v3_venue(d, c)
     for role in CHILDREN:
         bots = project.BotRegistryFacet.at(c[role].address)
         for keeper in config.keepers:
@@ -626,6 +646,14 @@ def _deploy_uniswap_v3(d: Deployer, c: dict[str, Any], config: DeployConfig) -> 
         "position_manager": str(npm.address), "pools": {f"USDC/WBTC/{fee}": str(pool.address)},
         "init_code_hash": venues.UNISWAP_V3_POOL_INIT_CODE_HASH}
     d.save()
+
+
+def _set_v3_venue(d: Deployer, c: dict[str, Any]) -> None:
+    """Point the AMM diamond's VenueArbitrageFacet at the V3 factory and fee tier (once)."""
+    venue = d.project.VenueArbitrageFacet.at(c["amm"].address)
+    factory, fee, _pool = venue.v3Venue()
+    if (str(factory), int(fee)) != (str(c["v3_factory"].address), venues.V3_FEE):
+        d.transact(f"setV3Venue fee {venues.V3_FEE}", venue.setV3Venue, c["v3_factory"].address, venues.V3_FEE)
 
 
 def node_fault(err: BaseException, step: str) -> str | None:

@@ -8,6 +8,11 @@ with ``eth_call`` and ``eth_estimateGas``, submit it (:class:`~macrostrike.keepe
 and go on with the pools as that trade will leave them (computed locally: no receipt is awaited).
 Outcomes settle in later blocks (:meth:`ArbitrageJob.on_settled`). Every round that does not send
 records why. The contract re-checks its own guards (``minProfit``, capital, keeper role).
+
+With a Uniswap V3 venue in the manifest (DEX C), each round also prices V2↔V3 round trips
+(:mod:`macrostrike.keeper.v3arb`: QuoterV2 batches, bounded search) and trades the best of the
+V2↔V2 and V2↔V3 opportunities; at most one V2↔V3 trade per block and none while one is in flight
+(the V3 pool's state after our own trade is not projected locally).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from macrostrike.keeper.settings import KeeperSettings
 from macrostrike.keeper.signers import SignerPool
 from macrostrike.keeper.txmanager import Outcome, TxManager, subject_of
 from macrostrike.keeper.txsender import SendRejected, SimulationReverted, TxSender
+from macrostrike.keeper.v3arb import V3Opportunity, best_v3
 
 EXECUTE = function_signature_to_4byte_selector("executeArbitrage(uint256,bool,uint256,uint256)")
 #: A representative ``executeArbitrage`` call (bot 100, $10,000 in, $10 min profit) whose L1 data fee the
@@ -39,6 +45,9 @@ L1_SAMPLE_CALL = EXECUTE + encode(["uint256", "bool", "uint256", "uint256"], [10
 #: Bots read per eth_call by :meth:`ArbitrageJob.read_bots`.
 PAGE = 250
 ACTIVE = 1  # LibBots.BotStatus.Active
+#: Gas assumed for a V2↔V3 trade until some are measured (VenueArbitrageFacet on the sandbox pool: a
+#: V3 swap crossing a few ticks plus a V2 swap and the bookkeeping).
+DEFAULT_V3_GAS = 300_000
 
 
 @dataclass
@@ -68,6 +77,10 @@ class JobStats:
     reverted: int = 0
     gas_per_trade: list[int] = field(default_factory=list)
     latency_s: list[float] = field(default_factory=list)
+    #: gas of the mined V2↔V3 trades (kept apart: a V3 swap costs more than a V2 one)
+    gas_per_trade_v3: list[int] = field(default_factory=list)
+    #: mined trades per venue pair, "A-B" = bought on A, sold on B (C: the V3 pool)
+    by_venues: dict[str, int] = field(default_factory=dict)
 
 
 def gas_cost_usdc(gas: int, gas_price_wei: int, eth_usd_price: float) -> int:
@@ -100,6 +113,7 @@ class ArbitrageJob(Job):
         self.l1_fee = l1_fee or l1fee.for_chain(ctx.web3, self.chain_id)
         self.stats = JobStats()
         self.bots: dict[int, BotState] = {}
+        self._v3_price: tuple[int, Any] | None = None  # (block, V3 pool price read in that block's decide)
         self.refresh_bots()
 
     # -- chain reads -----------------------------------------------------------------------------
@@ -127,10 +141,11 @@ class ArbitrageJob(Job):
                 state.gas_used, state.gas_cost_wei = old.gas_used, old.gas_cost_wei
             self.bots[bot_id] = state
 
-    def expected_gas(self) -> int:
-        """Median gas of the trades measured so far, or the configured default."""
-        measured = self.stats.gas_per_trade[-50:]
-        return int(statistics.median(measured)) if measured else self.settings.default_arbitrage_gas
+    def expected_gas(self, v3: bool = False) -> int:
+        """Median gas of the trades of that kind (V2↔V2, or V2↔V3) measured so far, or the default."""
+        measured = (self.stats.gas_per_trade_v3 if v3 else self.stats.gas_per_trade)[-50:]
+        default = DEFAULT_V3_GAS if v3 else self.settings.default_arbitrage_gas
+        return int(statistics.median(measured)) if measured else default
 
     def l1_cost_usdc(self, block: int, gas: int, gas_price: int, eth_usd: float) -> int:
         """The OP stack L1 data fee of an ``executeArbitrage`` transaction in USDC base units (0 on other
@@ -140,12 +155,12 @@ class ArbitrageJob(Job):
         tx = l1fee.unsigned_eip1559(self.chain_id, self.ctx.amm_address, L1_SAMPLE_CALL, gas, gas_price, 0)
         return int(self.l1_fee.wei(block, tx) * eth_usd / 10**12)
 
-    def gas_limit_basis(self) -> int | None:
+    def gas_limit_basis(self, v3: bool = False) -> int | None:
         """Gas to base the limit on without ``eth_estimateGas``: the largest of the last 50 measured
         trades, once :attr:`KeeperSettings.trusted_gas_samples` are measured; None before (then the
         node estimates). The limit adds ``gas_limit_margin_bps`` on top; the ``eth_call`` simulation
         still runs before every send."""
-        measured = self.stats.gas_per_trade[-50:]
+        measured = (self.stats.gas_per_trade_v3 if v3 else self.stats.gas_per_trade)[-50:]
         if self.settings.trusted_gas_samples == 0 or len(measured) < self.settings.trusted_gas_samples:
             return None
         return max(measured)
@@ -189,6 +204,9 @@ class ArbitrageJob(Job):
             return None
         reserves_a, reserves_b = self.ctx.reserves()
         for intent in pending:
+            if "on_pair_a" in intent.detail:  # a V2↔V3 trade: only its V2 leg is projected
+                reserves_a, reserves_b = _v3_pair_after(intent.detail, reserves_a, reserves_b)
+                continue
             amount, buy_on_a = int(intent.detail.get("amount_in", 0)), bool(intent.detail.get("buy_on_a"))
             buy, sell = (reserves_a, reserves_b) if buy_on_a else (reserves_b, reserves_a)
             try:
@@ -197,6 +215,33 @@ class ArbitrageJob(Job):
                 continue
             reserves_a, reserves_b = (buy, sell) if buy_on_a else (sell, buy)
         return reserves_a, reserves_b
+
+    def largest_capital(self, block: int) -> int:
+        """The most capital one bot that could trade now has (USDC base units; 0 if none)."""
+        busy = self.txm.open_subjects()
+        return max((b.capital for b in self.bots.values() if b.status == ACTIVE and b.resting_until < block
+                    and subject_of(self.ctx.amm_address, b.bot_id) not in busy), default=0)
+
+    def _capped_gross(self, buy_on_a: bool, optimum: int, gross: int, reserves_a: tuple[int, int],
+                      reserves_b: tuple[int, int], block: int) -> int:
+        """The V2↔V2 gross profit a bot can take: at the optimum, or at the largest capital below it
+        (what the V2↔V3 search is bounded by), so the two compare like for like."""
+        upper = self.largest_capital(block)
+        if optimum <= upper or upper <= 0:
+            return gross
+        buy, sell = (reserves_a, reserves_b) if buy_on_a else (reserves_b, reserves_a)
+        return arbitrage_profit(upper, buy, sell)
+
+    def v3_opportunity(self, reserves_a: tuple[int, int], reserves_b: tuple[int, int],
+                       block: int) -> V3Opportunity | None:
+        """The best V2↔V3 round trip (:func:`macrostrike.keeper.v3arb.best_v3`), at most the largest
+        capital of a bot that could take it; None without a V3 venue or an opportunity."""
+        upper = self.largest_capital(block)
+        if self.ctx.v3 is None or upper <= 0:
+            return None
+        if self._v3_price is None or self._v3_price[0] != block:  # our V2 trades leave the V3 pool alone
+            self._v3_price = (block, self.ctx.v3.price(self.ctx.web3))
+        return best_v3(self.ctx.v3, self.ctx.web3, reserves_a, reserves_b, upper, v3_price=self._v3_price[1])
 
     # -- one round -------------------------------------------------------------------------------
     def decide(self, header: Any, **_: Any) -> list[Decision]:
@@ -213,22 +258,30 @@ class ArbitrageJob(Job):
 
         hint = self.pending_view()  # the pools as our trades still in flight will leave them
         queued: list[tuple[Any, int, TxSender, dict[str, Any]]] = []  # (future intent, bot, signer, detail)
+        v3_ok = self.ctx.v3 is not None and not any("on_pair_a" in i.detail for i in self.txm.open_intents(self.name))
         for round_no in range(self.settings.max_trades_per_block):
             reserves_a, reserves_b = hint if hint is not None else self.ctx.reserves()
             buy_on_a, optimum, gross = best_arbitrage(reserves_a, reserves_b)
+            v3 = self.v3_opportunity(reserves_a, reserves_b, number) if v3_ok else None
+            if v3 is not None and v3.gross > self._capped_gross(buy_on_a, optimum, gross, reserves_a, reserves_b, number):
+                optimum, gross = v3.amount_in, v3.gross
+            else:
+                v3 = None
             if optimum == 0:
                 if round_no == 0:
                     note("skip", "no_opportunity", reserves_a=reserves_a, reserves_b=reserves_b)
                 break
             if round_no == 0:
                 self.stats.opportunities += 1
-            gas = self.expected_gas()
+            gas = self.expected_gas(v3 is not None)
             eth_usd = self.eth_usd.price()
             l1_cost = self.l1_cost_usdc(number, gas, gas_price, eth_usd)
             gas_cost = gas_cost_usdc(gas, gas_price, eth_usd) + l1_cost
+            venues = v3.venues if v3 is not None else ("A-B" if buy_on_a else "B-A")
             if gross <= gas_cost:
                 note("skip", "unprofitable_after_gas", gross_profit=gross, gas_cost_usdc=gas_cost, l1_fee_usdc=l1_cost,
-                     base_fee_wei=base_fee, amount_in=optimum, eth_usd=eth_usd, eth_usd_source=self.eth_usd.source)
+                     base_fee_wei=base_fee, amount_in=optimum, eth_usd=eth_usd, eth_usd_source=self.eth_usd.source,
+                     venues=venues)
                 break
             bot = self.pick_bot(tried, number)
             if bot is None:
@@ -241,28 +294,38 @@ class ArbitrageJob(Job):
                 break
             buy, sell = (reserves_a, reserves_b) if buy_on_a else (reserves_b, reserves_a)
             amount = min(optimum, bot.capital)
-            expected = arbitrage_profit(amount, buy, sell)
             min_profit = gas_cost + bot.min_profit
-            if expected < min_profit:
+            if v3 is None:
+                expected: int | None = arbitrage_profit(amount, buy, sell)
+                data = EXECUTE + encode(["uint256", "bool", "uint256", "uint256"],
+                                        [bot.bot_id, buy_on_a, amount, min_profit])
+            else:  # a bot with less capital than the optimum: the simulation tells (minProfit in the call)
+                expected = v3.gross if amount == v3.amount_in else None
+                data = v3.calldata(bot.bot_id, amount, min_profit)
+            if expected is not None and expected < min_profit:
                 note("skip", "below_min_profit", bot.bot_id, amount_in=amount, expected_profit=expected,
-                     min_profit=min_profit, capital=bot.capital)
+                     min_profit=min_profit, capital=bot.capital, venues=venues)
                 break
-            data = EXECUTE + encode(["uint256", "bool", "uint256", "uint256"],
-                                    [bot.bot_id, buy_on_a, amount, min_profit])
             try:
                 # on the latest state (the contract's own guards); with trades of ours pending, the
                 # profit the keeper expects comes from the projected pools
                 simulated = decode(["uint256"], sender.call(self.ctx.amm_address, data))[0]
-                estimate = self.gas_limit_basis() or sender.estimate_gas(self.ctx.amm_address, data)
+                estimate = self.gas_limit_basis(v3 is not None) or sender.estimate_gas(self.ctx.amm_address, data)
             except SimulationReverted as err:
-                note("skip", "simulation_reverted", bot.bot_id, error=err.reason, amount_in=amount)
+                note("skip", "simulation_reverted", bot.bot_id, error=err.reason, amount_in=amount, venues=venues)
                 bot.last_block = number
                 continue
             if not self.send_enabled:
-                note("skip", "dry_run", bot.bot_id, amount_in=amount, simulated_profit=simulated, gas=estimate)
+                note("skip", "dry_run", bot.bot_id, amount_in=amount, simulated_profit=simulated, gas=estimate,
+                     venues=venues)
                 break
-            detail = dict(amount_in=amount, buy_on_a=buy_on_a, expected_profit=expected, simulated_profit=simulated,
-                          min_profit=min_profit, eth_usd=eth_usd, eth_usd_source=self.eth_usd.source)
+            detail = dict(amount_in=amount, buy_on_a=buy_on_a, expected_profit=simulated if expected is None else expected,
+                          simulated_profit=simulated, min_profit=min_profit, eth_usd=eth_usd,
+                          eth_usd_source=self.eth_usd.source, venues=venues)
+            if v3 is not None:
+                detail.update(on_pair_a=v3.on_pair_a, buy_on_v2=v3.buy_on_v2, base_amount=v3.base_amount,
+                              quoted_amount_in=v3.amount_in, quotes=v3.quotes)
+                del detail["buy_on_a"]
             try:  # signed, journalled and broadcast in the signer's lane while the next round is decided
                 future = self.submit_async(bot.bot_id, "arbitrage", sender, self.ctx.amm_address, data,
                                            self.gas_limit(estimate), header, bot_id=bot.bot_id, detail=detail)
@@ -275,6 +338,10 @@ class ArbitrageJob(Job):
             self.signers.record(sender, now)
             bot.last_block = number
             queued.append((future, bot.bot_id, sender, detail))
+            if v3 is not None:
+                v3_ok = False  # the pool after our own V3 trade is not known locally: one per block
+                hint = _v3_pair_after(detail, reserves_a, reserves_b)
+                continue
             hint = after_arbitrage(amount, buy, sell)
             if not buy_on_a:
                 hint = (hint[1], hint[0])
@@ -304,7 +371,9 @@ class ArbitrageJob(Job):
         bot.gas_cost_wei += gas_used * price
         if outcome.status == "mined":
             self.stats.succeeded += 1
-            self.stats.gas_per_trade.append(gas_used)
+            (self.stats.gas_per_trade_v3 if "on_pair_a" in intent.detail else self.stats.gas_per_trade).append(gas_used)
+            venues = str(intent.detail.get("venues", "A-B" if intent.detail.get("buy_on_a") else "B-A"))
+            self.stats.by_venues[venues] = self.stats.by_venues.get(venues, 0) + 1
             self.stats.latency_s.append(max(0.0, detail.get("latency_s", 0.0)))
             events = self.ctx.decode_event("ArbitrageExecuted", list(receipt["logs"]))
             realised = int(events[0]["profit"]) if events else int(intent.detail.get("simulated_profit", 0))
@@ -314,3 +383,16 @@ class ArbitrageJob(Job):
         bot.resting_until = block + self.settings.revert_rest_blocks
         detail["error"] = self.revert_reason(intent, receipt)
         return [self.record(block, "send", "reverted", bot.bot_id, resting_until=bot.resting_until, **detail)]
+
+
+def _v3_pair_after(detail: dict[str, Any], reserves_a: tuple[int, int],
+                   reserves_b: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Both V2 pairs' reserves after the V2 leg of a V2↔V3 trade (journalled ``detail``)."""
+    trade = V3Opportunity(bool(detail["on_pair_a"]), bool(detail["buy_on_v2"]), int(detail["quoted_amount_in"]),
+                          int(detail["base_amount"]), 0, 0, 0)
+    try:
+        if trade.on_pair_a:
+            return trade.pair_after(int(detail["amount_in"]), reserves_a), reserves_b
+        return reserves_a, trade.pair_after(int(detail["amount_in"]), reserves_b)
+    except ValueError:  # the projection leaves the pool's range: the trade will revert anyway
+        return reserves_a, reserves_b

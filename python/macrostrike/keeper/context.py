@@ -87,7 +87,7 @@ class AmmContext:
         self.amm_address = manifest.address("amm")
         self.usdc = manifest.address("usdc")
         facets = [project.ArbitrageFacet, project.BotRegistryFacet, project.PerformanceFacet,
-                  project.ChildCoordinationFacet]
+                  project.ChildCoordinationFacet, project.VenueArbitrageFacet]
         self.abi = abi_json(*(f.contract_type for f in facets))
         self.errors = error_table(self.abi)
         self.amm = self.web3.eth.contract(address=self.amm_address, abi=self.abi)
@@ -97,6 +97,10 @@ class AmmContext:
             token0 = decode(["address"], bytes(self.web3.eth.call({"to": address, "data": "0x0dfe1681"})))[0]
             self.pools.append(Pool(address=address, quote_is_token0=token0.lower() == self.usdc.lower()))
         self._events = {e["name"]: e for e in self.abi if e.get("type") == "event"}
+        from macrostrike.keeper.v3arb import V3Venue
+
+        #: DEX C, the Uniswap V3 pool (None on a system deployed without it)
+        self.v3: V3Venue | None = V3Venue.from_manifest(self.web3, manifest)
 
     def reserves(self) -> tuple[tuple[int, int], tuple[int, int]]:
         """``((quote_a, base_a), (quote_b, base_b))`` of DEX A and DEX B, base units."""

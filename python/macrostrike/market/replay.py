@@ -33,7 +33,7 @@ from macrostrike.keeper.signers import signer_pool
 from macrostrike.keeper.strike import StrikeJob
 from macrostrike.keeper.txsender import TxSender
 from macrostrike.market.data import Candle
-from macrostrike.market.noise import NoiseTrader, fund_trader
+from macrostrike.market.noise import NoiseTrader, V3NoiseTrader, fund_trader
 
 HOUR = 3600
 #: Names of the bar intervals a replay runs at.
@@ -87,6 +87,11 @@ class HourRow:
     breaker_tripped: bool = False
     #: each child's realised PnL so far (PerformanceFacet.aggregateStats, USDC base units, signed)
     realised_by_diamond: dict[str, int] = field(default_factory=dict)
+    #: DEX C (the Uniswap V3 pool) after noise and after the keeper; 0.0 without a V3 venue
+    price_c_noise: float = 0.0
+    price_c: float = 0.0
+    #: mined arbitrages so far per venue pair ("A-C": bought on A, sold on C)
+    trades_by_venues: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,16 +131,22 @@ class Replay:
         ctx = AmmContext(system.manifest)
         c = system.contracts
         routers = [str(c["dex_a_router"].address), str(c["dex_b_router"].address)]
-        traders = []
-        for i, account in enumerate(trader_accounts):
+        v3 = ctx.v3
+        if v3 is not None:
+            routers.append(system.manifest.venues["uniswap_v3"]["router"])
+        traders: list[NoiseTrader | V3NoiseTrader] = []
+        for i, account in enumerate(trader_accounts[:len(routers)]):  # one trader per venue
             if c["usdc"].balanceOf(account.address) == 0:
                 fund_trader(account, owner, c["usdc"], c["wbtc"], routers,
                             config.trader_usdc * 10**6, config.trader_btc * 10**8)
             sender = TxSender(account, priority_fee_wei=0, base_fee_multiplier=settings.max_fee_base_multiplier)
-            traders.append(NoiseTrader(
-                name=f"noise-{'ab'[i % 2]}", sender=sender, router=routers[i % 2], pool=ctx.pools[i % 2],
-                usdc=str(c["usdc"].address), wbtc=str(c["wbtc"].address),
-                rng=random.Random(config.seed + i), noise_bps=config.noise_bps_per_bar()))
+            common = dict(sender=sender, router=routers[i], usdc=str(c["usdc"].address), wbtc=str(c["wbtc"].address),
+                          rng=random.Random(config.seed + i), noise_bps=config.noise_bps_per_bar())
+            if i < 2:
+                traders.append(NoiseTrader(name=f"noise-{'ab'[i]}", pool=ctx.pools[i], **common))
+            else:  # up to a tenth of its tokens per swap: the price limit stops it at the target
+                traders.append(V3NoiseTrader(name="noise-c", pool=v3.pool, fee=v3.fee, **common,
+                                             max_in=(config.trader_usdc * 10**5, config.trader_btc * 10**7)))
         pool = signer_pool(keepers, settings, error_table=ctx.errors, journal=journal)
         job = ArbitrageJob(ctx, pool, settings, journal)
         if "aave_pool" not in system.manifest.contracts:
@@ -196,13 +207,15 @@ class Replay:
                     quote_set_at = timestamp
             mark = self._lap(timing, "oracle", mark)
             ra, rb = self.ctx.reserves()
+            pc = self._price_c()
             decisions = self.job.tick()
             decisions += self.job.flush()  # an automining chain: the receipts are there already
             mined = [d for d in decisions if d.reason == "mined"]
             realised += sum(int(d.detail["realised_profit"]) for d in mined)
             ra2, rb2 = self.ctx.reserves()
             mark = self._lap(timing, "arbitrage", mark)
-            row = HourRow(i, timestamp, candle.close, price(ra), price(rb), price(ra2), price(rb2), len(mined), realised)
+            row = HourRow(i, timestamp, candle.close, price(ra), price(rb), price(ra2), price(rb2), len(mined), realised,
+                          price_c_noise=pc, price_c=self._price_c(), trades_by_venues=dict(self.job.stats.by_venues))
             if self.strike is not None:
                 strike_decisions = self.strike.tick(price=candle.close, volume=candle.volume_btc)
                 strike_decisions += self.strike.flush()
@@ -222,6 +235,11 @@ class Replay:
         result.breaker_trips = self.risk.trips if self.risk is not None else 0
         result.timing_s = {k: round(v, 2) for k, v in timing.items()}
         return result
+
+    def _price_c(self) -> float:
+        """DEX C's marginal price (USD per BTC), 0.0 without a V3 venue."""
+        v3 = self.ctx.v3
+        return 0.0 if v3 is None else float(v3.price(self.web3) * 10**8 / 10**6)
 
     @staticmethod
     def _lap(timing: dict[str, float], key: str, mark: float) -> float:
@@ -276,6 +294,10 @@ def summarize(replay: Replay, result: ReplayResult, candles: list[Candle], setti
         "noise_trades": result.noise_trades,
         "opportunities_seen": job.stats.opportunities,
         "trades": {"sent": job.stats.sent, "succeeded": job.stats.succeeded, "reverted": job.stats.reverted},
+        "trades_by_venue_pair": venue_pairs(job.stats.by_venues),
+        "trades_by_direction": dict(sorted(job.stats.by_venues.items())),
+        "gas_per_trade_v3": ({"mean": round(statistics.fmean(job.stats.gas_per_trade_v3), 1),
+                              "p50": percentile(job.stats.gas_per_trade_v3, 50)} if job.stats.gas_per_trade_v3 else {}),
         "decisions": {f"{a}:{r}": n for (a, r), n in sorted(replay.job.journal.counts.items())},
         "realised_pnl_usdc_total": total_pnl,
         "gas_cost_usdc_total": total_gas_usdc,
@@ -289,17 +311,20 @@ def summarize(replay: Replay, result: ReplayResult, candles: list[Candle], setti
         "top_bots": per_bot[:10],
         "bots": per_bot,
         "assumptions": {
-            "swap_fee": "0.3% per Uniswap V2 swap (both legs of every arbitrage, every noise trade)",
+            "swap_fee": "0.3% per Uniswap V2 swap (both legs of every arbitrage, every noise trade)" + (
+                "; 0.05% per swap on DEX C (Uniswap V3)" if replay.ctx.v3 is not None else ""),
             "gas": (f"priced at the chain's base fee (each bar's first block set to {config.base_fee_gwei} gwei, "
                     f"EIP-1559 from there) + {settings.priority_fee_wei / 1e9:g} gwei tip; "
                     f"ETH/USD {settings.eth_usd_price:g}: the WETH feed the replay sets once, which the keeper "
                     f"reads; reported gas in USD uses the same figure"),
             "slippage": ("arbitrage executes atomically against the reserves of its own block; the on-chain "
                          "minProfit = gas cost + the bot's min profit guards it; noise traders take any output"),
-            "market": (f"two noise traders, one per DEX, trade toward each {interval} bar's close with independent "
-                       f"N(0, {config.noise_bps_per_bar():.3g} bps) errors ({config.noise_bps:g} bps at hourly bars, "
-                       f"scaled by sqrt(interval / 1 h)), seed {config.seed}"),
-            "liquidity": f"each pool seeded with ${deploy_config.get('pool_usd', 0):,} a side",
+            "market": (f"{len(replay.traders)} noise traders, one per DEX, trade toward each {interval} bar's close "
+                       f"with independent N(0, {config.noise_bps_per_bar():.3g} bps) errors ({config.noise_bps:g} bps "
+                       f"at hourly bars, scaled by sqrt(interval / 1 h)), seed {config.seed}"),
+            "liquidity": f"each pool seeded with ${deploy_config.get('pool_usd', 0):,} a side" + (
+                " (DEX C: Uniswap V3 0.05 %, five concentrated positions around the seed price)"
+                if replay.ctx.v3 is not None else ""),
             "capital": _capital_assumption(deploy_config),
             "data": (f"{source}; the test token WBTC stands in for {asset}: the pools are seeded at its first "
                      f"close and the Aave WBTC feed follows its closes"),
@@ -313,6 +338,15 @@ def summarize(replay: Replay, result: ReplayResult, candles: list[Candle], setti
         "hourly": [asdict(h) for h in result.hours],
         **_strike_summary(replay, result, settings, config, deploy_config),
     }
+
+
+def venue_pairs(by_venues: dict[str, int]) -> dict[str, int]:
+    """Mined trades per unordered venue pair (``{"A-C": 3, "C-A": 2}`` -> ``{"A↔C": 5}``), sorted."""
+    out: dict[str, int] = {}
+    for key, n in by_venues.items():
+        pair = "↔".join(sorted(key.split("-")))
+        out[pair] = out.get(pair, 0) + n
+    return dict(sorted(out.items()))
 
 
 def max_drawdown(values: list[int]) -> tuple[int, float]:

@@ -54,14 +54,15 @@ def resolve_diamond(manifest: Any, diamond: str) -> tuple[str, str | None]:
     raise UserError(f"unknown diamond {diamond!r}: pass an address or a deployed role ({roles})")
 
 
-def default_facets(role: str | None) -> list[str] | None:
-    """The facets ``ape run deploy`` gives diamond ``role``."""
-    from macrostrike.deploy.system import CHILDREN, MASTER_FACETS
+def default_facets(role: str | None, manifest: Any = None) -> list[str] | None:
+    """The facets ``ape run deploy`` gives diamond ``role`` (with the V2↔V3 facet on the AMM child of a
+    system whose manifest records a Uniswap V3 venue)."""
+    from macrostrike.deploy.system import CHILDREN, MASTER_FACETS, child_facets
 
     if role == "master":
         return list(MASTER_FACETS)
     if role in CHILDREN:
-        return list(CHILDREN[role][1])
+        return list(child_facets(role, bool(manifest is not None and manifest.venues.get("uniswap_v3"))))
     return None
 
 
@@ -83,7 +84,7 @@ def run_upgrade(account: Any, diamond: str, facet_names: Sequence[str], init_nam
     manifest = _manifest(diamond)
     address, role = resolve_diamond(manifest, diamond)
     entry = manifest.diamonds.get(role) if manifest and role else None
-    names = list(facet_names) or default_facets(role)
+    names = list(facet_names) or default_facets(role, manifest)
     if not names:
         raise UserError(f"diamond {address} was not deployed by `ape run deploy`: list the facets it should "
                         "have with --facet NAME (repeatable)")
