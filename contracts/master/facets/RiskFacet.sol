@@ -121,10 +121,9 @@ contract RiskFacet {
     /// @notice Pushes the breaker state to every child again (LibRisk.pushBreaker: BreakerPushed or
     ///         BreakerPushFailed per child): after a push failed, or after an upgrade cut the
     ///         children's copy of the breaker in (it starts as not tripped). Owner or a risk keeper.
-    /// @return pushed Number of children that stored the state.
-    function pushBreaker() external returns (uint256 pushed) {
+    function pushBreaker() external {
         LibRisk.enforceKeeperOrOwner();
-        return LibRisk.pushBreaker(LibRisk.riskStorage().tripped);
+        LibRisk.pushBreaker(LibRisk.riskStorage().tripped);
     }
 
     /// @notice True while the circuit breaker is tripped (children may only reduce or close).

@@ -190,12 +190,10 @@ library LibRisk {
     ///         LibMaster.MAX_CHILDREN): each child's opening check reads its own copy instead of
     ///         calling the master on every trade. A child whose setMasterBreaker reverts is reported
     ///         (BreakerPushFailed) and skipped, so one broken child cannot stop the breaker.
-    /// @return pushed Number of children that stored the state.
-    function pushBreaker(bool tripped) internal returns (uint256 pushed) {
+    function pushBreaker(bool tripped) internal {
         address[] storage children = LibMaster.masterStorage().children;
         for (uint256 i; i < children.length; ++i) {
             try IChild(children[i]).setMasterBreaker(tripped) {
-                ++pushed;
                 emit BreakerPushed(children[i], tripped);
             } catch (bytes memory reason) {
                 emit BreakerPushFailed(children[i], tripped, reason);
