@@ -55,6 +55,13 @@ def test_arbitrage_reads_no_pair_token_order(rows):
     assert "token0()" not in calls, calls
 
 
+def test_arbitrage_asks_the_master_nothing(rows):
+    """The master pushes its breaker state to the children (RiskFacet.pushBreaker and the trip, reset
+    and registration): a trade reads the child's own flag and makes no call to the master."""
+    calls = rows["arb_steady_state"]["calls"]
+    assert [c for c in calls if c["to"] == "master" or c["call"] == "breakerTripped()"] == [], calls
+
+
 @pytest.mark.parametrize("measured, problem", [
     ({"a": 1010}, None),                   # +1.0 %: within the tolerance
     ({"a": 1011}, "a: 1,011 gas > snapshot 1,000 (+1.10%, allowed +1%)"),

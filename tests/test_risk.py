@@ -13,7 +13,8 @@ import ape
 import pytest
 
 from macrostrike.amm.v2math import best_arbitrage
-from macrostrike.deploy.system import DeployConfig, deploy_system
+from macrostrike.deploy.cuts import facet_cut
+from macrostrike.deploy.system import CHILD_FACETS, DeployConfig, deploy_system
 from market_helpers import push_price_up, reserves
 from treasury_helpers import (STRIKE_STRATEGY, USDC, add_harness, deposit, handles, latest_timestamp,
                               remove_exit_all, set_next_timestamp)
@@ -170,10 +171,14 @@ def test_breaker_blocks_opening_not_closing_until_owner_reset(world, accounts, s
     h.risk.checkpoint(sender=owner)
     harness.harnessOpen(1, PAIR, 10 * USDC, sender=owner)  # a position open when the breaker trips
     lose(harness, owner, sink, 2, ceil_div(h.risk.riskState().dayStartEquity * 500, 10_000))
-    h.risk.checkpoint(sender=owner)
+    r = h.risk.checkpoint(sender=owner)
     assert h.risk.breakerTripped()
+    assert_breaker_pushed(h, r, True)
     for role in ("long", "short", "amm"):
         assert not h.child(role, "ChildCoordinationFacet").openingAllowed()
+    # a child registered while the breaker is tripped learns it at registration
+    late = register_empty_child(h, owner)
+    assert late.masterBreakerTripped() and not late.openingAllowed()
     with reverts_named("BreakerIsTripped"):
         harness.harnessOpen(2, PAIR, 1, sender=owner)
     push_price_up(system, owner)
@@ -188,9 +193,57 @@ def test_breaker_blocks_opening_not_closing_until_owner_reset(world, accounts, s
     r = h.risk.resetBreaker(sender=owner)
     equity = h.risk.totalEquity()
     assert [(e.by, e.equity) for e in r.decode_logs(h.risk.BreakerReset)] == [(owner.address, equity)]
+    assert_breaker_pushed(h, r, False)
+    assert late.openingAllowed() and not late.masterBreakerTripped()
     assert not h.risk.breakerTripped() and h.risk.riskState().highWaterMark == equity
     assert h.child("amm", "ChildCoordinationFacet").openingAllowed()
     arb.executeArbitrage(1, buy_on_a, min(amount, 1_000 * USDC), 0, sender=keeper)
+
+
+def assert_breaker_pushed(h, receipt, tripped: bool) -> None:
+    """The master pushed ``tripped`` to every registered child (BreakerPushed on the master,
+    MasterBreakerSet on each child) and each child's own flag says so."""
+    children = list(h.registry.children()[0])
+    coord = h.project.ChildCoordinationFacet
+    assert [(e.child, e.tripped) for e in receipt.decode_logs(h.risk.BreakerPushed)] == [(c, tripped) for c in children]
+    assert not list(receipt.decode_logs(h.risk.BreakerPushFailed))
+    assert sorted((e.contract_address, e.tripped) for e in receipt.decode_logs(coord.MasterBreakerSet)) == \
+        sorted((c, tripped) for c in children)
+    for child in children:
+        assert coord.at(child).masterBreakerTripped() == tripped
+
+
+def register_empty_child(h, owner):
+    """Deploys a child diamond with the system's child facets (no bots) and registers it at the master."""
+    m, project = h.system.manifest, h.project
+    facets = [getattr(project, n).at(m.diamonds["amm"]["facets"][n]["address"]) for n in CHILD_FACETS]
+    init = project.ChildInit.at(m.address("init:ChildInit"))
+    child = owner.deploy(project.AMMDiamond, owner, [facet_cut(f) for f in facets], init.address,
+                         init.init.encode_input(m.address("master"), h.usdc.address))
+    r = h.registry.registerChild(child.address, 2, sender=owner)
+    coord = project.ChildCoordinationFacet.at(child.address)
+    assert [e.tripped for e in r.decode_logs(coord.MasterBreakerSet)] == [h.risk.breakerTripped()]
+    return coord
+
+
+def test_only_the_master_sets_a_childs_breaker_flag(world, accounts, stranger):
+    """The child's copy of the master's breaker: the owner of the child, a keeper or anyone else
+    may not set it (NotMaster); only the master's push (checkpoint, resetBreaker, registerChild,
+    pushBreaker) does."""
+    h, _ = world
+    owner, keeper = accounts[0], accounts[1]
+    for role in ("long", "short", "amm"):
+        coord = h.child(role, "ChildCoordinationFacet")
+        for who in (owner, keeper, stranger):
+            for value in (True, False):
+                with reverts_named("NotMaster"):
+                    coord.setMasterBreaker(value, sender=who)
+        assert not coord.masterBreakerTripped() and coord.openingAllowed()
+    # the owner may ask the master to push its state again (e.g. after cutting the flag into old children)
+    r = h.risk.pushBreaker(sender=owner)
+    assert_breaker_pushed(h, r, False)
+    with reverts_named("NotRiskKeeper"):
+        h.risk.pushBreaker(sender=stranger)
 
 
 def test_checkpoint_by_owner_or_risk_keeper_only(world, accounts, stranger):

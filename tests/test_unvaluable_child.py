@@ -142,3 +142,25 @@ def test_remove_child_rules(world, accounts, stranger):
         h.registry.removeChild(h.addr("amm"), sender=stranger)
     with ape.reverts(h.treasury.UnknownChild):
         h.registry.removeChild(stranger.address, sender=accounts[0])
+
+
+SET_MASTER_BREAKER = selector("setMasterBreaker(bool)")
+
+
+def test_a_child_refusing_the_breaker_push_does_not_stop_the_trip(world, accounts):
+    """The master pushes a trip into every child; a child that refuses it (here: setMasterBreaker
+    cut out, as in a child not yet upgraded) is named in BreakerPushFailed with its revert data,
+    the trip stands and the other children store it."""
+    h, broken = world
+    owner = accounts[0]
+    h.child("short", "DiamondCutFacet").diamondCut(
+        [(ZERO_ADDRESS, int(FacetCutAction.REMOVE), [SET_MASTER_BREAKER])], ZERO_ADDRESS, b"", sender=owner)
+    child = break_equity(h, broken, owner)  # the AMM child cannot be valued: the checkpoint trips
+    r = h.risk.checkpoint(sender=owner)
+    assert h.risk.breakerTripped()
+    not_routed = selector("FunctionDoesNotExist(bytes4)") + SET_MASTER_BREAKER + b"\0" * 28
+    failed = [(e.child, e.tripped, bytes(e.reason)) for e in r.decode_logs(h.risk.BreakerPushFailed)]
+    assert failed == [(h.addr("short"), True, not_routed)]
+    assert sorted(e.child for e in r.decode_logs(h.risk.BreakerPushed)) == sorted([h.addr("long"), child])
+    assert h.child("amm", "ChildCoordinationFacet").masterBreakerTripped()
+    assert h.child("long", "ChildCoordinationFacet").masterBreakerTripped()

@@ -98,8 +98,23 @@ contract ChildCoordinationFacet {
     }
 
     /// @notice True when bots may open positions: the child is not paused and the master's circuit
-    ///         breaker is not tripped. Reducing and closing stay allowed either way.
+    ///         breaker is not tripped (as the master last pushed it). Reducing and closing stay
+    ///         allowed either way.
     function openingAllowed() external view returns (bool) {
         return LibRiskLimits.openingAllowed();
+    }
+
+    /// @notice The master's circuit breaker state, pushed by the master when it trips or resets,
+    ///         when it registers this child and on its pushBreaker(). Master only (not the owner:
+    ///         the breaker is the master's decision); reverts LibBots.NotMaster. Emits
+    ///         LibRiskLimits.MasterBreakerSet.
+    function setMasterBreaker(bool tripped) external {
+        LibBots.enforceMaster();
+        LibRiskLimits.setMasterBreaker(tripped);
+    }
+
+    /// @notice The master's breaker as last pushed to this child (true: openings refused).
+    function masterBreakerTripped() external view returns (bool) {
+        return LibBots.botStorage().masterBreakerTripped;
     }
 }

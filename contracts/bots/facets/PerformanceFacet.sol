@@ -24,7 +24,7 @@ contract PerformanceFacet {
         returns (uint64 trades, uint64 wins, uint64 losses, int256 realisedPnl, uint64 lastTradeAt)
     {
         LibBots.existingBot(botId);
-        LibPerformance.Stats storage s = LibPerformance.performanceStorage().bots[botId];
+        LibPerformance.Stats memory s = LibPerformance.botStats(botId);
         return (s.trades, s.wins, s.losses, s.realisedPnl, s.lastTradeAt);
     }
 
@@ -34,7 +34,7 @@ contract PerformanceFacet {
         view
         returns (uint64 trades, uint64 wins, uint64 losses, int256 realisedPnl, uint256 totalCapital)
     {
-        LibPerformance.Stats storage s = LibPerformance.performanceStorage().total;
+        LibPerformance.Stats memory s = LibPerformance.aggregateStats();
         return (s.trades, s.wins, s.losses, s.realisedPnl, LibBots.botStorage().totalCapital);
     }
 

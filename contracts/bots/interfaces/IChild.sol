@@ -32,8 +32,12 @@ interface IChild {
     ///         LibStrike.Position.marginQuote); 0 for a flat bot and for every AMM bot (arbitrage
     ///         holds no position across transactions). The master counts it in the bot's principal.
     function capitalAtRisk(uint256 botId) external view returns (uint256);
-    /// @notice !paused && !master.breakerTripped(): whether bots may open positions.
+    /// @notice !paused && !masterBreakerTripped(): whether bots may open positions.
     function openingAllowed() external view returns (bool);
+    /// @notice Stores the master's circuit breaker state in the child (master only).
+    function setMasterBreaker(bool tripped) external;
+    /// @notice The master's breaker as last pushed to the child.
+    function masterBreakerTripped() external view returns (bool);
     /// @notice Closes every position (slippage bound `maxSlippageBps`) and sends every quote
     ///         token the child holds to the master; afterwards every bot's capital is 0.
     ///         AMM child: ArbitrageFacet; strike children: their strike facet.

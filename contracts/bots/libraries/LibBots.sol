@@ -32,6 +32,11 @@ library LibBots {
         address master;
         IERC20 quoteToken;
         bool paused;
+        /// the master's circuit breaker as the master last pushed it (RiskFacet: trip, reset,
+        /// registration, pushBreaker); shares the slot of quoteToken and paused, so a trade's
+        /// opening check reads one slot and calls nobody. Added in the free bytes of that slot
+        /// (no field moved): zero, i.e. not tripped, until the master's first push.
+        bool masterBreakerTripped;
         mapping(address => bool) keepers;
         uint256 botCount;
         mapping(uint256 => Bot) bots;
@@ -45,6 +50,8 @@ library LibBots {
     error NotKeeper(address sender);
     /// @notice The child is paused: no bot may trade.
     error ChildIsPaused();
+    /// @notice The caller is not this child's master diamond.
+    error NotMaster(address sender);
     /// @notice No bot has this id.
     error UnknownBot(uint256 botId);
     /// @notice The bot has less capital than requested (quote base units).
@@ -74,6 +81,10 @@ library LibBots {
         if (msg.sender != botStorage().master && msg.sender != LibDiamond.contractOwner()) {
             revert NotMasterOrOwner(msg.sender);
         }
+    }
+
+    function enforceMaster() internal view {
+        if (msg.sender != botStorage().master) revert NotMaster(msg.sender);
     }
 
     function enforceKeeperOrOwner() internal view {

@@ -14,9 +14,17 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 ///         sliding-window approximation covering between W and 2W seconds of history (W right
 ///         after a boundary, just under 2W right before the next one); windows older than the
 ///         preceding one count nothing.
+///         Counters since v2 (issue 12, gas): each bot's and the aggregate counters live in one
+///         slot each (PackedStats, namespace "macrostrike.performance.v2"): a trade reads and
+///         writes one slot per counter set instead of two. The v1 `bots`/`total` Stats are no
+///         longer written: on a diamond upgraded from v1, a counter set's first trade under v2
+///         carries the v1 figures over and clears them (readers add v1 and v2, so a view is right
+///         before and after that trade); no migration transaction, no loop.
 library LibPerformance {
     // keccak256(abi.encode(uint256(keccak256("macrostrike.performance")) - 1)) & ~bytes32(uint256(0xff))
     bytes32 internal constant STORAGE_SLOT = 0xcf77ca21a60517c4e0c89185b326d92dc6cc4ccea20762684213fe897379ae00;
+    // keccak256(abi.encode(uint256(keccak256("macrostrike.performance.v2")) - 1)) & ~bytes32(uint256(0xff))
+    bytes32 internal constant STORAGE_SLOT_V2 = 0x07e54e1f3eb678040163767bd7f9c07c4b0e76185d987bd892389781f5259300;
 
     /// @notice Trades, wins (pnl > 0), losses (pnl < 0), realised PnL and time of the last trade (unix s).
     struct Stats {
@@ -27,9 +35,28 @@ library LibPerformance {
         int256 realisedPnl;
     }
 
+    /// @notice Trades, wins, losses, time of the last trade (unix s) and realised PnL in one slot.
+    ///         uint32 counts: 4,294,967,295 trades per bot and per child; int120: ±6.6·10^35 base
+    ///         units (a count or a sum beyond them reverts: checked arithmetic, SafeCast).
+    struct PackedStats {
+        uint32 trades;
+        uint32 wins;
+        uint32 losses;
+        uint40 lastTradeAt;
+        int120 realisedPnl;
+    }
+
+    /// @custom:storage-location erc7201:macrostrike.performance.v2
+    struct PerformanceStorageV2 {
+        mapping(uint256 => PackedStats) bots;
+        PackedStats total;
+    }
+
     /// @custom:storage-location erc7201:macrostrike.performance
     struct PerformanceStorage {
+        /// v1 counters: no longer written (carried into PerformanceStorageV2 by the first v2 trade)
         mapping(uint256 => Stats) bots;
+        /// v1 aggregate: likewise
         Stats total;
         /// bot id -> its recent-performance windows (appended after the v1 fields)
         mapping(uint256 => Window) windows;
@@ -63,13 +90,31 @@ library LibPerformance {
         }
     }
 
+    function performanceStorageV2() internal pure returns (PerformanceStorageV2 storage ps) {
+        bytes32 slot = STORAGE_SLOT_V2;
+        assembly {
+            ps.slot := slot
+        }
+    }
+
     /// @notice Adds one trade with realised `pnl` to the bot's and the aggregate totals.
     function recordTrade(uint256 botId, int256 pnl) internal {
+        PerformanceStorageV2 storage p2 = performanceStorageV2();
         PerformanceStorage storage ps = performanceStorage();
-        uint64 trades = _add(ps.bots[botId], pnl);
-        _add(ps.total, pnl);
+        uint64 trades = _add(p2.bots[botId], ps.bots[botId], pnl);
+        _add(p2.total, ps.total, pnl);
         _addToWindow(ps.windows[botId], pnl, windowSeconds(ps));
         emit TradeRecorded(botId, pnl, trades);
+    }
+
+    /// @notice `botId`'s statistics (v1 figures not yet carried over plus v2).
+    function botStats(uint256 botId) internal view returns (Stats memory) {
+        return _sum(performanceStorage().bots[botId], performanceStorageV2().bots[botId]);
+    }
+
+    /// @notice The child's aggregate statistics (v1 figures not yet carried over plus v2).
+    function aggregateStats() internal view returns (Stats memory) {
+        return _sum(performanceStorage().total, performanceStorageV2().total);
     }
 
     /// @notice The window length in force (seconds).
@@ -103,15 +148,49 @@ library LibPerformance {
         }
     }
 
-    /// @dev trades, wins, losses and lastTradeAt share the struct's first slot: read once, then
-    ///      assigned together (the optimizer makes one SSTORE of it instead of a read-modify-write
-    ///      per field: -1,066 gas per arbitrage, bot and aggregate stats, measured by `make gas`).
-    function _add(Stats storage s, int256 pnl) private returns (uint64 trades) {
-        (uint64 wins, uint64 losses) = (s.wins, s.losses);
-        if (pnl > 0) wins += 1;
-        else if (pnl < 0) losses += 1;
-        trades = s.trades + 1;
-        (s.trades, s.wins, s.losses, s.lastTradeAt) = (trades, wins, losses, uint64(block.timestamp));
-        s.realisedPnl += pnl;
+    /// @dev Adds one trade to the packed set `s` (one slot read, one written). Its first trade
+    ///      (trades == 0) starts from the v1 set `v1`, which it clears (see the library's notice).
+    ///      Returns the trade count after it.
+    function _add(PackedStats storage s, Stats storage v1, int256 pnl) private returns (uint64) {
+        PackedStats memory p = s;
+        if (p.trades == 0) p = _carry(v1);
+        if (pnl > 0) p.wins += 1;
+        else if (pnl < 0) p.losses += 1;
+        p.trades += 1;
+        p.realisedPnl = SafeCast.toInt120(p.realisedPnl + pnl);
+        p.lastTradeAt = uint40(block.timestamp);
+        s.trades = p.trades; // the five assignments to one slot are merged into one SSTORE
+        s.wins = p.wins;
+        s.losses = p.losses;
+        s.lastTradeAt = p.lastTradeAt;
+        s.realisedPnl = p.realisedPnl;
+        return p.trades;
+    }
+
+    /// @dev The v1 set as a packed one, then cleared (nothing when it holds no trade: v1 counts a
+    ///      trade with every change, so trades == 0 means all zero).
+    function _carry(Stats storage v1) private returns (PackedStats memory p) {
+        uint64 trades = v1.trades;
+        if (trades == 0) return p;
+        p.trades = SafeCast.toUint32(trades);
+        p.wins = SafeCast.toUint32(v1.wins);
+        p.losses = SafeCast.toUint32(v1.losses);
+        p.lastTradeAt = SafeCast.toUint40(v1.lastTradeAt);
+        p.realisedPnl = SafeCast.toInt120(v1.realisedPnl);
+        delete v1.trades;
+        delete v1.wins;
+        delete v1.losses;
+        delete v1.lastTradeAt;
+        delete v1.realisedPnl;
+    }
+
+    function _sum(Stats storage v1, PackedStats storage v2) private view returns (Stats memory t) {
+        t = v1;
+        PackedStats memory p = v2;
+        t.trades += p.trades;
+        t.wins += p.wins;
+        t.losses += p.losses;
+        if (p.lastTradeAt > t.lastTradeAt) t.lastTradeAt = p.lastTradeAt;
+        t.realisedPnl += p.realisedPnl;
     }
 }

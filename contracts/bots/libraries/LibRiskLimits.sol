@@ -3,11 +3,6 @@ pragma solidity ^0.8.28;
 
 import {LibBots} from "./LibBots.sol";
 
-/// @notice What a child asks its master about the system-wide circuit breaker (master RiskFacet).
-interface IMasterBreaker {
-    function breakerTripped() external view returns (bool);
-}
-
 /// @notice What a child reports to the master's system-wide per-pair exposure (master ExposureFacet).
 interface IMasterExposure {
     function addPairExposure(bytes32 pairKey, uint256 size) external returns (uint256 exposure);
@@ -126,6 +121,8 @@ library LibRiskLimits {
     event PositionCloseRecorded(
         uint256 indexed botId, bytes32 indexed pairKey, uint256 size, int256 pnl, uint32 lossStreak
     );
+    /// @notice The master pushed its circuit breaker state: `tripped` true stops openings here.
+    event MasterBreakerSet(bool tripped);
     /// @notice `botId` lost `streak` trades in a row and may not trade before `until` (unix s).
     event BotCooldownStarted(uint256 indexed botId, uint32 streak, uint64 until);
     event BotCooldownCleared(uint256 indexed botId);
@@ -195,15 +192,26 @@ library LibRiskLimits {
 
     /// @notice Reverts ChildIsPaused when the child is paused, BreakerIsTripped when the master's
     ///         circuit breaker is tripped. For opening positions and trades; never for closing.
+    /// @dev The breaker is the child's copy the master pushes (LibBots.masterBreakerTripped, set
+    ///      only by the master through ChildCoordinationFacet.setMasterBreaker): one slot read with
+    ///      `paused`, no call to the master (-12,389 gas per arbitrage, `make gas`).
     function enforceOpeningAllowed() internal view {
-        LibBots.enforceNotPaused();
-        if (IMasterBreaker(LibBots.botStorage().master).breakerTripped()) revert BreakerIsTripped();
+        LibBots.BotStorage storage bs = LibBots.botStorage();
+        (bool paused, bool tripped) = (bs.paused, bs.masterBreakerTripped);
+        if (paused) revert LibBots.ChildIsPaused();
+        if (tripped) revert BreakerIsTripped();
     }
 
-    /// @notice !paused && !master.breakerTripped().
+    /// @notice !paused && !masterBreakerTripped (the master's breaker as last pushed to this child).
     function openingAllowed() internal view returns (bool) {
         LibBots.BotStorage storage bs = LibBots.botStorage();
-        return !bs.paused && !IMasterBreaker(bs.master).breakerTripped();
+        return !bs.paused && !bs.masterBreakerTripped;
+    }
+
+    /// @notice Stores the master's breaker state `tripped` (the caller checks it is the master).
+    function setMasterBreaker(bool tripped) internal {
+        LibBots.botStorage().masterBreakerTripped = tripped;
+        emit MasterBreakerSet(tripped);
     }
 
     /// @notice Cooldown and daily trade limit for one trade of `botId`; counts the trade.

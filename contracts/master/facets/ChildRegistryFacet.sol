@@ -30,6 +30,8 @@ contract ChildRegistryFacet {
     event ChildRemoved(address indexed child, LibMaster.ChildKind kind, bool valued);
 
     /// @notice Registers `child` of `kind`; it must report this diamond as its master. Owner only.
+    ///         The child then receives the master's breaker state (its setMasterBreaker; a child
+    ///         that refuses it reverts the registration: it could not stop opening when tripped).
     function registerChild(address child, LibMaster.ChildKind kind) external {
         LibDiamond.enforceIsContractOwner();
         LibMaster.MasterStorage storage ms = LibMaster.masterStorage();
@@ -41,6 +43,9 @@ contract ChildRegistryFacet {
         ms.isChild[child] = true;
         ms.kindOf[child] = kind;
         emit ChildRegistered(child, kind);
+        bool tripped = LibRisk.riskStorage().tripped;
+        IChild(child).setMasterBreaker(tripped);
+        emit LibRisk.BreakerPushed(child, tripped);
     }
 
     /// @notice Removes `child` from the registry. Owner only. First an exit attempt: the child's

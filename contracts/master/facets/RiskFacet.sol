@@ -9,7 +9,8 @@ import {LibRisk} from "../libraries/LibRisk.sol";
 ///         mark of total equity and a daily loss limit (5% of the day's starting equity). A
 ///         checkpoint that finds either reached trips the circuit breaker: children stop opening
 ///         positions (their openingAllowed() turns false), reducing and closing stay allowed, until
-///         the owner resets it. Total equity = treasury + reserve fund + Σ child.equity(), quote
+///         the owner resets it. The master pushes the state into each child (trip, reset,
+///         registration, pushBreaker): a child's trade checks its own copy, not the master. Total equity = treasury + reserve fund + Σ child.equity(), quote
 ///         base units (USDC, 6 decimals). A day is 86,400 s of chain time from its first checkpoint.
 /// @dev Trip rule, in integers (no rounding): (reference − equity) × 10,000 >= reference × limitBps,
 ///      i.e. a drawdown of exactly maxDrawdownBps trips and one base unit less does not.
@@ -67,9 +68,13 @@ contract RiskFacet {
         uint256 unvalued;
         (equity, unvalued) = LibRisk.measureEquity();
         if (unvalued != 0) {
-            if (!rs.tripped) _trip(rs, LibRisk.TripReason.ChildUnvaluable, equity, rs.lastEquity);
+            if (!rs.tripped) {
+                _trip(rs, LibRisk.TripReason.ChildUnvaluable, equity, rs.lastEquity);
+                LibRisk.pushBreaker(true);
+            }
             return (equity, true);
         }
+        bool wasTripped = rs.tripped;
         uint64 now_ = uint64(block.timestamp);
         if (!rs.started) {
             rs.started = true;
@@ -94,6 +99,7 @@ contract RiskFacet {
         rs.lastCheckpointAt = now_;
         emit Checkpoint(equity, rs.highWaterMark, rs.dayStartEquity, rs.dayStart);
         tripped = rs.tripped;
+        if (tripped && !wasTripped) LibRisk.pushBreaker(true); // interactions last
     }
 
     /// @notice Clears the breaker; the high-water mark and a new day start from current equity. Owner only.
@@ -109,6 +115,15 @@ contract RiskFacet {
         rs.dayStart = uint64(block.timestamp);
         rs.dayStartEquity = equity;
         emit BreakerReset(msg.sender, equity);
+        LibRisk.pushBreaker(false);
+    }
+
+    /// @notice Pushes the breaker state to every child again (LibRisk.pushBreaker: BreakerPushed or
+    ///         BreakerPushFailed per child): after a push failed, or after an upgrade cut the
+    ///         children's copy of the breaker in (it starts as not tripped). Owner or a risk keeper.
+    function pushBreaker() external {
+        LibRisk.enforceKeeperOrOwner();
+        LibRisk.pushBreaker(LibRisk.riskStorage().tripped);
     }
 
     /// @notice True while the circuit breaker is tripped (children may only reduce or close).

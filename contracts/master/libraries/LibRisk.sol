@@ -81,6 +81,13 @@ library LibRisk {
     /// @notice A checkpoint could not value `child`: its equity() reverted with `reason`.
     event ChildValuationFailed(address indexed child, bytes reason);
 
+    /// @notice The breaker state `tripped` was stored in `child` (its setMasterBreaker).
+    event BreakerPushed(address indexed child, bool tripped);
+    /// @notice `child`'s setMasterBreaker(`tripped`) reverted with `reason`: that child keeps its
+    ///         previous copy of the breaker until a later push (pushBreaker, the next trip or reset)
+    ///         reaches it. The other children were still pushed.
+    event BreakerPushFailed(address indexed child, bool tripped, bytes reason);
+
     /// @notice The high-water mark and the day window were cleared (the system was emptied).
     event RiskReferencesRestarted();
 
@@ -177,6 +184,21 @@ library LibRisk {
         rs.dayStartEquity = 0;
         rs.dayStart = 0;
         emit RiskReferencesRestarted();
+    }
+
+    /// @notice Stores the breaker state `tripped` in every registered child (bounded list,
+    ///         LibMaster.MAX_CHILDREN): each child's opening check reads its own copy instead of
+    ///         calling the master on every trade. A child whose setMasterBreaker reverts is reported
+    ///         (BreakerPushFailed) and skipped, so one broken child cannot stop the breaker.
+    function pushBreaker(bool tripped) internal {
+        address[] storage children = LibMaster.masterStorage().children;
+        for (uint256 i; i < children.length; ++i) {
+            try IChild(children[i]).setMasterBreaker(tripped) {
+                emit BreakerPushed(children[i], tripped);
+            } catch (bytes memory reason) {
+                emit BreakerPushFailed(children[i], tripped, reason);
+            }
+        }
     }
 
     /// @notice Calls exitAll(exitSlippageBps) on every child (bounded list). A child whose exitAll
