@@ -127,7 +127,7 @@ library LibStrikeProtocols {
     }
 
     /// @dev The latest move/drop event among the feed's last MAX_ROUNDS rounds that could still
-    ///      be cooling down (rounds older than coolDown + window are not read).
+    ///      be cooling down (rounds older than coolDown + window are read only as a drop's "before").
     function _feedEvent(VolatilityConfig memory v) private view returns (uint8 reason, uint256 firedAt) {
         LibStrike.Config storage c = LibStrike.strikeStorage().config;
         if (c.oracle == address(0)) return (VOL_NONE, 0);
@@ -147,7 +147,8 @@ library LibStrikeProtocols {
     }
 
     /// @dev The feed's last rounds, newest first: answers, updatedAt, count (≤ MAX_ROUNDS). Stops
-    ///      at a round that cannot be read, is not positive, or is older than coolDown + window.
+    ///      at a round that cannot be read or is not positive, and after the first round older than
+    ///      coolDown + window (the round before the oldest one whose event could still count).
     function _rounds(AggregatorV3Interface feed, VolatilityConfig memory v)
         private
         view
@@ -158,10 +159,10 @@ library LibStrikeProtocols {
         (uint80 id, int256 answer,, uint256 updated,) = feed.latestRoundData();
         uint256 oldest = uint256(v.coolDownSeconds) + v.moveWindowSeconds;
         oldest = block.timestamp > oldest ? block.timestamp - oldest : 0;
-        while (n < MAX_ROUNDS && answer > 0 && updated != 0 && updated >= oldest) {
+        while (n < MAX_ROUNDS && answer > 0 && updated != 0) {
             (p[n], t[n]) = (uint256(answer), updated);
             ++n;
-            if (id <= 1) break;
+            if (updated < oldest || id <= 1) break; // the first round beyond: a drop's "before"
             --id;
             try feed.getRoundData(id) returns (uint80, int256 a, uint256, uint256 u, uint80) {
                 (answer, updated) = (a, u);
