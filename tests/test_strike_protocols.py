@@ -255,3 +255,47 @@ def test_keeper_trip_holds_for_the_cool_down(s, chain, stranger):
     f.openPosition(3, MARGIN, 20_000, deadline(chain), sender=s.keeper)
     p.setVolatilityBreaker((False,) + TEST_VOL[1:], sender=s.owner)  # disabled: never tripped
     assert tuple(p.volatilityStatus()) == (False, 0, 0, 0)
+
+
+# -- keeper ----------------------------------------------------------------------------------------
+def test_keeper_trips_on_red_candles_then_skips_opening_and_sends_the_volatility_trigger(s, chain):
+    from macrostrike.keeper.journal import Journal
+    from macrostrike.keeper.settings import KeeperSettings
+    from macrostrike.keeper.strike import StrikeContext, StrikeJob
+    from macrostrike.keeper.txsender import TxSender
+
+    side = "short"  # falling prices: no stop-loss on the open position
+    f, p = s.facet(side), proto(s, side)
+    p.setVolatilityBreaker((True, 2_500, 300, 2_000, COOL, 10_000, 3, 60), sender=s.owner)  # 60-s candles, close
+    calm(s, chain)
+    s.move_price(P0)
+    f.openPosition(1, MARGIN, 15_000, deadline(chain), sender=s.keeper)  # 1.5x: HF far above the keeper's floor
+    # one falling round (-1 % each: no on-chain rule fires) in each of three 60-s candles
+    base = chain.blocks.head.timestamp // 60 * 60 + 60
+    write_rounds(s, [(P0 * (100 - k) // 100, base + 60 * (k - 1) + 10) for k in range(1, 4)])
+    s.set_pool_price(P0 * 97 // 100)  # the pool follows the feed (the close's swap floor is the oracle's)
+    chain.mine(timestamp=base + 120 + 59)  # the third candle still forming: 2 red so far
+    settings = KeeperSettings()
+    journal = Journal()
+    ctx = StrikeContext(s.system.manifest)
+    sender = TxSender(s.keeper, priority_fee_wei=settings.priority_fee_wei, error_table=ctx.errors, journal=journal)
+    job = StrikeJob(ctx, sender, settings, journal)
+    assert [d for d in job.tick() if d.reason == "volatility_trip"] == []
+    chain.mine(timestamp=base + 180)  # three complete red candles
+    (trip,) = [d for d in job.tick() if d.reason == "volatility_trip"]
+    assert trip.action == "send" and trip.detail["side"] == side and trip.detail["red_candles"] == 3
+    chain.mine()
+    active, reason, _fired, _until = p.volatilityStatus()
+    assert active and reason == 3
+    job.bots[(side, 2)].desired = job.bots[(side, 2)].wants  # a flat bot whose signal says open
+    decisions = job.tick()  # settles the trip, then decides with the breaker tripped
+    settled = [d for d in decisions if d.reason == "volatility_trip" and d.action == "settle"]
+    assert settled and settled[0].detail["status"] == "mined"
+    # the open position: checkTriggers would close it (reduceBps 10,000): the keeper sends it
+    (trigger,) = [d for d in decisions if d.reason == "trigger" and d.bot_id == 1 and d.detail["side"] == side]
+    assert trigger.detail["trigger"] == "volatility"
+    (skipped,) = [d for d in decisions if d.reason == "volatility_breaker" and d.bot_id == 2]
+    assert skipped.detail["breaker_reason"] == 3
+    chain.mine()
+    job.tick()
+    assert not f.position(1).open
