@@ -15,6 +15,12 @@ Once per block (once per replayed hour in the demo) the job
    (``checkTriggers`` simulated with ``eth_call`` in the same batch; sent only when it would act);
 4. opens a position for a flat bot whose signal is its side (LONG for the long diamond, SHORT for
    the short one): margin = ``strike_margin_bps`` of the bot's capital, leverage ``strike_leverage_bps``.
+5. reads each child's volatility breaker in the same batch (StrikeProtocolsFacet): while it is
+   tripped no bot of that child opens (``volatility_breaker``); when it is enabled with a red-candle
+   rule, once per completed candle the job builds candles from the feed's last rounds
+   (:func:`red_candle_streak`) and trips it (``tripVolatilityBreaker``) after ``redCandles`` red
+   candles in a row. The breaker's reductions and the time protocol's decay steps come through
+   ``checkTriggers`` (trigger names ``volatility``, ``time_decay``).
 
 Every transaction is simulated with ``eth_call`` first and sent through the keeper's
 :class:`~macrostrike.keeper.signers.SignerPool` / :class:`~macrostrike.keeper.txsender.TxSender`;
