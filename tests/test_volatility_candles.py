@@ -1,4 +1,4 @@
-"""The keeper's red-candle rule of the volatility breaker (keeper/strike.py red_candle_streak): candles
+"""The keeper's red-candle rule of the volatility breaker (keeper/volatility.py red_candle_streak): candles
 from feed rounds, at each boundary — 2 red candles are not 3, the candle still forming does not count,
 a round exactly at a candle's end belongs to the next candle, a flat candle (no round, or close equal
 to open) ends the streak, and a candle without an earlier price ends the count. No chain."""
@@ -6,7 +6,7 @@ to open) ends the streak, and a candle without an earlier price ends the count. 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from macrostrike.keeper.strike import red_candle_streak
+from macrostrike.keeper.volatility import red_candle_streak
 
 C = 300  # candle seconds
 T = 1_800_000_000 // C * C  # a candle boundary

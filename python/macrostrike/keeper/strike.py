@@ -18,7 +18,7 @@ Once per block (once per replayed hour in the demo) the job
 5. reads each child's volatility breaker in the same batch (StrikeProtocolsFacet): while it is
    tripped no bot of that child opens (``volatility_breaker``); when it is enabled with a red-candle
    rule, once per completed candle the job builds candles from the feed's last rounds
-   (:func:`red_candle_streak`) and trips it (``tripVolatilityBreaker``) after ``redCandles`` red
+   (:func:`macrostrike.keeper.volatility.red_candle_streak`) and trips it (``tripVolatilityBreaker``) after ``redCandles`` red
    candles in a row. The breaker's reductions and the time protocol's decay steps come through
    ``checkTriggers`` (trigger names ``volatility``, ``time_decay``).
 
@@ -53,6 +53,7 @@ from macrostrike.keeper.settings import KeeperSettings
 from macrostrike.keeper.signers import SignerPool
 from macrostrike.keeper.txmanager import Outcome, TxManager
 from macrostrike.keeper.txsender import SendRejected, SimulationReverted, TxSender
+from macrostrike.keeper.volatility import red_candle_streak
 from macrostrike.strategy import signals
 from macrostrike.strategy.signals import HOLD, LONG, SHORT, Signal
 
@@ -207,33 +208,6 @@ class StrikeStats:
     gas_per_tx: list[int] = field(default_factory=list)
     latency_s: list[float] = field(default_factory=list)
     reads_s: list[float] = field(default_factory=list)
-
-
-def red_candle_streak(history: list[tuple[int, float]], candle_s: int, now: int) -> int:
-    """Consecutive red candles ending with the last complete one (the volatility breaker's keeper rule).
-
-    Candles are ``[k·candle_s, (k+1)·candle_s)`` in unix seconds, complete once ``now`` reaches their
-    end. A candle opens at the last price before its start (the previous close) and closes at its
-    last price (a candle without a round is flat: its close is the previous one); it is red when
-    close < open. A candle whose open is unknown (no price before it) ends the count.
-
-    Args:
-        history: ``(updatedAt unix s, price)`` of the feed's rounds, oldest first.
-        candle_s: candle length (s), > 0.
-        now: chain time (unix s).
-    Returns:
-        The number of red candles in a row, 0 if the last complete one is not red.
-    """
-    streak, end = 0, now // candle_s * candle_s
-    while True:
-        start = end - candle_s
-        before = [p for t, p in history if t < start]
-        if not before:
-            return streak
-        close = [p for t, p in history if t < end][-1]
-        if not close < before[-1]:
-            return streak
-        streak, end = streak + 1, start
 
 
 def params_signal(params: bytes, fallback_index: int, fallback_bots: int) -> Signal:
