@@ -85,6 +85,17 @@ def test_corrupt_data_file(anvil_node, tmp_path):
     assert_one_line_error(proc, "Coinbase_BTCUSD_1h.csv")
 
 
+def test_set_safe_address(anvil_node, deployed):
+    bad = ape("keeper", "set-safe", "0x1234", "--network", anvil_node, env=deployed)
+    assert_one_line_error(bad, "safe address '0x1234' is not an address: give 0x followed by 40 hex digits")
+    safe = "0x" + "ab" * 20
+    ok = ape("keeper", "set-safe", safe, "--network", anvil_node, env=deployed)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "set safe address 0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB: tx" in ok.stdout
+    zero = ape("keeper", "set-safe", "0x" + "00" * 20, "--network", anvil_node, env=deployed)
+    assert_one_line_error(zero, "InvalidSafeAddress")
+
+
 def test_emergency_stop_and_resume(anvil_node, deployed):
     stop = ape("keeper", "emergency-stop", "--network", anvil_node, env=deployed)
     assert stop.returncode == 0, stop.stdout + stop.stderr

@@ -33,7 +33,8 @@ library LibStrike {
     uint64 internal constant MIN_HEALTH_FACTOR_BOUND = 1.05e18;
     uint64 internal constant MAX_HEALTH_FACTOR_BOUND = 2e18;
     uint32 internal constant DEFAULT_MAX_HOLD_SECONDS = 7 days;
-    uint32 internal constant MIN_HOLD_BOUND = 1 hours;
+    /// @notice 5 minutes: the time protocol's 55-minute hard expiry must be expressible (issue 15 §4).
+    uint32 internal constant MIN_HOLD_BOUND = 5 minutes;
     uint32 internal constant MAX_HOLD_BOUND = 30 days;
     uint16 internal constant DEFAULT_SLIPPAGE_BPS = 100;
     uint16 internal constant MIN_SLIPPAGE_BPS = 1;

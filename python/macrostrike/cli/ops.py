@@ -280,6 +280,21 @@ def emergency_stop(network: Any, account: Any) -> None:
                 project.EmergencyFacet.at(master).emergencyStop(sender=owner))
 
 
+@click.command("set-safe")
+@network_option()
+@account_option(prompt=False)
+@click.argument("address")
+def set_safe(network: Any, account: Any, address: str) -> None:
+    """Set the master's safe address: where the emergency action move_to_safe sends the recovered funds."""
+    from eth_utils import is_address, to_checksum_address
+
+    if not is_address(address):
+        raise UserError(f"safe address {address!r} is not an address: give 0x followed by 40 hex digits")
+    safe = to_checksum_address(address)
+    _owner_call(network, account, f"set safe address {safe}", lambda project, master, manifest, owner:
+                project.EmergencyFacet.at(master).setSafeAddress(safe, sender=owner))
+
+
 @click.command()
 @network_option()
 @account_option(prompt=False)

@@ -63,8 +63,9 @@ MASTER_FACETS = CORE_FACETS + ("ChildRegistryFacet", "TreasuryFacet", "MasterSta
                                "AllocationFacet", "RiskFacet", "ExposureFacet")
 CHILD_FACETS = CORE_FACETS + ("BotRegistryFacet", "ChildCoordinationFacet", "PerformanceFacet", "RiskLimitsFacet")
 #: The strike facets of LongStrikeDiamond / ShortStrikeDiamond: trading, configuration and views, holders,
-#: owner-only recovery (repay debt, write off bad debt, sweep asset dust).
-STRIKE_FACETS = ("StrikeFacet", "StrikeConfigFacet", "StrikePositionsFacet", "StrikeRecoveryFacet")
+#: owner-only recovery (repay debt, write off bad debt, sweep asset dust), time protocol and volatility breaker.
+STRIKE_FACETS = ("StrikeFacet", "StrikeConfigFacet", "StrikePositionsFacet", "StrikeRecoveryFacet",
+                 "StrikeProtocolsFacet")
 #: role -> (diamond contract, facets, ChildKind as in LibMaster: Long=0, Short=1, AMM=2)
 CHILDREN: dict[str, tuple[str, tuple[str, ...], int]] = {
     "long": ("LongStrikeDiamond", CHILD_FACETS + STRIKE_FACETS, 0),

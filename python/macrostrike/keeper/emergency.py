@@ -16,13 +16,20 @@ action              call on the master                                  effect
 ``exit``            ``EmergencyFacet.emergencyExit()``                  every child's exitAll with
                                                                          the master's exit slippage
                                                                          cap; capital to the master
+``move_to_safe``    ``EmergencyFacet.moveToSafe()``                     the master's whole balance
+                                                                         (treasury, reserve fund,
+                                                                         what exits returned) to
+                                                                         its safe address
 ==================  =================================================  ==========================
 
 Those calls are **owner-only** on chain: the job needs the owner's account as its signer
 (``ape keeper run --emergency-signer ALIAS``); without one the triggers still journal and alert
 (``skip``/``no_emergency_signer``). Emergency actions are sent **above the fee cap** (a congested
 network is when they matter): their fees come from an uncapped policy. Each action runs once per
-firing; the operator resumes (``ape keeper resume``) when the cause is gone.
+firing; the operator resumes (``ape keeper resume``) when the cause is gone. Actions run in the
+order listed (e.g. ``["exit", "move_to_safe"]``: the exits' proceeds reach the master first, the
+owner's nonces keep that order); ``move_to_safe`` needs the master's safe address
+(``EmergencyFacet.setSafeAddress``), checked when the job starts.
 
 Triggers (settings ``emergency_*``, actions per trigger in ``emergency_actions``):
 
@@ -52,6 +59,7 @@ from typing import Any
 
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector as sel
+from eth_utils import to_checksum_address
 
 from macrostrike.keeper.alerts import Alerter
 from macrostrike.keeper.fees import FeePolicy
@@ -67,6 +75,9 @@ logger = logging.getLogger("macrostrike.keeper")
 PAUSE_CHILD = sel("pauseChild(address)")
 EMERGENCY_STOP = sel("emergencyStop()")
 EMERGENCY_EXIT = sel("emergencyExit()")
+MOVE_TO_SAFE = sel("moveToSafe()")
+SAFE_ADDRESS = sel("safeAddress()")
+ZERO_ADDRESS = "0x" + "00" * 20
 LATEST_ROUND_DATA = sel("latestRoundData()")
 TOKEN0 = sel("token0()")
 CHILDREN = ("long", "short", "amm")
@@ -323,7 +334,7 @@ def expand_actions(actions: Iterable[str], values: dict[str, Any]) -> list[str]:
 
 
 def action_call(action: str, manifest: Any) -> bytes:
-    """The master's calldata for ``action`` (``pause:<child>``, ``stop``, ``exit``).
+    """The master's calldata for ``action`` (``pause:<child>``, ``stop``, ``exit``, ``move_to_safe``).
 
     Raises:
         ValueError: an unknown action or child.
@@ -332,10 +343,12 @@ def action_call(action: str, manifest: Any) -> bytes:
         return EMERGENCY_STOP
     if action == "exit":
         return EMERGENCY_EXIT
+    if action == "move_to_safe":
+        return MOVE_TO_SAFE
     kind, _, child = action.partition(":")
     if kind == "pause" and child in CHILDREN:
         return PAUSE_CHILD + encode(["address"], [manifest.address(child)])
-    raise ValueError(f"unknown emergency action {action!r}: pause:<{'|'.join(CHILDREN)}>, stop or exit")
+    raise ValueError(f"unknown emergency action {action!r}: pause:<{'|'.join(CHILDREN)}>, stop, exit or move_to_safe")
 
 
 class EmergencyJob(Job):
@@ -370,6 +383,14 @@ class EmergencyJob(Job):
         for trigger in triggers:
             for action in expand_actions(self.actions_of(trigger.name), {"sides": ["long"]}):
                 action_call(action, manifest)  # refuse an unknown action at start, not in an emergency
+        if any("move_to_safe" in self.actions_of(t.name) for t in triggers) and self.safe_address() == ZERO_ADDRESS:
+            raise ValueError("emergency action move_to_safe: the master has no safe address "
+                             "(the owner calls EmergencyFacet.setSafeAddress(address) first)")
+
+    def safe_address(self) -> str:
+        """The master's safe address (``EmergencyFacet.safeAddress()``; the zero address if unset)."""
+        raw = bytes(self.web3.eth.call({"to": self.master, "data": SAFE_ADDRESS}))
+        return to_checksum_address(decode(["address"], raw)[0]) if raw else ZERO_ADDRESS
 
     def actions_of(self, trigger: str) -> list[str]:
         """The configured actions of ``trigger`` (``emergency_actions``; none: alert only)."""

@@ -145,7 +145,8 @@ class KeeperSettings(BaseSettings):
     #: "price_dump" (> 40 % below the window's high, oracle or pool), "pool_deviation" (a pool > 10 %
     #: from the oracle), "liquidated" (a strike bot liquidated on Aave; its action
     #: "pause:affected" pauses the liquidated bot's child). emergency_actions: per trigger, the master calls made when it
-    #: fires ("pause:long|short|amm", "stop" = emergencyStop, "exit" = emergencyExit; [] = alert only);
+    #: fires, in order ("pause:long|short|amm", "stop" = emergencyStop, "exit" = emergencyExit,
+    #: "move_to_safe" = moveToSafe, the master's balance to its safe address; [] = alert only);
     #: they are owner-only: `keeper run --emergency-signer ALIAS`.
     emergency_triggers: list[Literal["congestion", "stale_feed", "liquidity", "price_dump", "pool_deviation",
                                      "liquidated"]] = Field(default_factory=list)
@@ -170,10 +171,10 @@ class KeeperSettings(BaseSettings):
         children = ("long", "short", "amm")
         for trigger, names in actions.items():
             for name in names:
-                if name not in ("stop", "exit") and not (name.startswith("pause:") and name[6:] in children) \
-                        and not (trigger == "liquidated" and name == "pause:affected"):
-                    raise ValueError(f"{trigger}: unknown action {name!r} (pause:long|short|amm, stop or exit; "
-                                     "liquidated also pause:affected)")
+                plain = name in ("stop", "exit", "move_to_safe") or (name.startswith("pause:") and name[6:] in children)
+                if not plain and not (trigger == "liquidated" and name == "pause:affected"):
+                    raise ValueError(f"{trigger}: unknown action {name!r} (pause:long|short|amm, stop, exit or "
+                                     "move_to_safe; liquidated also pause:affected)")
         return actions
 
     @field_validator("alerts", mode="before")

@@ -15,6 +15,12 @@ Once per block (once per replayed hour in the demo) the job
    (``checkTriggers`` simulated with ``eth_call`` in the same batch; sent only when it would act);
 4. opens a position for a flat bot whose signal is its side (LONG for the long diamond, SHORT for
    the short one): margin = ``strike_margin_bps`` of the bot's capital, leverage ``strike_leverage_bps``.
+5. reads each child's volatility breaker in the same batch (StrikeProtocolsFacet): while it is
+   tripped no bot of that child opens (``volatility_breaker``); when it is enabled with a red-candle
+   rule, once per completed candle the job builds candles from the feed's last rounds
+   (:func:`macrostrike.keeper.volatility.red_candle_streak`) and trips it (``tripVolatilityBreaker``) after ``redCandles`` red
+   candles in a row. The breaker's reductions and the time protocol's decay steps come through
+   ``checkTriggers`` (trigger names ``volatility``, ``time_decay``).
 
 Every transaction is simulated with ``eth_call`` first and sent through the keeper's
 :class:`~macrostrike.keeper.signers.SignerPool` / :class:`~macrostrike.keeper.txsender.TxSender`;
@@ -47,6 +53,7 @@ from macrostrike.keeper.settings import KeeperSettings
 from macrostrike.keeper.signers import SignerPool
 from macrostrike.keeper.txmanager import Outcome, TxManager
 from macrostrike.keeper.txsender import SendRejected, SimulationReverted, TxSender
+from macrostrike.keeper.volatility import red_candle_streak
 from macrostrike.strategy import signals
 from macrostrike.strategy.signals import HOLD, LONG, SHORT, Signal
 
@@ -64,19 +71,32 @@ GET_SOURCE_OF_ASSET = selector("getSourceOfAsset(address)")
 LATEST_ROUND_DATA = selector("latestRoundData()")
 GET_ROUND_DATA = selector("getRoundData(uint80)")
 ROUND_TYPES = ["uint80", "int256", "uint256", "uint256", "uint80"]
+VOLATILITY_CONFIG = selector("volatilityConfig()")
+VOLATILITY_STATUS = selector("volatilityStatus()")
+TRIP_VOLATILITY = selector("tripVolatilityBreaker()")
+#: LibStrikeProtocols.VolatilityConfig: (enabled, maxMoveBps, moveWindowSeconds, maxDropBps,
+#: coolDownSeconds, reduceBps, redCandles, candleSeconds)
+VOLATILITY_CONFIG_TYPES = ["(bool,uint16,uint32,uint16,uint32,uint16,uint8,uint32)"]
+VOLATILITY_STATUS_TYPES = ["bool", "uint8", "uint256", "uint256"]
+#: feed rounds read for the keeper's candles (red-candle rule of the volatility breaker)
+CANDLE_ROUNDS = 64
 STATE_TYPES = ["bool", "uint256", "uint256", "uint256", "uint256", "uint256", "uint256", "uint8", "uint64"]
 #: ``LiquidationCall(collateralAsset, debtAsset, user indexed, …)`` of Aave V3's Pool (IPool.sol).
 LIQUIDATION_CALL = keccak(text="LiquidationCall(address,address,address,uint256,uint256,address,bool)")
 ACTIVE = 1  # LibBots.BotStatus.Active
 WAD = 10**18
 #: ``checkTriggers`` action codes (LibStrike): what the contract does when it fires.
-TRIGGER_NAMES = {0: "none", 1: "expiry", 2: "stop_loss", 3: "hf_deleverage", 4: "take_profit"}
+TRIGGER_NAMES = {0: "none", 1: "expiry", 2: "stop_loss", 3: "hf_deleverage", 4: "take_profit", 6: "time_decay",
+                 7: "volatility"}
 #: Reason codes of this job's decisions.
 REASONS = {
     "signal_entry": "flat bot, its signal turned to its side: open",
     "signal_exit": "open bot, its signal turned FLAT or to the other side: close",
     "hf_deleverage": "health factor below minHealthFactor + buffer: decrease the position",
-    "trigger": "checkTriggers would act (expiry, stop-loss, HF, take-profit): send it",
+    "trigger": "checkTriggers would act (expiry, stop-loss, HF, take-profit, time decay, volatility): send it",
+    "volatility_breaker": "the child's volatility breaker is tripped: no opening until its cool-down ends",
+    "volatility_trip": "the last redCandles candles of the feed were red: trip the child's volatility breaker",
+    "volatility_trip_not_sent": "the breaker trip could not be sent (fee above the cap, an open intent, refused)",
     "hedge_close": "the bot's hedge partner was liquidated or force-closed: close",
     "liquidated": "(observe) a LiquidationCall on the bot's position holder",
     "force_closed": "(observe) the position closed without this keeper closing it",
@@ -352,6 +372,8 @@ class StrikeJob(Job):
         self.last_price: float | None = None
         #: bots whose state could not be read back after a settlement: re-read next block
         self.stale: set[tuple[str, int]] = set()
+        #: side -> end (unix s) of the last candle the red-candle rule looked at
+        self._candles_checked: dict[str, int] = {}
         #: this block's sends handed to the signers' lanes: (future intent, bot, action, signer, detail)
         self._queued: list[tuple[Any, StrikeBot, str, TxSender, dict[str, Any]]] = []
         self.refresh_bots()
@@ -480,8 +502,11 @@ class StrikeJob(Job):
         for b in watched:
             calls.append((b.diamond, POSITION_STATE + encode(["uint256"], [b.bot_id])))
             calls.append((b.diamond, CHECK_TRIGGERS + encode(["uint256"], [b.bot_id])))
+        for diamond in self.ctx.diamonds.values():  # the volatility breaker of each child, same batch
+            calls += [(diamond, VOLATILITY_CONFIG), (diamond, VOLATILITY_STATUS)]
         sender_address = self.signers.senders[0].address
         results = self.ctx.batch_call(calls, sender=sender_address)
+        breaker = self._volatility(results[len(results) - 2 * len(self.ctx.diamonds):], (number, now, header, note))
         self.stats.reads_s.append(time.perf_counter() - started)
         triggers: dict[tuple[str, int], int] = {}
         for i, bot in enumerate(watched):
@@ -549,6 +574,9 @@ class StrikeJob(Job):
             if not opening_allowed[bot.side]:
                 note("skip", "opening_blocked", bot, signal=bot.desired)
                 continue
+            if bot.side in breaker:
+                note("skip", "volatility_breaker", bot, signal=bot.desired, **breaker[bot.side])
+                continue
             data = OPEN + encode(["uint256"] * 4, [bot.bot_id, margin, self.settings.strike_leverage_bps,
                                                    self._deadline(now)])
             self._act(bot, "signal_entry", data, ctx, signal=bot.desired, price=price,
@@ -561,6 +589,58 @@ class StrikeJob(Job):
         flat = sum(1 for b in self.bots.values() if not b.open)
         note("skip", "hold", None, price=price, open=len(self.bots) - flat, flat=flat, acted=acted)
         return decisions
+
+    def _volatility(self, results: list[bytes | Exception], ctx: tuple[int, int, Any, Any]) -> dict[str, dict[str, int]]:
+        """Each child's volatility breaker from ``results`` (volatilityConfig, volatilityStatus per
+        side, in ``ctx.diamonds`` order): returns ``side -> {breaker_reason, until}`` for the tripped ones
+        (1 move, 2 drop, 3 red candles; until: unix s).
+        For an enabled breaker with a red-candle rule, once per completed candle, it reads the feed's
+        last CANDLE_ROUNDS rounds and trips the breaker (``tripVolatilityBreaker``, keeper-allowed)
+        when the last ``redCandles`` candles of ``candleSeconds`` were red. A child without
+        StrikeProtocolsFacet (an older deployment) reads as never tripped."""
+        number, now, header, note = ctx
+        tripped: dict[str, dict[str, int]] = {}
+        history: list[tuple[int, float]] | None = None
+        for i, (side, diamond) in enumerate(self.ctx.diamonds.items()):
+            raw_cfg, raw_status = results[2 * i], results[2 * i + 1]
+            if not isinstance(raw_cfg, bytes) or not isinstance(raw_status, bytes) or len(raw_status) < 128:
+                continue
+            (cfg,) = decode(VOLATILITY_CONFIG_TYPES, raw_cfg)
+            active, reason, _fired, until = decode(VOLATILITY_STATUS_TYPES, raw_status)
+            if active:
+                tripped[side] = {"breaker_reason": int(reason), "until": int(until)}
+                continue
+            enabled, red, candle_s = bool(cfg[0]), int(cfg[6]), int(cfg[7])
+            candle_end = now // candle_s * candle_s if candle_s else 0
+            if not enabled or red == 0 or candle_end <= self._candles_checked.get(side, 0):
+                continue
+            self._candles_checked[side] = candle_end
+            history = self.ctx.price_history(CANDLE_ROUNDS) if history is None else history
+            streak = red_candle_streak(history, candle_s, now)
+            if streak >= red:
+                self._trip(side, diamond, streak, candle_s, ctx)
+        return tripped
+
+    def _trip(self, side: str, diamond: str, streak: int, candle_s: int, ctx: tuple[int, int, Any, Any]) -> None:
+        """Sends ``tripVolatilityBreaker()`` to ``side``'s diamond (simulated first); journals it."""
+        number, now, header, note = ctx
+        sender = self.signers.senders[0]
+        detail = {"side": side, "red_candles": streak, "candle_s": candle_s}
+        try:
+            estimate = sender.estimate_gas(diamond, TRIP_VOLATILITY)
+        except SimulationReverted as err:
+            note("skip", "simulation_reverted", None, intent="volatility_trip", error=err.reason, **detail)
+            return
+        if not self.send_enabled:
+            note("skip", "dry_run", None, intent="volatility_trip", gas=estimate, **detail)
+            return
+        try:
+            intent = self.submit(f"volatility:{side}", "volatility_trip", sender, diamond, TRIP_VOLATILITY,
+                                 self.gas_limit(estimate), header, detail=detail)
+        except (FeeAboveCap, IntentOpen, SendRejected) as err:
+            note("skip", "volatility_trip_not_sent", None, error=type(err).__name__, **detail)
+            return
+        note("send", "volatility_trip", None, tx=intent.tx_hash, intent=intent.id, **detail)
 
     def _refresh_stale(self) -> None:
         """Re-read capital, status and position of the bots a settlement touched (one batch)."""

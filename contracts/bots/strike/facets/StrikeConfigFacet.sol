@@ -66,7 +66,7 @@ contract StrikeConfigFacet {
     }
 
     /// @notice Sets bot `botId`'s rules. Owner only. Bounds: maxLeverageBps 10,000..50,000;
-    ///         stopLossBps 200..300; minHealthFactor 1.05e18..2e18; maxHoldSeconds 3,600..2,592,000;
+    ///         stopLossBps 200..300; minHealthFactor 1.05e18..2e18; maxHoldSeconds 300..2,592,000;
     ///         slippageBps 1..1,000; minPoolQuote ≤ maxPoolQuote.
     /// @dev Reverts NotContractOwner, UnknownBot, RuleOutOfBounds(name, value, min, max).
     function setRules(uint256 botId, LibStrike.Rules calldata r) external {

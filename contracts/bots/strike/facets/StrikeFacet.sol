@@ -13,6 +13,7 @@ import {IPositionHolder} from "../interfaces/IPositionHolder.sol";
 import {LibPositions} from "../LibPositions.sol";
 import {LibPrice} from "../LibPrice.sol";
 import {LibStrike} from "../LibStrike.sol";
+import {LibStrikeProtocols} from "../LibStrikeProtocols.sol";
 
 /// @title StrikeFacet
 /// @notice Leveraged long or short positions on Aave V3, one isolated PositionHolder per bot, for
@@ -74,6 +75,8 @@ contract StrikeFacet is ReentrancyGuardTransient {
     uint8 public constant KIND_DELEVERAGE = 3;
     uint8 public constant KIND_TAKE_PROFIT = 4;
     uint8 public constant REASON_EXIT_ALL = 5;
+    /// @dev StrikeProtocolsFacet.KIND_VOLATILITY (KIND_TIME_DECAY = 6 is the other protocol kind).
+    uint8 private constant KIND_VOLATILITY = 7;
 
     /// @notice setStrikeConfig has not been called.
     error StrikeNotConfigured();
@@ -155,7 +158,8 @@ contract StrikeFacet is ReentrancyGuardTransient {
     ///      (BotCoolingDown, DailyTradeLimitReached, PositionTooLarge, TooManyOpenPositions,
     ///      PairExposureExceeded), LibPrice.StalePrice (asset or quote answer older than its
     ///      maxAge, ≤ 0 or missing), OpenPositionListFull, SlippageExceeded, LeverageNotReachable,
-    ///      HealthFactorBelowMin.
+    ///      HealthFactorBelowMin, StrikeProtocolsFacet.VolatilityBreakerActive (the volatility
+    ///      breaker is tripped; increasePosition too).
     function openPosition(uint256 botId, uint256 margin, uint256 leverageBps, uint256 deadline)
         external
         nonReentrant
@@ -244,7 +248,10 @@ contract StrikeFacet is ReentrancyGuardTransient {
     ///         that is most of the debt or falls short), take-profit (move in favour ≥ the next
     ///         stage's trigger → unwind that stage's fraction). Keeper or owner. On a stale asset
     ///         price (LibPrice: older than its maxAge, ≤ 0 or missing) stop-loss and take-profit do
-    ///         not fire; expiry and the deleverage (Aave's own health factor) still do.
+    ///         not fire; expiry and the deleverage (Aave's own health factor) still do. After the
+    ///         deleverage and before take-profit: the protocols of StrikeProtocolsFacet.protocolDue
+    ///         (volatility breaker tripped → reduce by its reduceBps once per trip, kind 7; time
+    ///         protocol decay steps due → reduce, kind 6).
     /// @return action The kind that fired (KIND_*), 0 if none or no open position.
     function checkTriggers(uint256 botId) external nonReentrant returns (uint8 action) {
         LibBots.enforceKeeperOrOwner();
@@ -274,6 +281,8 @@ contract StrikeFacet is ReentrancyGuardTransient {
             _deleverage(botId, r);
             return KIND_DELEVERAGE;
         }
+        uint8 kind = _protocols(botId, p, r.slippageBps);
+        if (kind != 0) return kind;
         uint8 stage = p.tpStage;
         if (stage < 4 && favourable * BPS >= _tpTrigger(stage) * entry) {
             emit TriggerFired(botId, KIND_TAKE_PROFIT);
@@ -346,6 +355,7 @@ contract StrikeFacet is ReentrancyGuardTransient {
         LibBots.enforceKeeperOrOwner();
         _enforceDeadline(deadline);
         LibRiskLimits.enforceOpeningAllowed();
+        _selfCall(abi.encodeWithSignature("enforceCalmMarket()"), true); // VolatilityBreakerActive
         bot = LibBots.enforceActiveBot(botId);
         LibStrike.StrikeStorage storage s = LibStrike.strikeStorage();
         p = s.positions[botId];
@@ -358,6 +368,33 @@ contract StrikeFacet is ReentrancyGuardTransient {
         }
         x = _context(botId, r.slippageBps, true);
         _checkEntry(x, r, botId, bot, margin, leverageBps);
+    }
+
+    /// @dev The time protocol and the volatility breaker (StrikeProtocolsFacet.protocolDue): records
+    ///      the step or trip acted on, then decreases (closes at 10,000 bps). Returns the kind, 0 if none.
+    function _protocols(uint256 botId, LibStrike.Position storage p, uint256 slip) private returns (uint8 kind) {
+        bytes memory ret = _selfCall(abi.encodeWithSignature("protocolDue(uint256)", botId), true);
+        uint256 fraction;
+        uint256 mark;
+        (kind, fraction, mark) = abi.decode(ret, (uint8, uint256, uint256));
+        if (kind == 0) return 0;
+        LibStrikeProtocols.ProtocolStorage storage ps = LibStrikeProtocols.protocolStorage();
+        if (kind == KIND_VOLATILITY) ps.volatilityHandled[botId] = uint64(mark);
+        else ps.decay[botId] = LibStrikeProtocols.DecayState(p.openedAt, uint8(mark));
+        emit TriggerFired(botId, kind);
+        if (fraction >= BPS) _close(botId, kind, slip);
+        else _decrease(botId, fraction, kind, slip);
+    }
+
+    /// @dev Calls this diamond (a view of StrikeProtocolsFacet, `isStatic`) and bubbles up its revert.
+    function _selfCall(bytes memory data, bool isStatic) private returns (bytes memory ret) {
+        bool ok;
+        (ok, ret) = isStatic ? address(this).staticcall(data) : address(this).delegatecall(data);
+        if (!ok) {
+            assembly {
+                revert(add(ret, 32), mload(ret))
+            }
+        }
     }
 
     /// @dev `margin` leaves the bot's capital (and the child's total) for the position.
@@ -743,13 +780,7 @@ contract StrikeFacet is ReentrancyGuardTransient {
     ///      delegate-called on this diamond (same storage, same msg.sender, so its keeper check
     ///      applies), which keeps PositionHolder's creation code out of this facet's bytecode.
     function _createHolder(uint256 botId) private {
-        (bool ok, bytes memory ret) =
-            address(this).delegatecall(abi.encodeWithSignature("openPositionHolder(uint256)", botId));
-        if (!ok) {
-            assembly {
-                revert(add(ret, 32), mload(ret))
-            }
-        }
+        _selfCall(abi.encodeWithSignature("openPositionHolder(uint256)", botId), false);
     }
 
     function _pairKey(Ctx memory x) private pure returns (bytes32) {
