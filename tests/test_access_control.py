@@ -10,7 +10,7 @@ from ape.exceptions import ContractLogicError
 from macrostrike.deploy.system import CHILD_FACETS, CORE_FACETS, MASTER_FACETS, STRIKE_FACETS, DeployConfig, deploy_system
 
 AUTH_ERRORS = {"NotContractOwner", "NotMasterOrOwner", "NotKeeper", "NotPendingOwner", "NotRiskKeeper", "NotChild",
-               "NotSelf"}
+               "NotSelf", "NotMaster"}
 #: facets of the strike children only (checked on the long and the short diamond)
 FACETS = sorted(set(MASTER_FACETS) | set(CHILD_FACETS) | {"ArbitrageFacet"} | set(STRIKE_FACETS))
 
