@@ -128,4 +128,4 @@ def test_one_v2_dex_leaves_arbitrage_unset_and_the_keeper_says_so(two_systems, o
     env = {"MACROSTRIKE_DEPLOYMENTS": os.environ["MACROSTRIKE_DEPLOYMENTS"]}
     proc = ape("keeper", "run", "--network", chain.provider.uri, "--blocks", "1", "--dry-run",
                "--journal", f"sqlite:///{tmp_path}/journal.sqlite", env=env)
-    assert_one_line_error(proc, "fewer than two V2 DEXes", "dex_b_pair")
+    assert_one_line_error(proc, "needs two among V2 DEX A, V2 DEX B and Uniswap V3", "uniswap_v3 entry")
