@@ -286,9 +286,9 @@ def preflight(d: Any, c: dict[str, Any], book: Venues, config: Any) -> None:
             raise VenuesError(f"the strike bots need {', '.join(lacking)}, which {book.path} does not give for chain "
                               f"{book.chain_id}: add them, or pass --long-bots 0 --short-bots 0 for an AMM-only system")
     if getattr(config, "uniswap_v3", False) and "v3_pool" not in c:
-        raise VenuesError(f"--uniswap-v3 with existing venues uses the venues file's Uniswap V3, and {book.path} gives none with a "
-                          f"USDC/WBTC pool for chain {book.chain_id}: add uniswap_v3 (factory, quoter_v2, swap_router02), or "
-                          "pass --venues sandbox to deploy a sandbox V3")
+        raise VenuesError(f"--uniswap-v3 with existing venues uses the venues file's Uniswap V3, and {book.path} gives "
+                          f"none with a USDC/WBTC pool for chain {book.chain_id}: add uniswap_v3 (factory, quoter_v2, "
+                          "swap_router02), or pass --venues sandbox to deploy a sandbox V3")
     if "master" not in d.manifest.diamonds:
         check_funds(d, c, treasury_need(config))
 
