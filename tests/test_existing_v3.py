@@ -15,6 +15,7 @@ from macrostrike.deploy import existing
 from macrostrike.deploy.addressbook import VenuesError
 from macrostrike.deploy.system import DeployConfig, deploy_system
 from market_helpers import push_price_up
+from revert_helpers import reverts_named
 
 pytestmark = pytest.mark.slow  # two systems, one with a seeded V3 pool, and a keeper subprocess (~60 s)
 
@@ -115,3 +116,20 @@ def test_a_fee_tier_without_a_pool_is_one_line_and_refused_with_uniswap_v3(syste
     missing = [line for line in lines if "no USDC/WBTC pool" in line]
     assert missing == ["Uniswap V3 of one V2 DEX plus V3 (chain 31337) has no USDC/WBTC pool at fee tier(s) 3000: "
                        "V3 not used by the arbitrage bots"]
+
+
+def test_set_v2_v3_pair_checks_owner_and_pair(systems, owner, keeper, stranger, project):
+    up, amm = systems["upstream"].manifest, systems["system"].manifest.address("amm")
+    venue = project.VenueArbitrageFacet.at(amm)
+    pair, wbtc, weth = up.address("dex_a_pair"), up.address("wbtc"), up.address("weth")
+    with reverts_named("NotContractOwner"):
+        venue.setV2V3Pair(pair, wbtc, sender=stranger)
+    with reverts_named("InvalidV2Pair", pair=pair):  # the pair trades USDC/WBTC, not USDC/WETH
+        venue.setV2V3Pair(pair, weth, sender=owner)
+    with reverts_named("InvalidV2Pair", pair=stranger.address):  # no code
+        venue.setV2V3Pair(stranger.address, wbtc, sender=owner)
+    with reverts_named("PairsNotSet"):  # no pair B: only DEX A trades against the V3 pool
+        venue.executeV3Arbitrage(1, False, True, 10**6, 0, sender=keeper)
+    receipt = venue.setV2V3Pair(pair, wbtc, sender=owner)  # the same again: allowed, one event
+    [event] = receipt.decode_logs(venue.ArbitragePairsSet)
+    assert (event.pairA, event.pairB, event.baseToken) == (pair, ZERO, wbtc)
