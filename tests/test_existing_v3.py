@@ -50,7 +50,7 @@ def systems(owner, keeper, chain, tmp_path_factory):
                for n in range(first, web3.eth.block_number + 1)
                for tx in web3.eth.get_block(n, full_transactions=True)["transactions"]
                if tx["from"] == owner.address and tx["to"] is None]
-    return {"upstream": upstream, "system": system, "path": path, "lines": lines, "created": created}
+    return {"upstream": upstream, "system": system, "path": path, "lines": lines, "created": created, "config": config}
 
 
 def test_v3_pool_is_wired_from_the_venues_file_without_deploying_it(systems, project):
@@ -102,6 +102,12 @@ def test_keeper_run_starts_with_one_v2_dex_and_v3(systems, chain, tmp_path):
                "--journal", f"sqlite:///{tmp_path}/journal.sqlite",
                env={"MACROSTRIKE_DEPLOYMENTS": os.environ["MACROSTRIKE_DEPLOYMENTS"]})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_rerun_sends_nothing_and_keeps_the_v3_venue(systems, owner):
+    again = deploy_system(owner, systems["config"])  # no --venues: the recorded system's kind and its V3 pool
+    assert again.transactions == 0
+    assert again.manifest.venues["uniswap_v3"] == systems["system"].manifest.venues["uniswap_v3"]
 
 
 def test_a_fee_tier_without_a_pool_is_one_line_and_refused_with_uniswap_v3(systems, owner, chain, tmp_path):
