@@ -40,7 +40,9 @@ from macrostrike.deploy.system import DeployConfig, deploy_system, node_fault
 @click.option("--keeper", "keepers", multiple=True, help="Keeper address (repeatable).")
 @click.option("--uniswap-v3", is_flag=True,
               help="Also deploy Uniswap V3 (DEX C: a USDC/WBTC 0.05 % pool with concentrated liquidity) and the "
-                   "V2↔V3 arbitrage facet (17 more transactions); a system that has it keeps it.")
+                   "V2↔V3 arbitrage facet (17 more transactions); a system that has it keeps it. With --venues "
+                   "existing|FILE nothing is deployed: the file's Uniswap V3 pool is used (always, when it has one), "
+                   "and the flag refuses a file without one.")
 @click.option("--new-system", is_flag=True,
               help="Deploy a new system even though the manifest names one (damaged, or not on this chain); "
                    "the old manifest is kept as <chain-id>.json.1.")

@@ -100,6 +100,8 @@ def test_user_file_with_plain_addresses(tmp_path):
     ({"tokens": {"USDC": "0x" + "ab" * 20}}, "is not an EIP-55 checksummed address"),
     ({"tokens": {"WBTC": to_checksum_address("0x" + "11" * 20)}}, "tokens.USDC is missing"),
     ("nope", "is not a JSON object"),
+    ({"tokens": {"USDC": to_checksum_address("0x" + "11" * 20)}, "uniswap_v3": {"fee": "500"}},
+     "uniswap_v3.fee = '500' is not a fee tier"),
 ])
 def test_malformed_user_file_is_one_line(tmp_path, chain, problem):
     path = tmp_path / "venues.json"
@@ -144,3 +146,27 @@ def test_gas_token_feed_where_gas_is_not_eth_and_the_keeper_prefers_it():
     assert EthUsd.for_deployment(None, settings, manifest).feed == load(137).feeds["NATIVE/USD"]
     del manifest.contracts["native_usd_feed"]
     assert EthUsd.for_deployment(None, settings, manifest).feed == load(137).feeds["ETH/USD"]
+
+
+def test_a_v3_fee_tier_in_a_user_file_is_kept_apart_from_the_addresses(tmp_path):
+    factory = to_checksum_address("0x" + "22" * 20)
+    path = tmp_path / "venues.json"
+    path.write_text(json.dumps({"chains": {"5": {"tokens": {"USDC": to_checksum_address("0x" + "11" * 20)},
+                                                 "uniswap_v3": {"factory": factory, "fee": 3000}}}}))
+    venues = resolve(str(path), 5)
+    assert (venues.uniswap_v3, venues.v3_fee) == ({"factory": factory}, 3000)
+    assert load(1).v3_fee is None  # the address book pins no tier: the most liquid one is taken
+
+
+@pytest.mark.parametrize("token_b, fee, pool", [
+    # Uniswap's USDC/WETH 0.05 % and WBTC/USDC 0.3 % pools on Ethereum mainnet (etherscan / app.uniswap.org)
+    ("0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2", 500, "0x88e6A0c2dDD26FEEb64F039a2c41296FcB3f5640"),
+    ("0x2260FAC5E5542a773Aa44fBCfeDf7C193bc2C599", 3000, "0x99ac8cA7087fA4A2A1FB6357269965A2014ABc35"),
+])
+def test_v3_pool_address_is_the_periphery_rule_on_mainnet(token_b, fee, pool):
+    from macrostrike.deploy import venues
+    from macrostrike.deploy.existing import v3_pool_address
+
+    book = load(1)
+    for a, b in ((book.tokens["USDC"], token_b), (token_b, book.tokens["USDC"])):  # token order does not matter
+        assert v3_pool_address(book.uniswap_v3["factory"], a, b, fee, venues.UNISWAP_V3_POOL_INIT_CODE_HASH) == pool

@@ -2,7 +2,7 @@
 are written to a venues file; a second system deployed with it creates nothing but its own contracts
 (the four diamonds: the facets are CREATE2 and already there), points its diamonds at those venues,
 refuses to start without the treasury's USDC, re-runs with nothing to send, and its keeper trades a
-V2<->V2 gap. (V2<->V3 comes with the V3 arbitrage facet.)"""
+V2<->V2 gap (one V2 DEX plus V3: tests/test_existing_v3.py)."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ def test_keeper_trades_a_v2_v2_gap_on_the_existing_pairs(two_systems, owner, kee
 
 
 def test_one_v2_dex_leaves_arbitrage_unset_and_the_keeper_says_so(two_systems, owner, chain, project, tmp_path):
-    """A venues file with one V2 DEX (as the address book has per chain): the AMM child's pairs stay unset,
+    """A venues file with one V2 DEX and no Uniswap V3: the AMM child's pairs stay unset,
     and `ape keeper run` stops with one line instead of a missing-role error."""
     import os
 
@@ -128,4 +128,4 @@ def test_one_v2_dex_leaves_arbitrage_unset_and_the_keeper_says_so(two_systems, o
     env = {"MACROSTRIKE_DEPLOYMENTS": os.environ["MACROSTRIKE_DEPLOYMENTS"]}
     proc = ape("keeper", "run", "--network", chain.provider.uri, "--blocks", "1", "--dry-run",
                "--journal", f"sqlite:///{tmp_path}/journal.sqlite", env=env)
-    assert_one_line_error(proc, "fewer than two V2 DEXes", "dex_b_pair")
+    assert_one_line_error(proc, "needs two among V2 DEX A, V2 DEX B and Uniswap V3", "uniswap_v3 entry")

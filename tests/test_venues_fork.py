@@ -1,9 +1,10 @@
 """Issue 13 §2, offline proof: an Anvil with chain id 1 plays mainnet and holds venues deployed by the
-sandbox deploy code (test USDC/WBTC, WETH9, two Uniswap V2 DEXes, an Aave V3 market with its feeds); their
-addresses go into a venues file; ``ethereum:mainnet-fork:foundry`` forks that Anvil and the system is
-deployed there with ``--venues FILE``: the deployer creates nothing but the four diamonds on the fork, the
-diamonds point at the upstream venues, and the keeper trades a V2<->V2 gap there. (V2<->V3 comes with the
-V3 arbitrage facet.)"""
+sandbox deploy code (test USDC/WBTC, WETH9, two Uniswap V2 DEXes, Uniswap V3 with a seeded USDC/WBTC 0.05 %
+pool, an Aave V3 market with its feeds); their addresses (V3: factory, QuoterV2, router) go into a venues
+file; ``ethereum:mainnet-fork:foundry`` forks that Anvil and the system is deployed there with ``--venues
+FILE``: the deployer creates nothing but the four diamonds on the fork (no venue, no V3 pool), the diamonds
+point at the upstream venues (the V2↔V3 facet at the upstream pool, found through the factory), and the
+keeper trades a V2↔V3 gap there (DEX A against the V3 pool, DEX C)."""
 
 from __future__ import annotations
 
@@ -57,13 +58,15 @@ def helper(network: str, venues: str, env: dict[str, str], *flags: str) -> dict:
 def test_system_on_a_mainnet_fork_uses_the_upstream_venues(tmp_path):
     with start_anvil("--chain-id", "1") as upstream:
         env = {"APE_DATA_FOLDER": ape_data(tmp_path, {"ethereum": ("mainnet",)}), "MAINNET_RPC_URL": upstream}
-        up = helper("ethereum:mainnet:node", "sandbox", {**env, "MACROSTRIKE_DEPLOYMENTS": str(tmp_path / "up")}, *FLAGS)
+        up = helper("ethereum:mainnet:node", "sandbox", {**env, "MACROSTRIKE_DEPLOYMENTS": str(tmp_path / "up")}, *FLAGS,
+                    "--uniswap-v3")
         assert up["chain_id"] == 1
         venues = existing.venues_of(Manifest.from_json(json.loads(Path(up["manifest"]).read_text())), "mainnet stand-in")
         path = tmp_path / "venues.json"
         path.write_text(json.dumps(venues, indent=2))
         entry = venues["chains"]["1"]
         assert set(entry["chainlink"]) == {"BTC/USD", "ETH/USD", "USDC/USD"} and len(entry["v2_dexes"]) == 2
+        assert set(entry["uniswap_v3"]) == {"factory", "quoter_v2", "swap_router02"}
         w3 = Web3(Web3.HTTPProvider(upstream))
         need = existing.treasury_need(DeployConfig(amm_bots=2, long_bots=1, short_bots=1, capital_per_bot_usd=100))
         usdc = entry["tokens"]["USDC"]["address"]
@@ -79,11 +82,15 @@ def test_system_on_a_mainnet_fork_uses_the_upstream_venues(tmp_path):
         # nothing but the four diamonds was created on the fork (facets: CREATE2, already upstream)
         assert sorted(fork["created"]) == sorted(manifest["diamonds"][r]["address"] for r in ("master", "long", "short", "amm"))
         for role in ("usdc", "wbtc", "weth", "dex_a_pair", "dex_b_pair", "aave_pool", "aave_oracle", "aave_feed:WBTC",
-                     "aave_feed:WETH"):
+                     "aave_feed:WETH", "v3_factory", "v3_quoter", "v3_pool"):
             assert manifest["contracts"][role]["address"] == upstream_manifest["contracts"][role]["address"], role
             assert manifest["contracts"][role]["external"], role
         ups = upstream_manifest["contracts"]
         assert fork["arbitrage_pairs"] == [ups["dex_a_pair"]["address"], ups["dex_b_pair"]["address"], ups["wbtc"]["address"]]
         assert fork["strike_pool"] == ups["aave_pool"]["address"]
+        up_v3 = upstream_manifest["venues"]["uniswap_v3"]
+        assert manifest["venues"]["uniswap_v3"]["pools"] == up_v3["pools"] and manifest["venues"]["uniswap_v3"]["external"]
+        assert fork["v3_venue"] == [up_v3["factory"], 500, ups["v3_pool"]["address"]]
         assert any(reason == "mined" for _, reason in fork["decisions"]), fork["decisions"]
+        assert any("C" in venues for venues in fork["by_venues"]), fork["by_venues"]  # a V2↔V3 trade settled
         assert w3.eth.block_number == head  # the fork left the upstream alone

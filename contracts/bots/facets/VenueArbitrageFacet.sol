@@ -58,6 +58,10 @@ contract VenueArbitrageFacet is ReentrancyGuardTransient {
     /// @notice The V3 pool filled `filled` of `amountIn` (its liquidity ran out before the price limit).
     error PartialFill(uint256 amountIn, uint256 filled);
 
+    /// @notice setV2V3Pair: `pair` has no code or does not trade exactly the quote token and `baseToken`.
+    error InvalidV2Pair(address pair);
+    /// @notice Same event as ArbitrageFacet's: pair A (and no pair B) set by setV2V3Pair.
+    event ArbitragePairsSet(address pairA, address pairB, address baseToken);
     /// @notice The V3 venue was set (owner): `pool` is computed from `factory`, the tokens and `fee`.
     event V3VenueSet(address indexed factory, uint24 fee, address pool);
     /// @notice Same event as ArbitrageFacet's: `buyPair`/`sellPair` are the venues (V2 pair or V3 pool).
@@ -77,6 +81,22 @@ contract VenueArbitrageFacet is ReentrancyGuardTransient {
         bool pairQuoteIs0;
         address pool;
         bool poolQuoteIs0;
+    }
+
+    /// @notice Sets pair A (a Uniswap V2 pair of the quote token and `baseToken`) and clears pair B:
+    ///         for a chain with one V2 DEX, whose arbitrage is V2↔V3 only (ArbitrageFacet's V2↔V2
+    ///         trades then have no pair B; setArbitragePairs sets both again). Owner only. Reverts
+    ///         InvalidV2Pair unless `pair` trades exactly those two tokens.
+    function setV2V3Pair(address pair, address baseToken) external {
+        LibDiamond.enforceIsContractOwner();
+        address quote = address(LibBots.botStorage().quoteToken);
+        if (pair.code.length == 0 || baseToken == quote || baseToken == address(0)) revert InvalidV2Pair(pair);
+        (address t0, address t1) = (IUniswapV2PairMinimal(pair).token0(), IUniswapV2PairMinimal(pair).token1());
+        if (!((t0 == quote && t1 == baseToken) || (t0 == baseToken && t1 == quote))) revert InvalidV2Pair(pair);
+        LibArbitrage.ArbitrageStorage storage s = LibArbitrage.arbitrageStorage();
+        (s.pairA, s.pairB, s.baseToken) = (pair, address(0), baseToken);
+        (s.routeA, s.routeB) = (LibArbitrage.packRoute(pair, t0 == quote), 0);
+        emit ArbitragePairsSet(pair, address(0), baseToken);
     }
 
     /// @notice Sets the Uniswap V3 venue: the pool of the quote and base tokens (ArbitrageFacet's)

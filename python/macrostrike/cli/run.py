@@ -62,9 +62,13 @@ def _run(cli_ctx: Any, account: Any, blocks: int | None, dry_run: bool, journal_
         keeper_log.addHandler(handler)
     manifest = load_manifest()
     signers = resolve_signers(account, signer_aliases)
-    if "dex_b_pair" not in manifest.contracts:  # --venues existing|FILE with fewer than two V2 DEXes
-        raise UserError("the deployment names fewer than two V2 DEXes with a USDC/WBTC pair (dex_b_pair): the arbitrage "
-                        "job needs two; add a second V2 DEX to the venues file and run `ape run deploy` again")
+    venues = [role for role in ("dex_a_pair", "dex_b_pair") if role in manifest.contracts]
+    venues += ["uniswap_v3"] * ("dex_a_pair" in manifest.contracts and bool(manifest.venues.get("uniswap_v3"))
+                                and "VenueArbitrageFacet" in manifest.diamonds.get("amm", {}).get("facets", {}))
+    if len(venues) < 2:  # --venues existing|FILE with fewer than two venues among V2 A, V2 B, V3
+        raise UserError(f"the deployment names {len(venues)} venue(s) with a USDC/WBTC pool ({', '.join(venues) or 'none'}): "
+                        "the arbitrage job needs two among V2 DEX A, V2 DEX B and Uniswap V3; add a second V2 DEX or a "
+                        "uniswap_v3 entry to the venues file and run `ape run deploy` again")
     ctx = AmmContext(manifest)
     if journal_url is None:
         Path("out").mkdir(exist_ok=True)

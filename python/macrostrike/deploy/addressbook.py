@@ -7,7 +7,7 @@ protocols' npm packages; a user's ``--venues FILE`` uses the same format)::
      "chains": {"<chain id>": {
         "name": "Ethereum mainnet",
         "v2_dexes": [{"name": "Uniswap V2", "factory": ADDR, "router": ADDR}, ...],
-        "uniswap_v3": {"factory": ADDR, "quoter_v2": ADDR, "swap_router02": ADDR},
+        "uniswap_v3": {"factory": ADDR, "quoter_v2": ADDR, "swap_router02": ADDR, "fee": 500},
         "aave_v3": {"pool_addresses_provider": ADDR},
         "chainlink": {"BTC/USD": ADDR, "ETH/USD": ADDR, "USDC/USD": ADDR, "NATIVE/USD": ADDR},
         "tokens": {"USDC": ADDR, "WBTC": ADDR, "WETH": ADDR},
@@ -15,7 +15,9 @@ protocols' npm packages; a user's ``--venues FILE`` uses the same format)::
 
 ``ADDR`` is an EIP-55 checksummed address string, or ``{"address": ADDR, "source": "package@version export"}``
 (the address book gives the source of every address). ``v2_dexes[0]`` is DEX A, ``v2_dexes[1]`` DEX B of the
-cross-DEX arbitrage; every section but ``tokens.USDC`` is optional.
+cross-DEX arbitrage; every section but ``tokens.USDC`` is optional. ``uniswap_v3.fee`` (optional) pins the
+USDC/WBTC pool's fee tier (hundredths of a bip); without it the deploy takes the tier with the most in-range
+liquidity (:func:`macrostrike.deploy.existing.use_v3`).
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class Venues:
     tokens: dict[str, str]
     v2_dexes: list[V2Dex] = field(default_factory=list)
     uniswap_v3: dict[str, str] = field(default_factory=dict)
+    #: ``uniswap_v3.fee``: the USDC/WBTC pool's fee tier to use (None: the most liquid tier).
+    v3_fee: int | None = None
     aave_pool_addresses_provider: str | None = None
     feeds: dict[str, str] = field(default_factory=dict)
     #: ``"tokens.USDC"`` -> source text (``package@version export``) or ``path`` for a user's file.
@@ -135,11 +139,15 @@ def parse_chain(entry: Any, chain_id: int, path: Path) -> Venues:
     dexes = [V2Dex(name=str(d.get("name", f"V2 DEX {i}")), factory=take(d.get("factory"), f"v2_dexes.{i}.factory"),
                    router=take(d.get("router"), f"v2_dexes.{i}.router"))
              for i, d in enumerate(entry.get("v2_dexes") or [])]
-    v3 = {k: take(a, f"uniswap_v3.{k}") for k, a in (entry.get("uniswap_v3") or {}).items()}
+    v3 = {k: take(a, f"uniswap_v3.{k}") for k, a in (entry.get("uniswap_v3") or {}).items() if k != "fee"}
+    v3_fee = (entry.get("uniswap_v3") or {}).get("fee")
+    if v3_fee is not None and (not isinstance(v3_fee, int) or isinstance(v3_fee, bool) or not 0 < v3_fee < 1_000_000):
+        raise VenuesError(f"venues file {path}: {where}.uniswap_v3.fee = {v3_fee!r} is not a fee tier in hundredths of a bip "
+                          "(500 for 0.05 %, 3000 for 0.3 %): correct it or drop it")
     aave = (entry.get("aave_v3") or {}).get("pool_addresses_provider")
     feeds = {p: take(a, f"chainlink.{p}") for p, a in (entry.get("chainlink") or {}).items() if p in FEED_PAIRS}
     return Venues(chain_id=chain_id, name=str(entry.get("name", f"chain {chain_id}")), path=path, tokens=tokens,
-                  v2_dexes=dexes, uniswap_v3=v3, feeds=feeds, sources=sources,
+                  v2_dexes=dexes, uniswap_v3=v3, v3_fee=v3_fee, feeds=feeds, sources=sources,
                   aave_pool_addresses_provider=take(aave, "aave_v3.pool_addresses_provider") if aave else None)
 
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_abi import encode
+from eth_utils import keccak, to_checksum_address
 from ethpm_types import ContractType
 
 from macrostrike.deploy import aave as aavelib
@@ -43,6 +44,8 @@ ERC20_ABI = [
         ("symbol", "view", (), "string"),
     )
 ]
+#: Uniswap V3 fee tiers tried for the USDC/WBTC pool when the venues file pins none (hundredths of a bip).
+V3_FEE_TIERS = (500, 3000, 100, 10_000)
 #: token symbol -> the venues file's Chainlink pair used as its feed when there is no Aave market.
 FEED_OF = {"WBTC": "BTC/USD", "WETH": "ETH/USD", "USDC": "USDC/USD"}
 
@@ -122,9 +125,10 @@ def use_venues(d: Any, c: dict[str, Any], book: Venues) -> None:
             continue
         c[f"{role}_pair"] = venuelib.at("UniswapV2Pair", pair)
         _record(d, f"{role}_pair", "UniswapV2Pair", pair, f"{dex.name} factory.getPair(USDC, WBTC)")
-    if "dex_b_pair" not in c:
-        d.log("fewer than two V2 DEXes with a USDC/WBTC pair: the AMM child's arbitrage pairs are left unset "
-              "(add a second V2 DEX to the venues file; V2<->V3 arbitrage comes with the V3 arbitrage facet)")
+    use_v3(d, c, book)
+    if "dex_b_pair" not in c and not ("dex_a_pair" in c and "v3_pool" in c):
+        d.log("fewer than two venues with a USDC/WBTC pool (V2 DEX A, V2 DEX B, Uniswap V3): the AMM child's "
+              "arbitrage pairs are left unset (add a second V2 DEX or a uniswap_v3 entry to the venues file)")
     if not book.aave_pool_addresses_provider:
         for symbol, pair in FEED_OF.items():
             if pair in book.feeds:
@@ -132,6 +136,60 @@ def use_venues(d: Any, c: dict[str, Any], book: Venues) -> None:
     if "NATIVE/USD" in book.feeds:  # the gas token is not ETH: the keeper prices gas with this feed
         _record(d, "native_usd_feed", "Chainlink NATIVE/USD", book.feeds["NATIVE/USD"], book.sources["chainlink.NATIVE/USD"])
     d.manifest.venues["existing"] = book.record()
+    d.save()
+
+
+def v3_pool_address(factory: str, token_a: str, token_b: str, fee: int, init_code_hash: str) -> str:
+    """The pool address v3-periphery's ``PoolAddress.computeAddress`` gives (CREATE2 by the factory, salt
+    ``keccak256(abi.encode(token0, token1, fee))``, EIP-1014) — what VenueArbitrageFacet computes."""
+    token0, token1 = sorted((token_a, token_b), key=lambda a: int(a, 16))
+    salt = keccak(encode(["address", "address", "uint24"], [token0, token1, fee]))
+    raw = keccak(b"\xff" + bytes.fromhex(factory[2:]) + salt + bytes.fromhex(init_code_hash[2:]))
+    return to_checksum_address(raw[12:])
+
+
+def use_v3(d: Any, c: dict[str, Any], book: Venues) -> None:
+    """Wire the venues file's Uniswap V3 (DEX C): its USDC/WBTC pool of ``uniswap_v3.fee``, else of the tier
+    of :data:`V3_FEE_TIERS` with the most in-range ``liquidity()``; recorded under ``v3_factory``, ``v3_router``,
+    ``v3_quoter``, ``v3_pool`` (external) and ``manifest.venues["uniswap_v3"]`` in the sandbox's shape (plus
+    ``external`` and ``source``); fills ``c["v3_factory"]``, ``c["v3_pool"]``. Without a ``factory`` and
+    ``quoter_v2``, or without a pool, V3 is not wired (one line in the log).
+
+    Raises:
+        VenuesError: the factory's pool is not where the v3-periphery init code hash puts it (not a Uniswap
+            V3 1.0.1 factory: the facet, which computes the pool, could not trade it), or it has no code.
+    """
+    v3 = book.uniswap_v3
+    if not ({"factory", "quoter_v2"} <= v3.keys() and "WBTC" in book.tokens):
+        return
+    usdc_address, wbtc = book.tokens["USDC"], book.tokens["WBTC"]
+    factory = venuelib.at("UniswapV3Factory", v3["factory"])
+    fees = (book.v3_fee,) if book.v3_fee else V3_FEE_TIERS
+    found = {fee: str(factory.getPool(usdc_address, wbtc, fee)) for fee in fees}
+    found = {fee: pool for fee, pool in found.items() if int(pool, 16) != 0}
+    if not found:
+        d.log(f"Uniswap V3 of {book.name} (chain {book.chain_id}) has no USDC/WBTC pool at fee tier(s) "
+              f"{', '.join(map(str, fees))}: V3 not used by the arbitrage bots")
+        return
+    liquidity = {fee: int(venuelib.at("UniswapV3Pool", pool).liquidity()) for fee, pool in found.items()}
+    fee = max(found, key=lambda f: liquidity[f])
+    pool = found[fee]
+    computed = v3_pool_address(v3["factory"], usdc_address, wbtc, fee, venuelib.UNISWAP_V3_POOL_INIT_CODE_HASH)
+    if computed != to_checksum_address(pool) or not bytes(d.chain.provider.web3.eth.get_code(pool)):
+        raise VenuesError(f"{book.path}: the Uniswap V3 factory {v3['factory']} of chain {book.chain_id} reports the USDC/WBTC "
+                          f"{fee} pool at {pool}, not at {computed} (v3-periphery's init code hash "
+                          f"{venuelib.UNISWAP_V3_POOL_INIT_CODE_HASH}): not a Uniswap V3 1.0.1 factory; fix uniswap_v3.factory")
+    d.log(f"Uniswap V3 USDC/WBTC pool of fee {fee} at {pool} (in-range liquidity {liquidity[fee]})")
+    for role, key, name in (("v3_factory", "factory", "UniswapV3Factory"), ("v3_quoter", "quoter_v2", "QuoterV2"),
+                            ("v3_router", "swap_router02", "SwapRouter02")):
+        if key in v3:
+            _record(d, role, name, v3[key], book.sources[f"uniswap_v3.{key}"])
+    _record(d, "v3_pool", "UniswapV3Pool", pool, f"{book.name} UniswapV3Factory.getPool(USDC, WBTC, {fee})")
+    c["v3_factory"], c["v3_pool"] = factory, venuelib.at("UniswapV3Pool", pool)
+    d.manifest.venues["uniswap_v3"] = {
+        "factory": v3["factory"], "router": v3.get("swap_router02", ""), "quoter": v3["quoter_v2"],
+        "pools": {f"USDC/WBTC/{fee}": to_checksum_address(pool)},
+        "init_code_hash": venuelib.UNISWAP_V3_POOL_INIT_CODE_HASH, "external": True, "source": str(book.path)}
     d.save()
 
 
@@ -212,7 +270,8 @@ def treasury_need(config: Any) -> int:
 
 def preflight(d: Any, c: dict[str, Any], book: Venues, config: Any) -> None:
     """Refuse, before anything is sent, a deploy the venues cannot carry: strike bots without an Aave
-    market, WBTC or a V2 USDC/WBTC pair (their swaps go through DEX A's pair), or a deployer without the
+    market, WBTC or a V2 USDC/WBTC pair (their swaps go through DEX A's pair), ``--uniswap-v3`` without a
+    Uniswap V3 pool in the venues file, or a deployer without the
     treasury's USDC (checked for a new system; a resumed one is checked at each deposit).
 
     Raises:
@@ -226,12 +285,16 @@ def preflight(d: Any, c: dict[str, Any], book: Venues, config: Any) -> None:
         if lacking:
             raise VenuesError(f"the strike bots need {', '.join(lacking)}, which {book.path} does not give for chain "
                               f"{book.chain_id}: add them, or pass --long-bots 0 --short-bots 0 for an AMM-only system")
+    if getattr(config, "uniswap_v3", False) and "v3_pool" not in c:
+        raise VenuesError(f"--uniswap-v3 with existing venues uses the venues file's Uniswap V3, and {book.path} gives "
+                          f"none with a USDC/WBTC pool for chain {book.chain_id}: add uniswap_v3 (factory, quoter_v2, "
+                          "swap_router02), or pass --venues sandbox to deploy a sandbox V3")
     if "master" not in d.manifest.diamonds:
         check_funds(d, c, treasury_need(config))
 
 
 def venues_of(manifest: Any, name: str = "") -> dict[str, Any]:
-    """A venues file's chain entry naming the tokens, V2 DEXes, Aave market and feeds a (sandbox) deployment
+    """A venues file's chain entry naming the tokens, V2 DEXes, Uniswap V3, Aave market and feeds a (sandbox) deployment
     recorded: ``{"chains": {"<id>": entry}}`` of it lets another system use them with ``--venues FILE``.
 
     Args:
@@ -248,6 +311,9 @@ def venues_of(manifest: Any, name: str = "") -> dict[str, Any]:
                              "tokens": {s: source(s.lower()) for s in ("USDC", "WBTC", "WETH") if s.lower() in roles},
                              "v2_dexes": [{"name": dex, "factory": source(f"{dex}_factory"), "router": source(f"{dex}_router")}
                                           for dex in ("dex_a", "dex_b") if f"{dex}_factory" in roles]}
+    if "uniswap_v3" in manifest.venues:  # the sandbox's SwapRouter stands in for SwapRouter02 (same exactInput use)
+        entry["uniswap_v3"] = {"factory": source("v3_factory"), "quoter_v2": source("v3_quoter"),
+                               "swap_router02": source("v3_router")}
     if "aave_provider" in roles:
         entry["aave_v3"] = {"pool_addresses_provider": source("aave_provider")}
     entry["chainlink"] = {pair: source(f"aave_feed:{symbol}") for symbol, pair in FEED_OF.items()

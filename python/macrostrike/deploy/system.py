@@ -498,16 +498,13 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
     book = existing_venues.choose(d.manifest, venues, d.chain.provider.chain_id)
     if book is None:
         _deploy_sandbox_venues(d, c, config)
-    elif config.uniswap_v3:
-        raise existing_venues.VenuesError("--uniswap-v3 deploys a sandbox Uniswap V3 pool: use it with --venues sandbox "
-                          "(a chain's existing V3 pools are not wired to the V2<->V3 facet yet)")
-    else:  # --venues existing|FILE: the venues file's tokens, pairs, market and feeds; none deployed
+    else:  # --venues existing|FILE: the venues file's tokens, pairs, V3 pool, market and feeds; none deployed
         existing_venues.use_venues(d, c, book)
         existing_venues.preflight(d, c, book, config)
 
     # Facets and diamonds ------------------------------------------------------------------------
     # a system with a V3 venue keeps its V2↔V3 facet even when deployed again without the flag (never cut out)
-    # (the sandbox's V3 is recorded under manifest.venues["uniswap_v3"]; existing venues have no V3 wiring yet)
+    # (manifest.venues["uniswap_v3"]: the sandbox's V3, or an existing one wired from the venues file)
     with_v3 = "uniswap_v3" in d.manifest.venues
     names = sorted(set(MASTER_FACETS) | {n for role in CHILDREN for n in child_facets(role, with_v3)})
     facets = {n: d.contract(f"facet:{n}", getattr(project, n), deterministic=True) for n in names}
@@ -528,7 +525,9 @@ def deploy_system(account: Any, config: DeployConfig | None = None,
     want_pairs = tuple(str(c[k].address) for k in ("dex_a_pair", "dex_b_pair", "wbtc") if k in c)
     if len(want_pairs) == 3 and tuple(str(a) for a in amm_arb.arbitragePairs()) != want_pairs:
         d.transact("setArbitragePairs", amm_arb.setArbitragePairs, *want_pairs)
-    if config.uniswap_v3 and "v3_factory" in c:
+    elif len(want_pairs) == 2 and "dex_a_pair" in c and "v3_pool" in c:
+        _set_v2_v3_pair(d, c, want_pairs)  # one V2 DEX: its pair and the V3 pool are the two venues
+    if "v3_factory" in c:
         _set_v3_venue(d, c)
     for role in CHILDREN:
         bots = project.BotRegistryFacet.at(c[role].address)
@@ -650,11 +649,19 @@ def _deploy_uniswap_v3(d: Deployer, c: dict[str, Any], config: DeployConfig) -> 
 
 
 def _set_v3_venue(d: Deployer, c: dict[str, Any]) -> None:
-    """Point the AMM diamond's VenueArbitrageFacet at the V3 factory and fee tier (once)."""
+    """Point the AMM diamond's VenueArbitrageFacet at the V3 factory and the recorded pool's fee tier (once)."""
     venue = d.project.VenueArbitrageFacet.at(c["amm"].address)
     factory, fee, _pool = venue.v3Venue()
-    if (str(factory), int(fee)) != (str(c["v3_factory"].address), venues.V3_FEE):
-        d.transact(f"setV3Venue fee {venues.V3_FEE}", venue.setV3Venue, c["v3_factory"].address, venues.V3_FEE)
+    want = int(next(iter(d.manifest.venues["uniswap_v3"]["pools"])).rsplit("/", 1)[1])  # "USDC/WBTC/<fee>"
+    if (str(factory), int(fee)) != (str(c["v3_factory"].address), want):
+        d.transact(f"setV3Venue fee {want}", venue.setV3Venue, c["v3_factory"].address, want)
+
+
+def _set_v2_v3_pair(d: Deployer, c: dict[str, Any], want: tuple[str, ...]) -> None:
+    """A chain with one V2 DEX and Uniswap V3: pair A alone (``VenueArbitrageFacet.setV2V3Pair``)."""
+    amm = d.project.ArbitrageFacet.at(c["amm"].address)
+    if tuple(str(a) for a in amm.arbitragePairs()) != (want[0], cutlib.ZERO_ADDRESS, want[1]):
+        d.transact("setV2V3Pair", d.project.VenueArbitrageFacet.at(c["amm"].address).setV2V3Pair, *want)
 
 
 def node_fault(err: BaseException, step: str) -> str | None:

@@ -26,7 +26,7 @@ from eth_utils import function_signature_to_4byte_selector
 
 from macrostrike.amm.v2math import arbitrage_profit, best_arbitrage, get_amount_out
 from macrostrike.keeper.abi import Calls
-from macrostrike.keeper.context import AmmContext
+from macrostrike.keeper.context import NO_PAIR, AmmContext
 from macrostrike.keeper.fees import FeeAboveCap, next_base_fee
 from macrostrike.keeper.jobbase import Job
 from macrostrike.keeper import l1fee
@@ -261,7 +261,8 @@ class ArbitrageJob(Job):
         v3_ok = self.ctx.v3 is not None and not any("on_pair_a" in i.detail for i in self.txm.open_intents(self.name))
         for round_no in range(self.settings.max_trades_per_block):
             reserves_a, reserves_b = hint if hint is not None else self.ctx.reserves()
-            buy_on_a, optimum, gross = best_arbitrage(reserves_a, reserves_b)
+            # one V2 DEX (no pair B): V2↔V3 only
+            buy_on_a, optimum, gross = best_arbitrage(reserves_a, reserves_b) if reserves_b != NO_PAIR else (True, 0, 0)
             v3 = self.v3_opportunity(reserves_a, reserves_b, number) if v3_ok else None
             if v3 is not None and v3.gross > self._capped_gross(buy_on_a, optimum, gross, reserves_a, reserves_b, number):
                 optimum, gross = v3.amount_in, v3.gross

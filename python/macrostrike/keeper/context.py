@@ -76,6 +76,10 @@ class Pool:
         return (r0, r1) if self.quote_is_token0 else (r1, r0)
 
 
+#: DEX B's reserves on a system with one V2 DEX (its arbitrage is V2↔V3 only: no pair B).
+NO_PAIR: tuple[int, int] = (0, 0)
+
+
 class AmmContext:
     """The AMM child diamond, its two pools and decoding tables, from a manifest."""
 
@@ -93,6 +97,8 @@ class AmmContext:
         self.amm = self.web3.eth.contract(address=self.amm_address, abi=self.abi)
         self.pools = []
         for role in ("dex_a_pair", "dex_b_pair"):
+            if role == "dex_b_pair" and role not in manifest.contracts:  # one V2 DEX (+ V3): no pair B
+                continue
             address = manifest.address(role)
             token0 = decode(["address"], bytes(self.web3.eth.call({"to": address, "data": "0x0dfe1681"})))[0]
             self.pools.append(Pool(address=address, quote_is_token0=token0.lower() == self.usdc.lower()))
@@ -103,8 +109,9 @@ class AmmContext:
         self.v3: V3Venue | None = V3Venue.from_manifest(self.web3, manifest)
 
     def reserves(self) -> tuple[tuple[int, int], tuple[int, int]]:
-        """``((quote_a, base_a), (quote_b, base_b))`` of DEX A and DEX B, base units."""
-        return self.pools[0].reserves(self.web3), self.pools[1].reserves(self.web3)
+        """``((quote_a, base_a), (quote_b, base_b))`` of DEX A and DEX B, base units (DEX B: :data:`NO_PAIR`
+        on a system with one V2 DEX)."""
+        return self.pools[0].reserves(self.web3), self.pools[1].reserves(self.web3) if len(self.pools) > 1 else NO_PAIR
 
     def reserves_from_logs(self, logs: list[Any]) -> tuple[tuple[int, int], tuple[int, int]] | None:
         """Both pools' reserves after a transaction, from the last Uniswap V2 ``Sync`` event each pair
@@ -122,7 +129,7 @@ class AmmContext:
             if pair is None:
                 return None
             out.append((pair[0], pair[1]) if pool.quote_is_token0 else (pair[1], pair[0]))
-        return out[0], out[1]
+        return out[0], out[1] if len(out) > 1 else NO_PAIR
 
     def logs(self, name: str, from_block: int, to_block: int, *, max_range: int = 2_000) -> list[Any]:
         """Raw logs of event ``name`` from the AMM diamond in ``[from_block, to_block]``, read in

@@ -183,6 +183,8 @@ def best_v3(venue: V3Venue, web3: Any, reserves_a: tuple[int, int], reserves_b: 
     v3_price = venue.price(web3) if v3_price is None else v3_price
     gaps = []
     for on_a, (q, b) in ((True, reserves_a), (False, reserves_b)):
+        if q == 0 or b == 0:  # no such pair (one V2 DEX) or an empty one
+            continue
         v2_price = Fraction(q, b)
         side = direction(v2_price, v3_price, venue.fee)
         if side is not None:
