@@ -110,7 +110,9 @@ def test_check_layouts_compares_only_shared_namespaces(v1, layout_of):
 def test_project_facets_namespaces_and_manifest_record():
     names = ["BotRegistryFacet", "DiamondCutFacet", "UpgradeCounterFacetV1", "UpgradeCounterInitV2", "TestToken"]
     layouts = project_layouts(names)
-    assert set(layouts["BotRegistryFacet"]) == {"macrostrike.bots", "macrostrike.diamond"}
+    # registration also pre-writes each new bot's performance and risk slots (issue 12, first-trade gas)
+    assert set(layouts["BotRegistryFacet"]) == {"macrostrike.bots", "macrostrike.diamond", "macrostrike.bots.risk",
+                                                "macrostrike.performance", "macrostrike.performance.v2"}
     assert set(layouts["DiamondCutFacet"]) == {"macrostrike.diamond"}
     assert set(layouts["UpgradeCounterFacetV1"]) == {COUNTER_NS}
     # the versioned init writes its own namespace, the counter's and (owner check) the diamond's

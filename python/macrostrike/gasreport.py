@@ -246,9 +246,25 @@ class GasBench:
             rows["allocate"] = {"gas": None, "note": f"not measured: {exc}"}
         return rows
 
+    def registration_rows(self) -> dict[str, Any]:
+        """``registerBots`` of 1 and of 10 bots (each from one snapshot, reverted: ids unchanged).
+        Registration pre-writes the slots a bot's first trade would take from zero (issue 12)."""
+        from macrostrike.deploy.system import ARBITRAGE_STRATEGY
+
+        rows: dict[str, Any] = {}
+        for count in (1, 10):
+            snap = self.chain.snapshot()
+            self.next_block_at()
+            receipt = self.bots.registerBots(count, ARBITRAGE_STRATEGY, b"", sender=self.actors.owner)
+            self.chain.restore(snap)
+            rows[f"registerBots_{count}"] = {"gas": int(receipt.gas_used), "bots": count,
+                                              "per_bot": int(receipt.gas_used) // count}
+        return rows
+
     def run(self) -> dict[str, Any]:
         """Every row, in the order that leaves each measurement's preconditions in place."""
-        rows = self.arbitrage_rows()
+        rows = self.registration_rows()
+        rows.update(self.arbitrage_rows())
         rows["dispatch"] = self.dispatch_row()
         rows.update(self.master_rows())
         return rows
@@ -470,6 +486,12 @@ def markdown(results: dict[str, Any]) -> str:
                        ("rebalanceByPerformance", "`rebalanceByPerformance`")):
         row = r[key]
         lines.append(f"| {label} | {_fmt(row['gas'])} | — | — | reported{'; ' + row['note'] if 'note' in row else ''} |")
+    for key in ("registerBots_1", "registerBots_10"):
+        if key in r:
+            row = r[key]
+            lines.append(f"| `registerBots` ({row['bots']} bot{'s' if row['bots'] > 1 else ''}, "
+                         f"{row['per_bot']:,} per bot; pre-writes each bot's first-trade slots) "
+                         f"| {row['gas']:,} | — | — | reported |")
     a = r["allocate"]
     per = f" ({a['bots']} bots, {a['per_bot']:,} per bot)" if a.get("gas") else f"; {a.get('note', '')}"
     lines.append(f"| `allocate`{per} | {_fmt(a['gas'])} | — | — | reported |")

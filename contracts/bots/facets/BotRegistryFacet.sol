@@ -3,6 +3,8 @@ pragma solidity ^0.8.28;
 
 import {LibDiamond} from "../../diamond/libraries/LibDiamond.sol";
 import {LibBots} from "../libraries/LibBots.sol";
+import {LibPerformance} from "../libraries/LibPerformance.sol";
+import {LibRiskLimits} from "../libraries/LibRiskLimits.sol";
 
 /// @title BotRegistryFacet
 /// @notice Registers bots (id, capital, status, strategy) and keepers in a child diamond.
@@ -29,7 +31,10 @@ contract BotRegistryFacet {
 
     /// @notice Registers `count` Active bots with ids `firstId .. firstId + count - 1` (ids start at 1). Owner only.
     ///         A child holds at most LibBots.MAX_EXIT_BOTS (1,000) bots in total, the most its exitAll
-    ///         walks in one transaction: beyond it TooManyBotsInChild.
+    ///         walks in one transaction: beyond it TooManyBotsInChild. Each new bot's counters,
+    ///         performance window and risk slots are pre-written with a sentinel the views show
+    ///         as 0 (LibPerformance.PRE_WRITTEN), so the bot's first trade costs what its next
+    ///         ones do: registration pays the three zero -> non-zero SSTOREs instead (~66k per bot).
     /// @param count 1 .. MAX_BOTS_PER_CALL.
     /// @param strategy Strategy id (e.g. "CROSS_DEX_ARB" right-padded to 32 bytes).
     /// @param params ABI-encoded strategy parameters, read by the keeper.
@@ -46,8 +51,12 @@ contract BotRegistryFacet {
             b.status = LibBots.BotStatus.Active;
             b.strategy = strategy;
             b.params = params;
+            // the slots a first trade would take from zero (LibPerformance.PRE_WRITTEN)
+            LibPerformance.preWrite(id);
+            LibRiskLimits.preWrite(id);
             emit BotRegistered(id, strategy, params);
         }
+        LibPerformance.preWriteTotal();
         bs.botCount = firstId + count - 1;
     }
 

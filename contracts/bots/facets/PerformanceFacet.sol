@@ -62,7 +62,7 @@ contract PerformanceFacet {
     {
         LibBots.existingBot(botId);
         LibPerformance.Window storage w = LibPerformance.performanceStorage().windows[botId];
-        return (w.start, w.pnl, w.prevPnl);
+        return (LibPerformance.shownStart(w), w.pnl, w.prevPnl);
     }
 
     /// @notice The recent-performance window length in seconds (default 7 days).

@@ -34,8 +34,9 @@ contract RiskLimitsFacet {
 
     /// @notice A bot's counters: open positions, trades in its current day, the day's start
     ///         (unix s), current loss streak and the end of its cooldown (unix s, 0 if none).
-    function botRisk(uint256 botId) external view returns (LibRiskLimits.BotRisk memory) {
-        return LibRiskLimits.riskStorage().bots[botId];
+    function botRisk(uint256 botId) external view returns (LibRiskLimits.BotRisk memory r) {
+        r = LibRiskLimits.riskStorage().bots[botId];
+        if (r.dayStart == LibRiskLimits.PRE_WRITTEN_DAY_START) r.dayStart = 0; // registration's sentinel
     }
 
     /// @notice Open size on `pairKey` summed over this child's bots (quote base units).

@@ -80,6 +80,13 @@ library LibPerformance {
     uint64 internal constant MIN_WINDOW_SECONDS = 1 hours;
     uint64 internal constant MAX_WINDOW_SECONDS = 90 days;
 
+    /// @notice Sentinel that registration pre-writes (issue 12, gas): a new bot's PackedStats
+    ///         lastTradeAt with no trade, its Window start (a window that ended long before any
+    ///         real chain time: it counts nothing, a trade rolls it like an empty one). A first
+    ///         trade then writes non-zero over non-zero (EIP-2200: 2,900 instead of 20,000 gas per
+    ///         slot); the views read it as 0.
+    uint40 internal constant PRE_WRITTEN = 1;
+
     /// @notice A closed trade of `botId` with realised `pnl` (quote base units); `trades` is the bot's count after it.
     event TradeRecorded(uint256 indexed botId, int256 pnl, uint64 trades);
 
@@ -105,6 +112,27 @@ library LibPerformance {
         _add(p2.total, ps.total, pnl);
         _addToWindow(ps.windows[botId], pnl, windowSeconds(ps));
         emit TradeRecorded(botId, pnl, trades);
+    }
+
+    /// @notice Pre-writes a new bot's counter slot and window slot (and the child's aggregate
+    ///         counters while they are still all zero) with PRE_WRITTEN. Called by registration,
+    ///         once per new bot id; behaviour and views are unchanged (see PRE_WRITTEN).
+    function preWrite(uint256 botId) internal {
+        PerformanceStorageV2 storage p2 = performanceStorageV2();
+        p2.bots[botId].lastTradeAt = PRE_WRITTEN;
+        performanceStorage().windows[botId].start = PRE_WRITTEN;
+    }
+
+    /// @notice Pre-writes the child's aggregate counters (PRE_WRITTEN) while they hold nothing.
+    function preWriteTotal() internal {
+        PackedStats storage t = performanceStorageV2().total;
+        if (t.trades == 0 && t.lastTradeAt == 0) t.lastTradeAt = PRE_WRITTEN;
+    }
+
+    /// @notice A window's start as the views show it: 0 for a pre-written window (PRE_WRITTEN).
+    function shownStart(Window storage w) internal view returns (uint64 start) {
+        start = w.start;
+        if (start == PRE_WRITTEN) start = 0;
     }
 
     /// @notice `botId`'s statistics (v1 figures not yet carried over plus v2).
@@ -190,7 +218,8 @@ library LibPerformance {
         t.trades += p.trades;
         t.wins += p.wins;
         t.losses += p.losses;
-        if (p.lastTradeAt > t.lastTradeAt) t.lastTradeAt = p.lastTradeAt;
+        // a set without trade may hold the PRE_WRITTEN sentinel in lastTradeAt: not a time
+        if (p.trades != 0 && p.lastTradeAt > t.lastTradeAt) t.lastTradeAt = p.lastTradeAt;
         t.realisedPnl += p.realisedPnl;
     }
 }

@@ -291,6 +291,17 @@ library LibRiskLimits {
         _reportExposure(pairKey, exposure);
     }
 
+    /// @notice Sentinel that registration pre-writes in a new bot's `dayStart` (issue 12, gas): a
+    ///         day that ended long ago, so checks and the first trade behave as with 0 (the trade
+    ///         starts a new day), while that trade writes non-zero over non-zero (EIP-2200: 2,900
+    ///         instead of 20,000 gas). RiskLimitsFacet.botRisk shows it as 0.
+    uint64 internal constant PRE_WRITTEN_DAY_START = 1;
+
+    /// @notice Pre-writes a new bot's risk counters slot (PRE_WRITTEN_DAY_START). Registration only.
+    function preWrite(uint256 botId) internal {
+        riskStorage().bots[botId].dayStart = PRE_WRITTEN_DAY_START;
+    }
+
     /// @notice Records the result of a trade that left no position open (loss streak only).
     function recordResult(uint256 botId, int256 pnl) internal {
         BotRisk storage b = riskStorage().bots[botId];
