@@ -8,7 +8,6 @@ import {LibDiamond} from "../../diamond/libraries/LibDiamond.sol";
 import {IUniswapV2PairMinimal} from "../interfaces/IUniswapV2PairMinimal.sol";
 import {LibArbitrage} from "../libraries/LibArbitrage.sol";
 import {LibBots} from "../libraries/LibBots.sol";
-import {LibPerformance} from "../libraries/LibPerformance.sol";
 import {LibRiskLimits} from "../libraries/LibRiskLimits.sol";
 
 /// @title ArbitrageFacet
@@ -30,7 +29,6 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
     /// @notice setArbitragePairs has not been called.
     error PairsNotSet();
     /// @notice amountIn is zero.
-    error ZeroAmount();
     /// @notice A pair has an empty reserve.
     error InsufficientLiquidity(address pair);
     /// @notice The round trip returns `realised` (may be negative) below `minProfit`.
@@ -94,12 +92,7 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
         nonReentrant
         returns (uint256 profit)
     {
-        LibBots.enforceKeeperOrOwner();
-        LibRiskLimits.enforceOpeningAllowed(); // not paused, master breaker not tripped
-        LibBots.Bot storage bot = LibBots.enforceActiveBot(botId);
-        if (amountIn == 0) revert ZeroAmount();
-        LibRiskLimits.checkTrade(botId); // loss-streak cooldown, daily trade limit (counts this trade)
-        if (amountIn > bot.capital) revert LibBots.InsufficientBotCapital(botId, bot.capital, amountIn);
+        LibBots.Bot storage bot = LibArbitrage.beginTrade(botId, amountIn);
         (Route memory buy, Route memory sell) = _routes(buyOnA);
         (uint256 baseAmount, uint256 amountOut) = _quote(buy, sell, amountIn);
         if (amountOut < amountIn + minProfit) {
@@ -108,15 +101,11 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
         profit = amountOut - amountIn;
 
         // effects
-        LibBots.BotStorage storage bs = LibBots.botStorage();
-        bot.capital += profit;
-        bs.totalCapital += profit;
-        LibPerformance.recordTrade(botId, int256(profit));
-        LibRiskLimits.recordResult(botId, int256(profit)); // never a loss here: ends any loss streak
+        LibArbitrage.bookProfit(botId, bot, profit);
         emit ArbitrageExecuted(botId, buy.pair, sell.pair, amountIn, baseAmount, amountOut, profit);
 
         // interactions: quote -> buy pair; base straight to the sell pair; quote back here
-        IERC20 quote = bs.quoteToken;
+        IERC20 quote = LibBots.botStorage().quoteToken;
         uint256 before = quote.balanceOf(address(this));
         quote.safeTransfer(buy.pair, amountIn);
         _swapOut(buy.pair, !buy.quoteIs0, baseAmount, sell.pair); // base out of the buy pair

@@ -9,7 +9,6 @@ import {IUniswapV2PairMinimal} from "../interfaces/IUniswapV2PairMinimal.sol";
 import {IUniswapV3FactoryMinimal, IUniswapV3PoolMinimal} from "../interfaces/IUniswapV3PoolMinimal.sol";
 import {LibArbitrage} from "../libraries/LibArbitrage.sol";
 import {LibBots} from "../libraries/LibBots.sol";
-import {LibPerformance} from "../libraries/LibPerformance.sol";
 import {LibRiskLimits} from "../libraries/LibRiskLimits.sol";
 import {LibVenues} from "../libraries/LibVenues.sol";
 
@@ -44,7 +43,6 @@ contract VenueArbitrageFacet is ReentrancyGuardTransient {
     /// @notice executeV3Arbitrage before setV3Venue.
     error V3VenueNotSet();
     /// @notice amountIn is zero.
-    error ZeroAmount();
     /// @notice The V2 pair has an empty reserve.
     error InsufficientLiquidity(address pair);
     /// @notice The round trip returns `realised` (may be negative) below `minProfit`.
@@ -139,12 +137,7 @@ contract VenueArbitrageFacet is ReentrancyGuardTransient {
         nonReentrant
         returns (uint256 profit)
     {
-        LibBots.enforceKeeperOrOwner();
-        LibRiskLimits.enforceOpeningAllowed(); // not paused, master breaker not tripped
-        LibBots.Bot storage bot = LibBots.enforceActiveBot(botId);
-        if (amountIn == 0) revert ZeroAmount();
-        LibRiskLimits.checkTrade(botId); // loss-streak cooldown, daily trade limit (counts this trade)
-        if (amountIn > bot.capital) revert LibBots.InsufficientBotCapital(botId, bot.capital, amountIn);
+        LibBots.Bot storage bot = LibArbitrage.beginTrade(botId, amountIn);
         Venues memory v = _venues(onPairA);
         // interactions (under the diamond's lock): the V3 output is known only once swapped
         (uint256 baseAmount, uint256 amountOut) = _roundTrip(v, buyOnV2, amountIn);
@@ -154,11 +147,7 @@ contract VenueArbitrageFacet is ReentrancyGuardTransient {
         profit = amountOut - amountIn;
 
         // effects: ArbitrageFacet's bookkeeping
-        LibBots.BotStorage storage bs = LibBots.botStorage();
-        bot.capital += profit;
-        bs.totalCapital += profit;
-        LibPerformance.recordTrade(botId, int256(profit));
-        LibRiskLimits.recordResult(botId, int256(profit)); // never a loss here: ends any loss streak
+        LibArbitrage.bookProfit(botId, bot, profit);
         if (buyOnV2) emit ArbitrageExecuted(botId, v.pair, v.pool, amountIn, baseAmount, amountOut, profit);
         else emit ArbitrageExecuted(botId, v.pool, v.pair, amountIn, baseAmount, amountOut, profit);
     }

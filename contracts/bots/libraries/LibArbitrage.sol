@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import {LibBots} from "./LibBots.sol";
+import {LibPerformance} from "./LibPerformance.sol";
+import {LibRiskLimits} from "./LibRiskLimits.sol";
+
 /// @title LibArbitrage
-/// @notice The two Uniswap V2 pairs the AMM diamond arbitrages between (ERC-7201 "macrostrike.arbitrage").
+/// @notice The two Uniswap V2 pairs the AMM diamond arbitrages between (ERC-7201 "macrostrike.arbitrage"),
+///         and the checks and bookkeeping every arbitrage entry point shares (ArbitrageFacet, VenueArbitrageFacet).
 library LibArbitrage {
+    error ZeroAmount();
+
     // keccak256(abi.encode(uint256(keccak256("macrostrike.arbitrage")) - 1)) & ~bytes32(uint256(0xff))
     bytes32 internal constant STORAGE_SLOT = 0xfc78b526acde47c208c9720780dd07c8aadad9afc13cf75c4859bf9c9e944d00;
 
@@ -39,5 +46,30 @@ library LibArbitrage {
         assembly {
             s.slot := slot
         }
+    }
+
+    /// @notice The checks before an arbitrage of `amountIn` (quote base units) for `botId`: caller is a
+    ///         keeper or the owner, openings allowed (not paused, master breaker not tripped), the bot is
+    ///         active, amountIn > 0, the bot's risk limits (loss-streak cooldown, daily trade limit,
+    ///         counting this trade) and amountIn <= the bot's capital.
+    /// @dev Reverts NotKeeper, the opening-allowed errors, the bot-status errors, ZeroAmount, the risk-limit
+    ///      errors, LibBots.InsufficientBotCapital.
+    /// @return bot The bot's storage record.
+    function beginTrade(uint256 botId, uint256 amountIn) internal returns (LibBots.Bot storage bot) {
+        LibBots.enforceKeeperOrOwner();
+        LibRiskLimits.enforceOpeningAllowed(); // not paused, master breaker not tripped
+        bot = LibBots.enforceActiveBot(botId);
+        if (amountIn == 0) revert ZeroAmount();
+        LibRiskLimits.checkTrade(botId); // loss-streak cooldown, daily trade limit (counts this trade)
+        if (amountIn > bot.capital) revert LibBots.InsufficientBotCapital(botId, bot.capital, amountIn);
+    }
+
+    /// @notice Books an arbitrage's `profit` (quote base units, never a loss: minProfit guards it) on the
+    ///         bot and the child: capital, total capital, performance counters, risk result.
+    function bookProfit(uint256 botId, LibBots.Bot storage bot, uint256 profit) internal {
+        bot.capital += profit;
+        LibBots.botStorage().totalCapital += profit;
+        LibPerformance.recordTrade(botId, int256(profit));
+        LibRiskLimits.recordResult(botId, int256(profit)); // never a loss here: ends any loss streak
     }
 }
