@@ -7,6 +7,8 @@
 10b. ``ape keeper run --dry-run`` never moves the live ``keeper`` cursor (it uses ``keeper-dry-run``);
 10c. decisions kept in memory are bounded (the newest ``memory``); all are stored;
 10d. ETH/USD from the deployment's WETH feed (fresh, stale, reverting) and used by the arbitrage job;
+11.  the risk checkpoint decided in the block where the keeper's own strike entry is still in flight
+     (mining off: both land in the next block) has gas for valuing the position it did not see;
 and SIGTERM of the real daemon with a transaction in flight (mining off): a clean exit within 5 s,
 the intent resumed by the next start and mined exactly once.
 
@@ -337,6 +339,57 @@ def test_10d_arbitrage_gas_cost_follows_the_feed(system, accounts, owner, chain)
     assert submitted, [(d.reason, d.detail) for d in decisions]
     assert all(d.detail["eth_usd"] == pytest.approx(300.0) for d in submitted)
     job.flush()
+
+
+# -- item 11 --------------------------------------------------------------------------------------------
+def entry_and_checkpoint_in_one_block(system, accounts, chain, settings):
+    """Mining off, as on a chain with a block time: one JobSet tick decides long #1's entry and the
+    risk checkpoint (estimated on a state without the position); one block then mines both, the
+    entry first (same signer, lower nonce). Returns ``{(job, reason): settled detail}``."""
+    from chain_harness import mine, set_automine
+    from macrostrike.keeper.jobs import JobSet
+    from macrostrike.keeper.jobs import strike_job as make_strike_job
+    from macrostrike.keeper.risk import CheckpointJob
+    from macrostrike.keeper.signers import signer_pool
+
+    w3 = chain.provider.web3
+    journal = Journal()
+    pool = signer_pool([accounts[1]], settings, journal=journal)
+    risk = CheckpointJob(system.manifest, pool, settings, journal)  # the pool's TxManager, shared
+    strike = make_strike_job(system.manifest, pool, settings, journal)
+    jobs = JobSet([strike, risk])  # the keeper's order: the checkpoint last
+    strike.bots[("long", 1)].desired = LONG
+    set_automine(w3, False)
+    try:
+        sent = jobs.tick()
+        mine(w3)
+    finally:
+        set_automine(w3, True)
+    assert [(d.job, d.reason) for d in sent if d.action == "send"] == [("strike", "signal_entry"), ("risk", "checkpoint")]
+    outcome = {(d.job, d.reason): d.detail for d in jobs.settle() if d.action == "settle"}
+    assert outcome[("strike", "signal_entry")]["status"] == "mined", outcome
+    assert outcome[("risk", "checkpoint")]["included_block"] == outcome[("strike", "signal_entry")]["included_block"]
+    return outcome
+
+
+def test_11_checkpoint_decided_with_an_entry_in_flight_has_gas_for_the_new_position(system, accounts, chain):
+    """The checkpoint values the position that landed before it in its block: its gas limit must
+    cover it, or it reverts out of gas and that block's breaker check is lost."""
+    settings = KeeperSettings(strike_leverage_bps=20_000, checkpoint_interval_s=3_600)
+    outcome = entry_and_checkpoint_in_one_block(system, accounts, chain, settings)
+    assert outcome[("risk", "checkpoint")]["status"] == "mined", outcome[("risk", "checkpoint")]
+
+
+def test_11_a_checkpoint_out_of_gas_is_journalled_as_such(system, accounts, chain):
+    """Without the headroom (margin 0, nothing per entry) the same checkpoint runs out of gas: the
+    journal says so, with the gas used and the limit, instead of "the call succeeds on the block's
+    post-state" (true, and no help)."""
+    settings = KeeperSettings(strike_leverage_bps=20_000, checkpoint_interval_s=3_600, gas_limit_margin_bps=0,
+                              checkpoint_gas_per_entry=0)
+    checkpoint = entry_and_checkpoint_in_one_block(system, accounts, chain, settings)[("risk", "checkpoint")]
+    assert checkpoint["status"] == "reverted", checkpoint
+    assert checkpoint["error"].startswith("out of gas: used "), checkpoint["error"]
+    assert f"{checkpoint['gas_used']:,}" in checkpoint["error"], checkpoint["error"]
 
 
 # -- the real daemon: 10b and SIGTERM with a transaction in flight ---------------------------------------

@@ -118,8 +118,13 @@ class Job:
         raise NotImplementedError
 
     def revert_reason(self, intent: Intent, receipt: Any) -> str:
-        """Why an included transaction reverted: the call replayed on the state its block left behind
-        (the usual culprit — a pool moved by an earlier transaction in the block — is still there)."""
+        """Why an included transaction reverted. Out of gas when it used at least 63/64 of its limit
+        (EIP-150: a call that runs out leaves its caller 1/64, which then reverts); otherwise the call
+        replayed on the state its block left behind (the usual culprit — a pool moved by an earlier
+        transaction in the block — is still there)."""
+        used = int(receipt["gasUsed"])
+        if intent.gas_limit and used * 64 >= intent.gas_limit * 63:
+            return f"out of gas: used {used:,} of its gas limit {intent.gas_limit:,}"
         sender = self.txm.senders.get((intent.signer or "").lower()) or self.signers.senders[0]
         try:
             sender.call(intent.to, intent.data, int(receipt["blockNumber"]))

@@ -33,6 +33,9 @@ AGGREGATE_STATS = sel("aggregateStats()")
 AGGREGATE_STATS_OUTPUTS = (("trades", "uint64"), ("wins", "uint64"), ("losses", "uint64"), ("realisedPnl", "int256"),
                            ("totalCapital", "uint256"))
 BREAKER_TRIPPED_TOPIC = keccak(text="BreakerTripped(uint8,uint256,uint256)")
+#: intent actions (the strike job's, keeper/strike.py) that open a position: one in flight can land
+#: before the checkpoint, which then values a position its estimate did not see
+OPENING_ACTIONS = frozenset({"signal_entry"})
 
 
 class RiskKeeper:
@@ -119,7 +122,8 @@ class CheckpointJob(Job):
             self.next_at = now + interval
             return note("skip", "dry_run", intent="checkpoint")
         try:
-            intent = self.submit("checkpoint", "checkpoint", sender, self.risk.master, CHECKPOINT, gas * 5 // 4, header)
+            intent = self.submit("checkpoint", "checkpoint", sender, self.risk.master, CHECKPOINT,
+                                 self.checkpoint_gas_limit(gas), header)
         except FeeAboveCap as err:
             return note("skip", "fee_above_cap", intent="checkpoint", next_base_fee_wei=err.next_base_fee,
                         cap_wei=err.cap)
@@ -129,6 +133,16 @@ class CheckpointJob(Job):
             return note("skip", "send_rejected", intent="checkpoint", error=str(err))
         self.signers.record(sender, now)
         return note("send", "checkpoint", status="sent", intent=intent.id, nonce=intent.nonce, signer=sender.address)
+
+    def checkpoint_gas_limit(self, estimate: int) -> int:
+        """The checkpoint's gas limit (units of gas): ``estimate`` + ``gas_limit_margin_bps``, plus
+        ``checkpoint_gas_per_entry`` for each strike entry (``signal_entry`` intent) of this keeper
+        still open. The estimate is taken on the latest block, where those entries are not yet
+        included; when one lands first in the same block the checkpoint values one more position
+        (Aave account data, prices) — without room for it the checkpoint reverts out of gas and that
+        block's breaker check is lost. Unused gas is not charged (EIP-1559: gas used × price)."""
+        in_flight = sum(1 for intent in self.txm.open_intents() if intent.action in OPENING_ACTIONS)
+        return self.gas_limit(estimate) + in_flight * self.settings.checkpoint_gas_per_entry
 
     def on_settled(self, outcome: Outcome) -> list[Decision]:
         """A mined checkpoint moves the schedule one interval past its block's time; the equity and

@@ -48,6 +48,11 @@ class KeeperSettings(BaseSettings):
     default_arbitrage_gas: int = Field(180_000, gt=21_000)
     #: Gas limit = estimate * (1 + gas_limit_margin_bps / 10_000).
     gas_limit_margin_bps: int = Field(2_500, ge=0, le=10_000)
+    #: Gas the risk checkpoint's limit adds per strike entry of this keeper still in flight when the
+    #: checkpoint is estimated (units of gas): the entry can land first, and the checkpoint then
+    #: values one more position than its estimate saw. Measured on the sandbox (Aave V3 3.x, Anvil):
+    #: 149,930 for the first position in a child, ~35,400 for each further one (tests/test_keeper_items.py item 11).
+    checkpoint_gas_per_entry: int = Field(160_000, ge=0)
     #: Most arbitrage transactions the keeper sends per block (bots are used in turn).
     max_trades_per_block: int = Field(5, ge=1, le=100)
     #: Seconds between polls for a new block in `ape keeper run`.
