@@ -224,6 +224,26 @@ def test_low_signer_balance_alerts_then_resolves_on_anvil(chain, accounts, recei
     watch.alerter.close()
 
 
+def test_a_child_breaker_copy_out_of_sync_alerts_then_resolves(chain, accounts, receiver):
+    """The risk job's ``breaker_out_of_sync`` observation (tests/test_keeper_items.py item 12) is a
+    failure alert naming the children; its ``breaker_in_sync`` resolves it."""
+    from macrostrike.keeper.journal import Decision
+
+    journal = Journal()
+    pool, sender = pool_of(accounts, journal)
+    watch = KeeperAlerts(Alerter([receiver.url()], interval_s=3600), chain.provider.web3,
+                         TxManager(chain.provider.web3, journal, sender.fees), pool)
+    watch.check_decisions(7, [Decision(7, "risk", "observe", "breaker_out_of_sync", None,
+                                       {"master": True, "children": ["long", "amm"]})])
+    _, body = receiver.next()
+    assert body["title"] == "[macrostrike] child breaker copy differs from the master's (tripped): long, amm"
+    assert body["type"] == "failure" and "condition: breaker_sync" in body["message"]
+    watch.check_decisions(9, [Decision(9, "risk", "observe", "breaker_in_sync", None, {"master": True})])
+    _, body = receiver.next()
+    assert body["title"].startswith("[macrostrike] RESOLVED: child breaker copy differs")
+    watch.alerter.close()
+
+
 @pytest.fixture
 def rpc(chain):
     w3 = Web3(Web3.HTTPProvider(chain.provider.uri))

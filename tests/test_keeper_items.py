@@ -9,6 +9,8 @@
 10d. ETH/USD from the deployment's WETH feed (fresh, stale, reverting) and used by the arbitrage job;
 11.  the risk checkpoint decided in the block where the keeper's own strike entry is still in flight
      (mining off: both land in the next block) has gas for valuing the position it did not see;
+12.  a child whose copy of the master's breaker differs (a failed push) is found by the risk job,
+     journalled, and brought back in line with ``pushBreaker()``;
 and SIGTERM of the real daemon with a transaction in flight (mining off): a clean exit within 5 s,
 the intent resumed by the next start and mined exactly once.
 
@@ -390,6 +392,42 @@ def test_11_a_checkpoint_out_of_gas_is_journalled_as_such(system, accounts, chai
     assert checkpoint["status"] == "reverted", checkpoint
     assert checkpoint["error"].startswith("out of gas: used "), checkpoint["error"]
     assert f"{checkpoint['gas_used']:,}" in checkpoint["error"], checkpoint["error"]
+
+
+# -- item 12 --------------------------------------------------------------------------------------------
+SET_MASTER_BREAKER = function_signature_to_4byte_selector("setMasterBreaker(bool)")
+CHILD_BREAKER = function_signature_to_4byte_selector("masterBreakerTripped()")
+
+
+def test_12_a_child_whose_breaker_copy_differs_is_pushed_back_in_line(system, accounts, chain):
+    """The long child's copy of the breaker says tripped while the master's is not (what a failed
+    push leaves: BreakerPushFailed). The risk job's first block reads every copy, journals the child,
+    sends ``pushBreaker()`` once; after it is mined the copies agree and that is journalled too."""
+    from macrostrike.keeper.risk import CheckpointJob
+    from macrostrike.keeper.signers import signer_pool
+
+    w3 = chain.provider.web3
+    master, child = system.manifest.address("master"), system.manifest.address("long")
+    copy = lambda: bool(int.from_bytes(w3.eth.call({"to": child, "data": CHILD_BREAKER})[:32], "big"))  # noqa: E731
+    w3.provider.make_request("anvil_impersonateAccount", [master])
+    w3.provider.make_request("anvil_setBalance", [master, hex(10**18)])
+    try:  # setMasterBreaker is master-only: only the master's own call can set the copy
+        tx = w3.eth.send_transaction({"from": master, "to": child, "data": SET_MASTER_BREAKER + encode(["bool"], [True])})
+        assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    finally:
+        w3.provider.make_request("anvil_stopImpersonatingAccount", [master])
+    assert copy() is True
+
+    settings = KeeperSettings(checkpoint_interval_s=0)  # no checkpoints: the copies alone
+    journal = Journal()
+    job = CheckpointJob(system.manifest, signer_pool([accounts[1]], settings, journal=journal), settings, journal)
+    first = [(d.action, d.reason, d.detail.get("children")) for d in job.tick()]
+    assert first == [("observe", "breaker_out_of_sync", ["long"]), ("send", "push_breaker", None)], first
+    settled = [(d.reason, d.detail["status"]) for d in job.flush(timeout_s=60)]
+    assert settled == [("push_breaker", "mined")], settled
+    assert copy() is False
+    assert [(d.action, d.reason) for d in job.tick()] == [("observe", "breaker_in_sync")]
+    assert job.tick() == []  # in sync: read again only after the next mined checkpoint
 
 
 # -- the real daemon: 10b and SIGTERM with a transaction in flight ---------------------------------------

@@ -18,9 +18,9 @@
   always in :attr:`Alerter.counts`.
 
 :class:`KeeperAlerts` watches a running keeper once per block: breaker trips (the risk checkpoint's
-settled decisions), liquidations (the strike job's ``liquidated`` observations), stuck transactions
-(an intent open for ``alert_stuck_blocks`` blocks) and signer balances below
-``signer_low_balance_eth``.
+settled decisions), a child whose copy of the breaker differs from the master's, liquidations (the
+strike job's ``liquidated`` observations), stuck transactions (an intent open for
+``alert_stuck_blocks`` blocks) and signer balances below ``signer_low_balance_eth``.
 """
 
 from __future__ import annotations
@@ -276,8 +276,9 @@ class KeeperAlerts:
         self.alerter.flush(flush_timeout_s)
 
     def check_decisions(self, number: int, decisions: Iterable[Any]) -> None:
-        """Liquidations (``liquidated`` observations) and the breaker (a mined checkpoint's
-        ``breaker_tripped``)."""
+        """Liquidations (``liquidated`` observations), the breaker (a mined checkpoint's
+        ``breaker_tripped``) and children whose copy of it differs (``breaker_out_of_sync``, resolved
+        by ``breaker_in_sync``)."""
         for d in decisions:
             if d.reason == "liquidated":
                 self.alerter.event(f"liquidated:{d.job}:{d.bot_id}", f"bot {d.bot_id} ({d.job}) liquidated on Aave",
@@ -289,6 +290,13 @@ class KeeperAlerts:
                                       tx=d.detail.get("tx"))
                 else:
                     self.alerter.resolve("breaker", block=d.block, total_equity=d.detail.get("total_equity"))
+            elif d.reason == "breaker_out_of_sync":
+                state = "tripped" if d.detail.get("master") else "not tripped"
+                self.alerter.fire("breaker_sync", f"child breaker copy differs from the master's ({state}): "
+                                  f"{', '.join(d.detail.get('children', []))}", level="failure", block=d.block,
+                                  **_plain(d.detail))
+            elif d.reason == "breaker_in_sync":
+                self.alerter.resolve("breaker_sync", block=d.block)
 
     def check_stuck(self, number: int) -> None:
         """Intents open for ``stuck_blocks`` blocks or more; resolved when they settle."""

@@ -15,6 +15,7 @@ from eth_utils import function_signature_to_4byte_selector as sel
 from eth_utils import keccak
 
 from eth_abi import decode
+from web3.exceptions import ContractLogicError
 
 from macrostrike.keeper.fees import FeeAboveCap
 from macrostrike.keeper.jobbase import Job
@@ -22,12 +23,14 @@ from macrostrike.keeper.journal import Decision, IntentOpen, Journal
 from macrostrike.keeper.settings import KeeperSettings
 from macrostrike.keeper.signers import SignerPool
 from macrostrike.keeper.txmanager import Outcome, TxManager
-from macrostrike.keeper.txsender import SendRejected, SimulationReverted, TxSender
+from macrostrike.keeper.txsender import SendRejected, SimulationReverted, TxSender, is_revert
 
 CHECKPOINT = sel("checkpoint()")
 TOTAL_EQUITY = sel("totalEquity()")
 CHILD_EQUITY = sel("equity()")
 BREAKER_TRIPPED = sel("breakerTripped()")
+CHILD_BREAKER = sel("masterBreakerTripped()")  # ChildCoordinationFacet: the child's copy of the breaker
+PUSH_BREAKER = sel("pushBreaker()")  # RiskFacet, owner or risk keeper
 AGGREGATE_STATS = sel("aggregateStats()")
 #: ``aggregateStats()`` outputs (IChild.sol), decoded by name
 AGGREGATE_STATS_OUTPUTS = (("trades", "uint64"), ("wins", "uint64"), ("losses", "uint64"), ("realisedPnl", "int256"),
@@ -68,6 +71,19 @@ class RiskKeeper:
                 {r: self._word(a, CHILD_EQUITY) for r, a in self.children.items()},
                 bool(self._word(self.master, BREAKER_TRIPPED)))
 
+    def breaker_copies(self) -> tuple[bool, dict[str, bool | None]]:
+        """(master.breakerTripped(), each child's ``masterBreakerTripped()``): the copy a child's
+        opening check reads. None for a child without that view (a deployment older than the push)."""
+        copies: dict[str, bool | None] = {}
+        for role, address in self.children.items():
+            try:
+                copies[role] = bool(self._word(address, CHILD_BREAKER))
+            except (ContractLogicError, ValueError) as err:
+                if not is_revert(err):
+                    raise  # a node error is not an answer
+                copies[role] = None
+        return bool(self._word(self.master, BREAKER_TRIPPED)), copies
+
     def realised(self) -> dict[str, int]:
         """Each child's realised PnL (``aggregateStats().realisedPnl``, int256, USDC base units)."""
         names, types = zip(*AGGREGATE_STATS_OUTPUTS)
@@ -79,14 +95,22 @@ class RiskKeeper:
 
 
 class CheckpointJob(Job):
-    """``checkpoint()`` once per ``settings.checkpoint_interval_s`` seconds of chain time (0: never).
+    """``checkpoint()`` once per ``settings.checkpoint_interval_s`` seconds of chain time (0: never),
+    and the children's copies of the breaker kept equal to the master's.
 
     The schedule advances only when a checkpoint is *mined* (:meth:`on_settled`): a fee above the
     cap, a node's refusal or a transaction that never lands is retried at the next block, so a
     failed send never skips the circuit breaker for an interval. A refused simulation is journalled
     as a skip and retried after 1, 2, 4, … (at most 256) blocks: soon when it was transient, rarely when
     it is a misconfiguration (the signer is not a risk keeper: ``NotRiskKeeper``). One checkpoint
-    intent is open at a time."""
+    intent is open at a time.
+
+    **Breaker copies.** Each child refuses openings on its own copy of the master's breaker, pushed
+    by the master when it trips or resets; a push to a child can fail (``BreakerPushFailed``) and an
+    upgrade can cut a fresh copy in. At its first block and after each mined checkpoint the job reads
+    every copy (:meth:`RiskKeeper.breaker_copies`); a child that differs from the master is journalled
+    (``observe``/``breaker_out_of_sync``, which the alerts raise) and ``pushBreaker()`` is sent, at
+    most once per checkpoint; ``breaker_in_sync`` follows when the copies agree again."""
 
     name = "risk"
 
@@ -99,8 +123,48 @@ class CheckpointJob(Job):
         #: refused simulations in a row, and the block before which the next try waits (1, 2, 4, …
         #: up to 256 blocks: a transient refusal is retried soon, a misconfiguration is not hammered)
         self.failures, self.retry_block = 0, 0
+        #: read the breaker copies at the next block; a push allowed (once per checkpoint); copies differ
+        self.sync_due, self.push_allowed, self.out_of_sync = True, True, False
 
     def decide(self, header: Any, **_: Any) -> list[Decision]:
+        return self._sync_breaker(header) + self._checkpoint(header)
+
+    def _sync_breaker(self, header: Any) -> list[Decision]:
+        if not self.sync_due or self.is_busy(self.risk.master, "push_breaker"):
+            return []
+        number = int(header["number"])
+        master, copies = self.risk.breaker_copies()
+        differ = sorted(role for role, copy in copies.items() if copy is not None and copy != master)
+        self.sync_due = False
+        if not differ:
+            if not self.out_of_sync:
+                return []
+            self.out_of_sync = False
+            return [self.record(number, "observe", "breaker_in_sync", None, master=master)]
+        self.out_of_sync = True
+        out = [self.record(number, "observe", "breaker_out_of_sync", None, master=master, children=differ)]
+        if self.push_allowed and self.send_enabled:
+            out += self._push_breaker(header)
+        return out
+
+    def _push_breaker(self, header: Any) -> list[Decision]:
+        number, now = int(header["number"]), int(header["timestamp"])
+        sender = self.signers.pick(0, now) or self.signers.senders[0]
+        try:
+            gas = sender.estimate_gas(self.risk.master, PUSH_BREAKER)
+            intent = self.submit("push_breaker", "push_breaker", sender, self.risk.master, PUSH_BREAKER,
+                                 self.gas_limit(gas), header)
+        except (SimulationReverted, FeeAboveCap, SendRejected) as err:  # tried again after the next checkpoint
+            self.push_allowed = False
+            return [self.record(number, "skip", "push_breaker", None, error=str(err).splitlines()[0])]
+        except IntentOpen:
+            return []
+        self.push_allowed = False
+        self.signers.record(sender, now)
+        return [self.record(number, "send", "push_breaker", None, status="sent", intent=intent.id,
+                            nonce=intent.nonce, signer=sender.address)]
+
+    def _checkpoint(self, header: Any) -> list[Decision]:
         interval = self.settings.checkpoint_interval_s
         number, now = int(header["number"]), int(header["timestamp"])
         if interval == 0 or now < self.next_at or number < self.retry_block \
@@ -149,10 +213,17 @@ class CheckpointJob(Job):
         breaker state after it are journalled."""
         receipt = outcome.receipt
         detail = self.settled_detail(outcome)
+        action = outcome.intent.action
         if receipt is None:
-            return [self.record(outcome.intent.created_block, "settle", "checkpoint", None, **detail)]
+            return [self.record(outcome.intent.created_block, "settle", action, None, **detail)]
         block = int(receipt["blockNumber"])
+        if action == "push_breaker":
+            self.sync_due = True  # read the copies again: in sync, or still not (BreakerPushFailed)
+            if outcome.status != "mined":
+                detail["error"] = self.revert_reason(outcome.intent, receipt)
+            return [self.record(block, "settle", action, None, **detail)]
         if outcome.status == "mined":
+            self.sync_due = self.push_allowed = True
             mined_at = int(self.web3.eth.get_block(block)["timestamp"])
             self.next_at = mined_at + self.settings.checkpoint_interval_s
             self.failures = 0
