@@ -46,6 +46,14 @@ def stranger(accounts):
     return accounts[9]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_accounts(owner, keeper, stranger):
+    """Sets the session's account fixtures up before any test. Ape snapshots the chain per scope; a
+    session fixture first requested after a module's snapshot makes it "rebase"
+    (InvalidIsolationWarning): it restores the chain to before the module and deploys the module's
+    fixtures again (test_allocation did so halfway, for ``keeper``)."""
+
+
 # tools/anvil/anvil: the npm Anvil with its on-disk state cache in a folder removed after it exits.
 ANVIL = Path(__file__).resolve().parents[1] / "tools/anvil/anvil"
 SWEEP_STATES = Path(__file__).resolve().parents[1] / "tools/anvil/sweep-states"
