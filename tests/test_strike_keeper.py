@@ -104,6 +104,27 @@ def test_redeploy_sends_nothing(system, accounts):
     assert again.manifest.address("aave_pool") == s.manifest.address("aave_pool")
 
 
+def test_redeploy_with_another_signal_vote_is_a_difference_it_cannot_apply(system, accounts, project):
+    """The bots were registered with one signal each; a rerun asking for a 2-of-4 vote (``--agreement 2``)
+    is refused as a difference ``--reconfigure`` cannot apply (it used to be ignored: the manifest then
+    said 2-of-4 while every bot on chain kept its single signal)."""
+    import dataclasses
+
+    from macrostrike.deploy import drift
+
+    s, config = system
+    assert drift.chain_signal_agreement(project, s.manifest, drift.chain_bot_counts(project, s.manifest)) == 0
+    assert not [d for d in drift.compare(project, s.manifest, config) if d.field == "signal_agreement"]
+    [diff] = [d for d in drift.compare(project, s.manifest, dataclasses.replace(config, signal_agreement=2))
+              if d.field == "signal_agreement"]
+    assert not diff.applicable
+    assert diff.line().startswith("--agreement: chain one signal per bot, asked 2-of-4 agreement — cannot: ")
+    nonce = accounts[0].nonce
+    with pytest.raises(drift.ConfigMismatch, match="--agreement"):  # as `ape run deploy` calls it
+        deploy_system(accounts[0], dataclasses.replace(config, signal_agreement=2), reconfigure=True)
+    assert accounts[0].nonce == nonce  # nothing sent
+
+
 # -- keeper: reads, signals, decisions ----------------------------------------------------------------
 def make_job(system, account, settings=None, send=True):
     s = system[0] if isinstance(system, tuple) else system

@@ -22,7 +22,7 @@ BOT_FIELDS = {"amm": "amm_bots", "long": "long_bots", "short": "short_bots"}
 #: the ``ape run deploy`` flag of each compared field
 FLAGS = {"amm_bots": "--bots", "long_bots": "--long-bots", "short_bots": "--short-bots",
          "capital_per_bot_usd": "--capital", "initial_price_usd": "--price", "keepers": "--keeper",
-         "uniswap_v3": "--uniswap-v3"}
+         "uniswap_v3": "--uniswap-v3", "signal_agreement": "--agreement"}
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,23 @@ def chain_capital_usd(project: Any, manifest: Manifest, counts: dict[str, int]) 
     return float(recorded) if recorded is not None else None
 
 
+def chain_signal_agreement(project: Any, manifest: Manifest, counts: dict[str, int]) -> int | None:
+    """The k of the k-of-4 vote the strike bots were registered with (strategy ``agreement``, k the
+    first of its params' values, scaled by 1e4), 0 for one signal per bot, None without strike bots.
+    Read from the first bot of the first strike child that has one (every strike bot of a deploy
+    gets the same vote: :func:`macrostrike.deploy.system.strike_strategy`)."""
+    from eth_abi import decode
+
+    for role in ("long", "short"):
+        if counts.get(role):
+            _status, _capital, strategy, params = project.BotRegistryFacet.at(manifest.diamonds[role]["address"]).bot(1)
+            if bytes(strategy).rstrip(b"\0") != b"agreement":
+                return 0
+            _index, _bots, values = decode(["uint16", "uint16", "uint256[]"], bytes(params))
+            return int(values[0]) // 10_000
+    return None
+
+
 def compare(project: Any, manifest: Manifest, config: Any) -> list[Difference]:
     """Differences between ``config`` (the flags) and the system ``manifest`` names, read from the chain.
 
@@ -112,6 +129,12 @@ def compare(project: Any, manifest: Manifest, config: Any) -> list[Difference]:
     if getattr(config, "uniswap_v3", False) and "uniswap_v3" not in manifest.venues:
         diffs.append(Difference("uniswap_v3", "no Uniswap V3 venue", "DEX C (USDC/WBTC 0.05 %)", True,
                                 "deploy Uniswap V3 and its seeded pool, cut VenueArbitrageFacet into the AMM diamond"))
+    agreement, wanted = chain_signal_agreement(project, manifest, counts), int(getattr(config, "signal_agreement", 0))
+    if agreement is not None and agreement != wanted:
+        label = lambda k: f"{k}-of-4 agreement" if k else "one signal per bot"  # noqa: E731
+        diffs.append(Difference("signal_agreement", label(agreement), label(wanted), False,
+                                "each strike bot's strategy was registered with it (`ape run demo --agreement`; "
+                                "the keeper reads it from the chain): deploy a new system for another vote"))
     amm = manifest.diamonds.get("amm")
     if amm:
         registry = project.BotRegistryFacet.at(amm["address"])
