@@ -91,3 +91,14 @@ def test_arbitrage_without_kept_routes_asks_the_pairs(bench, rows):
     assert (event.baseAmount, event.amountOut) == tuple(with_routes)
     calls = [c["call"] for c in bench.call_breakdown(str(receipt.txn_hash))]
     assert calls.count("token0()") == 2
+
+
+def test_every_diamond_slot_a_trade_touches_is_named(rows):
+    """The report's storage table names each slot of the AMM diamond a steady-state trade reads or
+    writes after its ERC-7201 namespace (what the next gas cut starts from), and counts them."""
+    amm = [s for s in rows["arb_steady_state"]["storage"] if s["contract"] == "amm"]
+    unnamed = [s["slot"] for s in amm if s["slot"].startswith("0x")]
+    assert amm and not unnamed, unnamed
+    assert {"LibDiamond +0[executeArbitrage] +0", "LibBots +2[keeper] +0", "LibBots +4[bot 1] +1"} <= \
+        {s["slot"] for s in amm}
+    assert any(s["slot"] == "LibBots +4[bot 1] +1" and s["written"] for s in amm)  # the bot's capital

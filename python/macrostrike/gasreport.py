@@ -12,7 +12,8 @@ the same ``evm_snapshot`` as the diamond's call (``evm_revert`` in between):
 * the master's ``checkpoint``, ``allocate`` (and per funded bot), ``sweepProfits`` (one bot),
   ``rebalanceByPerformance``;
 * the steady-state arbitrage's external calls from Anvil's ``callTracer`` (what each subcall costs
-  inside the callee; the caller also pays 2,600 per cold address and 100 per warm call).
+  inside the callee; the caller also pays 2,600 per cold address and 100 per warm call), and the
+  storage slots it touched (``prestateTracer``), each named after its ERC-7201 namespace.
 
 Strike ``openPosition``/``closePosition`` (long and short, $500 margin, 1.5x and the most the default
 rules reach) are measured on a second fresh Anvil with the Aave V3 market (``--no-strike`` skips
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from eth_utils import keccak
 
 #: Gas units a row may rise above its snapshot before the snapshot check fails (fraction).
 SNAPSHOT_TOLERANCE = 0.01
@@ -181,6 +184,7 @@ class GasBench:
         self.next_block_at()
         receipt = self.arbitrage(1)
         rows["arb_steady_state"]["calls"] = self.call_breakdown(str(receipt.txn_hash))
+        rows["arb_steady_state"]["storage"] = self.storage_breakdown(str(receipt.txn_hash), 1)
         self.chain.restore(snap)
         return rows
 
@@ -209,6 +213,29 @@ class GasBench:
 
         walk(trace, 0)
         return out
+
+    def storage_breakdown(self, tx: str, bot: int) -> list[dict[str, Any]]:
+        """The storage slots ``tx`` touched (``prestateTracer``; written ones from its diff mode), per
+        contract, each slot named after the ERC-7201 namespace it lies in (see :func:`slot_labels`):
+        a cold SLOAD costs 2,100 (EIP-2929), a write of a non-zero slot 2,900 more (EIP-2200)."""
+        w3 = self.w3
+        touched = w3.provider.make_request("debug_traceTransaction", [tx, {"tracer": "prestateTracer"}])["result"]
+        diff = w3.provider.make_request("debug_traceTransaction", [tx, {"tracer": "prestateTracer",
+                                                                        "tracerConfig": {"diffMode": True}}])["result"]
+        contracts = {self.usdc.address.lower(): "USDC", self.wbtc.address.lower(): "WBTC",
+                     self.amm.lower(): "amm", self.master.lower(): "master"}
+        for dex in ("dex_a", "dex_b"):
+            contracts[str(self.c[f"{dex}_pair"].address).lower()] = f"{dex} pair"
+        keys = {f"bot {bot}": bot.to_bytes(32, "big"), "keeper": bytes(12) + bytes.fromhex(self.actors.keeper.address[2:]),
+                "executeArbitrage": bytes.fromhex(EXECUTE_ARBITRAGE[2:]).ljust(32, b"\0")}
+        labels = slot_labels(keys)
+        out = []
+        for address, account in touched.items():
+            written = set(diff.get("post", {}).get(address, {}).get("storage", {}))
+            for slot in account.get("storage", {}):
+                out.append({"contract": contracts.get(address.lower(), address), "slot": labels.get(int(slot, 16), slot),
+                            "written": slot in written})
+        return sorted(out, key=lambda r: (r["contract"], not r["written"], r["slot"]))
 
     def dispatch_row(self) -> dict[str, Any]:
         """``eth_estimateGas`` of ``arbitragePairs()`` (3 cold SLOADs) through the diamond and on the
@@ -458,6 +485,38 @@ def compare_snapshot(measured: dict[str, int], snapshot: dict[str, int],
 
 
 # ---- output ----------------------------------------------------------------------------------------
+EXECUTE_ARBITRAGE = "0x" + keccak(text="executeArbitrage(uint256,bool,uint256,uint256)")[:4].hex()
+
+
+def namespaces(root: Path | None = None) -> dict[str, int]:
+    """``{"LibBots": base slot, "LibPerformance.V1_STORAGE_SLOT": …}``: every ERC-7201 namespace
+    constant (``bytes32 internal constant …SLOT = 0x…``) of the libraries under ``contracts/``."""
+    root = root or Path(__file__).resolve().parents[2] / "contracts"
+    found: dict[str, int] = {}
+    for path in sorted(root.rglob("*.sol")):
+        text = path.read_text()
+        library = re.search(r"^library (\w+)", text, re.M)
+        for const, value in re.findall(r"bytes32 internal constant (\w*SLOT\w*) = (0x[0-9a-fA-F]{64});", text):
+            if library and "vendor" not in path.parts and "test" not in path.parts:
+                found[library.group(1) if const == "STORAGE_SLOT" else f"{library.group(1)}.{const}"] = int(value, 16)
+    return found
+
+
+def slot_labels(keys: dict[str, bytes], fields: int = 16, entry_fields: int = 8) -> dict[int, str]:
+    """Names for storage slots: ``LibBots +5`` (the 6th slot of the namespace struct) and, for each
+    32-byte mapping key in ``keys``, ``LibBots +7[bot 1] +1`` (field 1 of the entry of that key in a
+    mapping at struct slot 7; Solidity's layout: ``keccak256(key . slot)``)."""
+    labels: dict[int, str] = {}
+    for name, base in namespaces().items():
+        for offset in range(fields):
+            labels.setdefault(base + offset, f"{name} +{offset}")
+            for key_name, key in keys.items():
+                entry = int.from_bytes(keccak(key + (base + offset).to_bytes(32, "big")), "big")
+                for field_index in range(entry_fields):
+                    labels.setdefault(entry + field_index, f"{name} +{offset}[{key_name}] +{field_index}")
+    return labels
+
+
 def _fmt(v: Any) -> str:
     return "—" if v is None else f"{v:,}" if isinstance(v, int) else str(v)
 
@@ -516,6 +575,18 @@ def markdown(results: dict[str, Any]) -> str:
               "| depth | type | to | call | gas used inside |", "|---:|---|---|---|---:|"]
     for call in r["arb_steady_state"].get("calls", []):
         lines.append(f"| {call['depth']} | {call['type']} | {call['to']} | {call['call']} | {call['gas_used']:,} |")
+    storage = r["arb_steady_state"].get("storage", [])
+    if storage:
+        amm = [s for s in storage if s["contract"] == "amm"]
+        written = sum(1 for s in amm if s["written"])
+        lines += ["", "## Steady-state arbitrage: storage slots (prestateTracer)", "",
+                  f"The AMM diamond's own storage: {len(amm)} slots read cold (2,100 gas each, EIP-2929), "
+                  f"{written} of them written (a non-zero slot: 2,900 more, EIP-2200) — "
+                  f"{len(amm) * 2_100 + written * 2_900:,} gas. Names: the ERC-7201 namespace, its struct slot, "
+                  "a mapping key and the field in the entry.", "",
+                  "| contract | slot | written |", "|---|---|---|"]
+        for slot in storage:
+            lines.append(f"| {slot['contract']} | {slot['slot']} | {'yes' if slot['written'] else 'read'} |")
     return "\n".join(lines) + "\n"
 
 
