@@ -170,6 +170,33 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, step_
     raise WaitTimeout(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
+def drive(keeper: KeeperProcess, driver: Any, events: list[tuple[float, str]], kill_at: float, down_s: float,
+          while_down: Callable[[], Any]) -> tuple[list[str], float]:
+    """Run ``events`` (``(seconds from now, driver method name)``) against the running ``keeper``; at
+    ``kill_at`` s ``kill -9`` it, call ``while_down`` after ``down_s`` s (the market moves while nobody
+    watches) and start it again on the same journal. A keeper that died while starting is restarted
+    (:meth:`KeeperProcess.ensure_running`). Returns ``(log lines, seconds it took)``."""
+    log: list[str] = []
+    start, killed = time.monotonic(), False
+    for at, kind in events:
+        now = time.monotonic() - start
+        if not killed and at >= kill_at:
+            time.sleep(max(0.0, kill_at - now))
+            code = keeper.kill9()
+            log.append(f"{time.monotonic() - start:6.1f} kill -9 (exit {code})")
+            killed = True
+            time.sleep(down_s)
+            while_down()
+            keeper.start()
+            log.append(f"{time.monotonic() - start:6.1f} restarted on the same journal")
+            now = time.monotonic() - start
+        if at > now:
+            time.sleep(at - now)
+        keeper.ensure_running()
+        log.append(f"{time.monotonic() - start:6.1f} {getattr(driver, kind)()}")
+    return log, time.monotonic() - start
+
+
 # -- the market driver ----------------------------------------------------------------------------
 @dataclass
 class MarketDriver:

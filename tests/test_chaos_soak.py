@@ -31,7 +31,8 @@ from collections import Counter
 
 import pytest
 from chain_harness import FaultProxy, anvil_chain, set_interval_mining
-from chaos_helpers import KeeperProcess, MarketDriver, WaitTimeout, audit, keeper_progress, schedule, wait_until
+from chaos_helpers import (KeeperProcess, MarketDriver, WaitTimeout, audit, drive, keeper_progress, schedule,
+                           wait_until)
 
 from macrostrike.deploy.manifest import Manifest
 from ops_helpers import ape
@@ -87,31 +88,12 @@ def test_chaos_soak(tmp_path):
         events = schedule(rng, SOAK_S)
         kill_at = rng.uniform(0.4, 0.6) * SOAK_S
         down_s = rng.uniform(2.0, 5.0)
-        log: list[str] = []
         with FaultProxy(node.uri, seed=SEED) as proxy:
             keeper = KeeperProcess(proxy.uri, journal_url, env, tmp_path / "keeper.log")
             keeper.start()
             wait_until(lambda: keeper_progress(journal_url)[0] >= 0, 120, "the keeper's first block")
             add_faults(proxy)
-            soak_start = time.monotonic()
-            killed = False
-            for at, kind in events:
-                now = time.monotonic() - soak_start
-                if not killed and at >= kill_at:
-                    time.sleep(max(0.0, kill_at - now))
-                    code = keeper.kill9()
-                    log.append(f"{time.monotonic() - soak_start:6.1f} kill -9 (exit {code})")
-                    killed = True
-                    time.sleep(down_s)  # the market moves while nobody watches
-                    driver.gap()
-                    keeper.start()
-                    log.append(f"{time.monotonic() - soak_start:6.1f} restarted on the same journal")
-                    now = time.monotonic() - soak_start
-                if at > now:
-                    time.sleep(at - now)
-                keeper.ensure_running()
-                log.append(f"{time.monotonic() - soak_start:6.1f} {getattr(driver, kind)()}")
-            soak_s = time.monotonic() - soak_start
+            log, soak_s = drive(keeper, driver, events, kill_at, down_s, driver.gap)
 
             # stop with a trade in flight: a last gap, SIGTERM as soon as the journal has it open
             in_flight = 0

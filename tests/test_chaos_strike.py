@@ -34,8 +34,8 @@ from collections import Counter
 
 import pytest
 from chain_harness import FaultProxy, anvil_chain, set_interval_mining
-from chaos_helpers import (GET_RESERVES, MINT, SYNC, TOKEN0, KeeperProcess, MarketDriver, audit, h, keeper_progress,
-                           wait_until)
+from chaos_helpers import (GET_RESERVES, MINT, SYNC, TOKEN0, KeeperProcess, MarketDriver, audit, drive, h,
+                           keeper_progress, wait_until)
 from eth_abi import decode, encode
 from eth_utils import event_signature_to_log_topic, function_signature_to_4byte_selector
 from test_chaos_soak import add_faults, keeper_env
@@ -60,32 +60,30 @@ class StrikeMarket(MarketDriver):
     trend: float = 1.0
     turn_at: float = 0.0
 
-    def _pool_to(self, pair_key: str, price: float) -> None:
-        """Mint USDC or WBTC into the pair and ``sync()`` so that its price is ``price`` (USD per BTC)."""
+    def _pool_to(self, pair_key: str, price: float) -> list[tuple[str, bytes]]:
+        """The owner's transactions that move the pair to ``price`` (USD per BTC): USDC or WBTC minted
+        into it, then ``sync()``."""
         pair, usdc, wbtc = (self.manifest.address(k) for k in (pair_key, "usdc", "wbtc"))
         token0 = decode(["address"], self._call(pair, TOKEN0))[0]
         r0, r1, _ = decode(["uint112", "uint112", "uint32"], self._call(pair, GET_RESERVES))
         quote, base = (r0, r1) if token0.lower() == usdc.lower() else (r1, r0)
         want_quote = int(price * base / 100)  # USDC 6 decimals, WBTC 8
         token, amount = (usdc, want_quote - quote) if want_quote > quote else (wbtc, int(quote * 100 / price) - base)
-        if amount > 0:
-            for to, data in ((token, MINT + encode(["address", "uint256"], [pair, amount])), (pair, SYNC)):
-                self._send(to, data)
-
-    def _send(self, to: str, data: bytes) -> None:
-        """Send from the owner and wait for the receipt (a reorg of ours may drop it: counted)."""
-        tx_hash = self.w3.eth.send_transaction({"from": self.owner, "to": to, "data": data})
-        try:
-            self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=15, poll_latency=0.1)
-        except Exception:  # noqa: BLE001
-            self.counts["move_tx_lost"] += 1
+        return [(token, MINT + encode(["address", "uint256"], [pair, amount])), (pair, SYNC)] if amount > 0 else []
 
     def set_price(self, price: float) -> None:
-        """The WBTC feed to ``price`` (and the USDC feed's heartbeat: its answer must stay under a day old)."""
-        self._send(self.manifest.address("aave_feed:WBTC"), UPDATE_ANSWER + encode(["int256"], [round(price * 10**8)]))
-        self._send(self.manifest.address("aave_feed:USDC"), UPDATE_ANSWER + encode(["int256"], [10**8]))
+        """The WBTC feed to ``price``, the USDC feed's heartbeat (its answer must stay under a day old)
+        and both pools to ``price``: sent together (one sender, consecutive nonces), then the last
+        receipt awaited (a reorg of ours may drop them: counted)."""
+        txs = [(self.manifest.address("aave_feed:WBTC"), UPDATE_ANSWER + encode(["int256"], [round(price * 10**8)])),
+               (self.manifest.address("aave_feed:USDC"), UPDATE_ANSWER + encode(["int256"], [10**8]))]
         for pair_key in ("dex_a_pair", "dex_b_pair"):
-            self._pool_to(pair_key, price)
+            txs += self._pool_to(pair_key, price)
+        hashes = [self.w3.eth.send_transaction({"from": self.owner, "to": to, "data": data}) for to, data in txs]
+        try:
+            self.w3.eth.wait_for_transaction_receipt(hashes[-1], timeout=15, poll_latency=0.1)
+        except Exception:  # noqa: BLE001
+            self.counts["move_tx_lost"] += 1
         self.price = price
 
     def move(self) -> str:
@@ -173,26 +171,12 @@ def test_chaos_soak_with_strike_bots(tmp_path):
         market = StrikeMarket(w3, manifest, owner, rng, {a.lower() for a in signers}, journal_url)
         events = strike_schedule(rng, SOAK_S)
         kill_at = rng.uniform(0.4, 0.6) * SOAK_S
-        log: list[str] = []
         with FaultProxy(node.uri, seed=SEED) as proxy:
             keeper = KeeperProcess(proxy.uri, journal_url, env, tmp_path / "keeper.log")
             keeper.start()
             wait_until(lambda: keeper_progress(journal_url)[0] >= 0, 120, "the keeper's first block")
             add_faults(proxy)
-            soak_start, killed = time.monotonic(), False
-            for at, kind in events:
-                now = time.monotonic() - soak_start
-                if not killed and at >= kill_at:
-                    log.append(f"{now:6.1f} kill -9 (exit {keeper.kill9()})")
-                    killed = True
-                    time.sleep(rng.uniform(2.0, 5.0))  # the market moves while nobody watches
-                    market.move()
-                    keeper.start()
-                    now = time.monotonic() - soak_start
-                if at > now:
-                    time.sleep(at - now)
-                keeper.ensure_running()
-                log.append(f"{time.monotonic() - soak_start:6.1f} {getattr(market, kind)()}")
+            log, _soak_s = drive(keeper, market, events, kill_at, rng.uniform(2.0, 5.0), market.move)
             code, stop_s = keeper.sigterm()
             log.append(f"SIGTERM: exit {code} after {stop_s:.2f} s")
 

@@ -218,6 +218,72 @@ def test_price_dump_on_the_oracle_exits_every_child(chain, project, accounts, sy
     alerter.close()
 
 
+def test_an_exit_that_leaves_a_position_open_is_reported_incomplete(chain, project, accounts, system, receiver):
+    """Long #1 holds a position; DEX A's price falls 50 % while the oracle stays (the dump fires on
+    the pool). The exit is mined, but the long's close would sell into a pool half the oracle's price:
+    exitAll skips it (PositionExitFailed) and the position stays open. The keeper must say so — the
+    settled decision lists the position and the alert is a failure — not report a clean exit."""
+    owner, keeper = accounts[0], accounts[1]
+    long_ = project.StrikeFacet.at(system.manifest.address("long"))
+    long_.openPosition(1, usdc(2_000), 15_000, chain.pending_timestamp + 3_600, sender=keeper)
+    assert state(project, system, "long", 1).open
+    job, alerter = make_job(system, accounts, receiver, emergency_triggers=["price_dump"])
+    assert tick(chain, job) == []
+    move_pool_to(system, owner, PRICE * 0.5)
+    (fired,) = [d for d in tick(chain, job) if d.reason == "emergency_price_dump"]
+    assert fired.detail["source"] == "pool"
+    chain.mine()
+    (settled,) = [d for d in tick(chain, job) if d.reason == "emergency_action"]
+    assert settled.detail["status"] == "mined" and settled.detail["emergency_action"] == "exit"
+    assert state(project, system, "long", 1).open  # the exit left it behind
+    (left,) = settled.detail["positions_not_closed"]
+    assert left.startswith("long #1: SlippageExceeded("), left
+    titles = {m["title"]: m for m in messages(receiver, 3)}
+    alert = titles["[macrostrike] emergency action exit mined: INCOMPLETE, 1 position(s) not closed, "
+                   "0 child(ren) not exited"]
+    assert alert["type"] == "failure" and fields(alert)["positions_not_closed"].startswith("['long #1: ")
+    alerter.close()
+
+
+def test_an_exit_decided_with_an_entry_in_flight_closes_that_position_too(chain, project, accounts, system,
+                                                                          receiver):
+    """Mining off, as on a chain with a block time: in one keeper tick the strike job sends long #1's
+    entry and the emergency job, its trigger firing (liquidity, action exit), sends the exit — estimated
+    on a state without the position. One block mines both, the entry first. The exit must have the gas
+    to close the position that landed before it: without it the child's exitAll runs out of gas inside
+    the master's try/catch (ChildExitFailed) and the position stays open."""
+    from chain_harness import mine, set_automine
+    from macrostrike.keeper.jobs import JobSet, strike_job
+
+    owner, w3 = accounts[0], chain.provider.web3
+    settings = KeeperSettings(emergency_triggers=["liquidity"], emergency_actions={"liquidity": ["exit"]},
+                              strike_leverage_bps=15_000)
+    journal = Journal()
+    pool = signer_pool([accounts[1]], settings, journal=journal)
+    alerter = Alerter([receiver.url()], interval_s=3600)
+    emergency = emergency_job(system.manifest, pool, settings, journal, alerter,
+                              owner=signer_pool([owner], settings, journal=journal).senders[0])
+    strike = strike_job(system.manifest, pool, settings, journal)  # the pool's TxManager, shared
+    jobs = JobSet([strike, emergency])  # the keeper's order: the emergency job last
+    assert [d for d in jobs.tick() if d.action == "send"] == []  # the liquidity reference
+    burn_liquidity(system, owner, 0.4)
+    strike.bots[("long", 1)].desired = LONG
+    set_automine(w3, False)
+    try:
+        sent = [(d.job, d.reason) for d in jobs.tick() if d.action == "send"]
+        mine(w3)
+    finally:
+        set_automine(w3, True)
+    assert sent == [("strike", "signal_entry"), ("emergency", "emergency_action")], sent
+    settled = {d.job: d.detail for d in jobs.settle() if d.action == "settle"}
+    entry, exit_ = settled["strike"], settled["emergency"]
+    assert entry["status"] == "mined" and exit_["status"] == "mined", settled
+    assert entry["included_block"] == exit_["included_block"]
+    assert not state(project, system, "long", 1).open, exit_  # the exit closed what the entry opened
+    assert "positions_not_closed" not in exit_ and "children_not_exited" not in exit_, exit_
+    alerter.close()
+
+
 def test_pool_away_from_the_oracle_pauses_the_strike_children(chain, project, accounts, system, receiver):
     owner = accounts[0]
     job, alerter = make_job(system, accounts, receiver, emergency_triggers=["pool_deviation"])

@@ -58,10 +58,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from eth_abi import decode, encode
+from eth_utils import event_signature_to_log_topic
 from eth_utils import function_signature_to_4byte_selector as sel
 from eth_utils import to_checksum_address
 
 from macrostrike.keeper.alerts import Alerter
+from macrostrike.keeper.errors import decode_revert, error_table
 from macrostrike.keeper.fees import FeePolicy
 from macrostrike.keeper.jobbase import Job
 from macrostrike.keeper.journal import Decision, IntentOpen, Journal
@@ -81,6 +83,10 @@ ZERO_ADDRESS = "0x" + "00" * 20
 LATEST_ROUND_DATA = sel("latestRoundData()")
 TOKEN0 = sel("token0()")
 CHILDREN = ("long", "short", "amm")
+#: an emergency exit's receipt: a child that could not exit (master, LibRisk) and a position that
+#: could not close (strike child, exitAll skips it and goes on)
+CHILD_EXIT_FAILED = event_signature_to_log_topic("ChildExitFailed(address,bytes)")
+POSITION_EXIT_FAILED = event_signature_to_log_topic("PositionExitFailed(uint256,bytes)")
 #: decisions that count as a failed send for the ``congestion`` trigger
 FAILED_SEND_REASONS = ("send_rejected",)
 FAILED_SEND_STATUSES = ("abandoned",)
@@ -446,8 +452,10 @@ class EmergencyJob(Job):
         if not self.send_enabled:
             return note("skip", "dry_run")
         try:
+            limit = self.gas_limit(gas) + (self.entries_in_flight() * self.settings.exit_gas_per_entry
+                                           if action == "exit" else 0)
             intent = self.txm.submit(self.name, f"{self.master.lower()}:emergency:{action}", action, self.owner,
-                                     self.master, data, self.gas_limit(gas), header,
+                                     self.master, data, limit, header,
                                      detail={"trigger": trigger}, fees=self.fees.quote(header))
         except IntentOpen:
             return []
@@ -466,12 +474,55 @@ class EmergencyJob(Job):
         block = int(outcome.receipt["blockNumber"]) if outcome.receipt is not None else outcome.intent.created_block
         if outcome.status == "reverted":
             detail["error"] = self.revert_reason(outcome.intent, outcome.receipt)
-        self.alerter.event(f"emergency_action:{trigger}:{action}:{outcome.status}",
-                           f"emergency action {action} {outcome.status}",
-                           level="success" if outcome.status == "mined" else "failure",
-                           block=block, trigger=trigger, tx=outcome.tx_hash, error=detail.get("error"))
+        left = self.exit_left_behind(outcome.receipt) if outcome.status == "mined" else {}
+        detail.update(left)
+        title = f"emergency action {action} {outcome.status}"
+        if left:
+            title += f": INCOMPLETE, {len(left.get('positions_not_closed', []))} position(s) not closed, " \
+                     f"{len(left.get('children_not_exited', []))} child(ren) not exited"
+        self.alerter.event(f"emergency_action:{trigger}:{action}:{outcome.status}", title,
+                           level="success" if outcome.status == "mined" and not left else "failure",
+                           block=block, trigger=trigger, tx=outcome.tx_hash, error=detail.get("error"), **left)
         return [self.record(block, "settle", "emergency_action", None, trigger=trigger, emergency_action=action,
                             **detail)]
+
+
+    def exit_left_behind(self, receipt: Any) -> dict[str, list[str]]:
+        """What a mined action's receipt says it could not do: ``children_not_exited`` (the master's
+        ``ChildExitFailed``) and ``positions_not_closed`` (a strike child's ``PositionExitFailed``:
+        exitAll skipped the position, it is still open), each ``"<address or side #bot>: <reason>"``
+        with the revert reason decoded. Empty when nothing was left behind."""
+        sides = {self.manifest.address(r).lower(): r for r in ("long", "short") if r in self.manifest.diamonds}
+        table = exit_error_table()
+        children, positions = [], []
+        for log in receipt["logs"]:
+            topics = [bytes(t) for t in log["topics"]]
+            if not topics or topics[0] not in (CHILD_EXIT_FAILED, POSITION_EXIT_FAILED):
+                continue
+            (reason,) = decode(["bytes"], bytes(log["data"]))
+            why = decode_revert(bytes(reason), table or {})
+            if topics[0] == CHILD_EXIT_FAILED:
+                children.append(f"{to_checksum_address(topics[1][-20:])}: {why}")
+            else:
+                where = sides.get(str(log["address"]).lower(), str(log["address"]))
+                positions.append(f"{where} #{int.from_bytes(topics[1], 'big')}: {why}")
+        return {k: v for k, v in (("children_not_exited", children), ("positions_not_closed", positions)) if v}
+
+
+def exit_error_table() -> dict[bytes, tuple[str, list[str]]]:
+    """Custom errors an exit can report (the strike and master facets', the PositionHolder's), by selector."""
+    from ape import project
+
+    from macrostrike.deploy.system import STRIKE_FACETS
+    from macrostrike.keeper.context import abi_json
+
+    types = []
+    for name in (*STRIKE_FACETS, "PositionHolder", "ChildCoordinationFacet", "EmergencyFacet", "RiskFacet"):
+        try:
+            types.append(getattr(project, name).contract_type)
+        except (AttributeError, KeyError):  # not built in this project
+            continue
+    return error_table(abi_json(*types))
 
 
 def emergency_job(manifest: Any, pool: SignerPool, settings: KeeperSettings, journal: Journal, alerter: Alerter, *,

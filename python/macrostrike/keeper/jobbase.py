@@ -29,6 +29,10 @@ logger = logging.getLogger("macrostrike.keeper")
 __all__ = ["FeeAboveCap", "Job", "SendRejected", "SimulationReverted", "subject_of"]
 
 
+#: intent actions (the strike job's, keeper/strike.py) that open a position
+OPENING_ACTIONS = frozenset({"signal_entry"})
+
+
 class Job:
     """Base of the arbitrage, strike and risk-checkpoint jobs.
 
@@ -109,6 +113,12 @@ class Job:
     def gas_limit(self, estimate: int) -> int:
         """The gas limit for an estimate: + ``gas_limit_margin_bps``."""
         return estimate * (10_000 + self.settings.gas_limit_margin_bps) // 10_000
+
+    def entries_in_flight(self) -> int:
+        """Open intents (any job's) that open a strike position (:data:`OPENING_ACTIONS`). Each can
+        land before a transaction estimated now, in the same block, and give it one more position to
+        value (the checkpoint) or to close (an emergency exit) than its estimate saw."""
+        return sum(1 for intent in self.txm.open_intents() if intent.action in OPENING_ACTIONS)
 
     def _on_outcome(self, outcome: Outcome) -> None:
         self._settled.extend(self.on_settled(outcome))

@@ -36,9 +36,6 @@ AGGREGATE_STATS = sel("aggregateStats()")
 AGGREGATE_STATS_OUTPUTS = (("trades", "uint64"), ("wins", "uint64"), ("losses", "uint64"), ("realisedPnl", "int256"),
                            ("totalCapital", "uint256"))
 BREAKER_TRIPPED_TOPIC = keccak(text="BreakerTripped(uint8,uint256,uint256)")
-#: intent actions (the strike job's, keeper/strike.py) that open a position: one in flight can land
-#: before the checkpoint, which then values a position its estimate did not see
-OPENING_ACTIONS = frozenset({"signal_entry"})
 
 
 class RiskKeeper:
@@ -205,8 +202,7 @@ class CheckpointJob(Job):
         included; when one lands first in the same block the checkpoint values one more position
         (Aave account data, prices) — without room for it the checkpoint reverts out of gas and that
         block's breaker check is lost. Unused gas is not charged (EIP-1559: gas used × price)."""
-        in_flight = sum(1 for intent in self.txm.open_intents() if intent.action in OPENING_ACTIONS)
-        return self.gas_limit(estimate) + in_flight * self.settings.checkpoint_gas_per_entry
+        return self.gas_limit(estimate) + self.entries_in_flight() * self.settings.checkpoint_gas_per_entry
 
     def on_settled(self, outcome: Outcome) -> list[Decision]:
         """A mined checkpoint moves the schedule one interval past its block's time; the equity and

@@ -53,6 +53,9 @@ class KeeperSettings(BaseSettings):
     #: values one more position than its estimate saw. Measured on the sandbox (Aave V3 3.x, Anvil):
     #: 149,930 for the first position in a child, ~35,400 for each further one (tests/test_keeper_items.py item 11).
     checkpoint_gas_per_entry: int = Field(160_000, ge=0)
+    #: Likewise for an emergency exit (units of gas per strike entry in flight): closing one more
+    #: position. `make gas` measures a close at 1.29M–1.32M at the most leverage the default rules reach.
+    exit_gas_per_entry: int = Field(1_500_000, ge=0)
     #: Most arbitrage transactions the keeper sends per block (bots are used in turn).
     max_trades_per_block: int = Field(5, ge=1, le=100)
     #: Seconds between polls for a new block in `ape keeper run`.
