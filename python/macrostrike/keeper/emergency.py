@@ -486,7 +486,6 @@ class EmergencyJob(Job):
         return [self.record(block, "settle", "emergency_action", None, trigger=trigger, emergency_action=action,
                             **detail)]
 
-
     def exit_left_behind(self, receipt: Any) -> dict[str, list[str]]:
         """What a mined action's receipt says it could not do: ``children_not_exited`` (the master's
         ``ChildExitFailed``) and ``positions_not_closed`` (a strike child's ``PositionExitFailed``:
@@ -500,7 +499,7 @@ class EmergencyJob(Job):
             if not topics or topics[0] not in (CHILD_EXIT_FAILED, POSITION_EXIT_FAILED):
                 continue
             (reason,) = decode(["bytes"], bytes(log["data"]))
-            why = decode_revert(bytes(reason), table or {})
+            why = decode_revert(bytes(reason), table)
             if topics[0] == CHILD_EXIT_FAILED:
                 children.append(f"{to_checksum_address(topics[1][-20:])}: {why}")
             else:
