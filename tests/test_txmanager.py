@@ -76,6 +76,33 @@ def test_stuck_transaction_is_replaced_on_the_same_nonce(chain, accounts, rpc, s
     assert mined["maxPriorityFeePerGas"] > GWEI  # the mined version paid the bumped tip
 
 
+def test_every_attempt_is_committed_before_its_broadcast(chain, accounts, rpc, stranger, tmp_path):
+    """Write-ahead: each attempt's row is committed (another connection sees it) before its bytes go
+    to the node, the replacements made while settling included. The chaos soak caught one that was
+    not: a replacement broadcast inside the settlement's database transaction, ``kill -9`` before the
+    commit, the replacement mined — a keeper transaction on chain the journal never knew, its intent
+    abandoned as "nonce used by another transaction"."""
+    from eth_utils import keccak
+
+    url = f"sqlite:///{tmp_path / 'journal.sqlite'}"
+    journal, probe = Journal(url), Journal(url)
+    sender = sender_for(accounts[4], journal, stuck_after_s=0.4)
+    broadcast, seen = sender.broadcast, []
+
+    def committed_first(raw):
+        tx_hash = "0x" + keccak(bytes(raw)).hex()
+        seen.append((tx_hash, any(r["tx_hash"].lower() == tx_hash for r in probe.transactions())))
+        return broadcast(raw)
+
+    sender.broadcast = committed_first
+    rpc.provider.make_request("evm_setAutomine", [False])
+    thread = later(1.5, mine(rpc))  # stuck for 1.5 s: replaced while the send settles
+    sent = sender.send(str(stranger.address), b"", 21_000, base_fee(chain))
+    thread.join()
+    assert sent.status == 1 and sent.replacements >= 1
+    assert len({h for h, _ in seen}) >= 2 and all(ok for _, ok in seen), seen
+
+
 def test_replacement_respects_the_fee_cap(chain, accounts, rpc, stranger):
     """At the cap there is no replacement: the keeper waits for the version it has out there."""
     account = accounts[4]

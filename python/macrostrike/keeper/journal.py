@@ -357,7 +357,14 @@ class Journal:
 
         Signing the same transaction again gives the same hash: the existing row is kept (its
         status back to pending unless it was included). Returns True if a new row was written.
+
+        Raises:
+            RuntimeError: called inside :meth:`atomic` — the row would be committed only with the
+                rest, after the broadcast it must precede (write-ahead).
         """
+        if self._atomic is not None:
+            raise RuntimeError("an attempt row must be committed before its broadcast: tx_pending inside "
+                               "Journal.atomic()")
         values = dict(tx_hash=tx_hash, signer=signer, nonce=nonce, job=job, bot_id=bot_id, sent_at=int(time.time()),
                       intent_id=intent_id, raw=None if raw is None else "0x" + raw.hex(), tip=tip, max_fee=max_fee)
         with self._tx() as conn:

@@ -361,14 +361,19 @@ class TxManager:
         outcomes, each also handed to its job's handler."""
         head = int(header["number"])
         nonces: dict[str, int] = {}
-        outcomes = []
+        outcomes: list[Outcome] = []
+        pending: list[Tracked] = []  # not included yet: kept alive once the settlements are committed
         tracked_all = list(self.open.values())
         receipts = self._receipts([a.tx_hash for t in tracked_all for a in t.attempts])
         with self.journal.atomic():  # the block's settlements in one commit
             for tracked in tracked_all:
-                outcome = self._settle_one(tracked, header, head, nonces, receipts)
+                outcome = self._settle_one(tracked, header, head, nonces, receipts, pending)
                 if outcome is not None:
                     outcomes.append(outcome)
+        # re-broadcasts and replacements after the commit: an attempt's row must be durable before
+        # its bytes leave (write-ahead), which it is not inside the block's database transaction
+        for tracked in pending:
+            self._keep_alive(tracked, header, head)
         for intent_id, intent in list(self.recent.items()):
             if intent.block is not None and intent.block < head - self.reorg_depth:
                 del self.recent[intent_id]
@@ -417,7 +422,10 @@ class TxManager:
         return None
 
     def _settle_one(self, tracked: Tracked, header: Any, head: int, nonces: dict[str, int],
-                    receipts: dict[str, Any] | None = None) -> Outcome | None:
+                    receipts: dict[str, Any] | None = None, pending: list[Tracked] | None = None) -> Outcome | None:
+        """``tracked``'s outcome if it is final at ``head``, else None. One not included yet is kept
+        alive (re-broadcast, replaced): appended to ``pending`` for the caller to do after it commits
+        (:meth:`settle`), or at once without a list (outside :meth:`Journal.atomic` only)."""
         receipt = self._included(tracked, receipts)
         if receipt is None:
             intent = tracked.intent
@@ -428,7 +436,10 @@ class TxManager:
             if nonce is None or nonces[signer] <= nonce:  # not included yet: keep it alive
                 tracked.nonce_used_at = None
                 if tracked.sender is not None:
-                    self._keep_alive(tracked, header, head)
+                    if pending is None:
+                        self._keep_alive(tracked, header, head)
+                    else:
+                        pending.append(tracked)
                 return None
             receipt = self._included(tracked)  # the nonce is used: ours, mined between the two reads?
             if receipt is None:
