@@ -64,3 +64,31 @@ def test_changed_facet_is_cut_in_and_the_rest_reused(accounts, project, chain, c
 def test_deploy_config_refuses_bad_values(field, value, message):
     with pytest.raises(ValueError, match=message):
         DeployConfig(**{field: value})
+
+
+def test_a_deploy_call_out_of_gas_is_sent_once_more_with_more_gas():
+    """A call the node fails with "EVM error OutOfGas" (an out-of-gas call changes nothing) is sent
+    once more with Deployer.RETRY_GAS; any other failure is raised at once."""
+    from ape.exceptions import VirtualMachineError
+
+    from macrostrike.deploy.system import Deployer
+
+    calls, logged = [], []
+
+    def mint(*args, **kwargs):
+        calls.append((args, kwargs))
+        if len(calls) == 1:
+            raise VirtualMachineError("(-32603) EVM error OutOfGas")
+        return "receipt"
+
+    d = Deployer.__new__(Deployer)
+    d.sent, d.account, d.log = 0, "deployer", logged.append
+    assert d.transact("mint V3 position #1", mint, 7) == "receipt"
+    assert calls == [((7,), {"sender": "deployer"}), ((7,), {"sender": "deployer", "gas": Deployer.RETRY_GAS})]
+    assert d.sent == 2 and "sent once more with 3,000,000 gas" in logged[-1]
+
+    def reverts(*args, **kwargs):
+        raise VirtualMachineError("execution reverted: STF")
+
+    with pytest.raises(VirtualMachineError, match="STF"):
+        d.transact("approve", reverts)
