@@ -15,6 +15,19 @@ GET_RESERVES = bytes.fromhex("0902f1ac")  # getReserves() -> (uint112, uint112, 
 SYNC_TOPIC = keccak(text="Sync(uint112,uint112)")
 
 
+def project_contract_types(*names: str) -> list[Any]:
+    """The Ape contract types of ``names`` that this project has built (a name it has not is skipped)."""
+    from ape import project
+
+    types = []
+    for name in names:
+        try:
+            types.append(getattr(project, name).contract_type)
+        except (AttributeError, KeyError):  # a contract not built (yet) in this project
+            continue
+    return types
+
+
 def abi_json(*contract_types: Any) -> list[dict[str, Any]]:
     """Merge the ABIs of Ape contract types into one web3-style ABI list (facets of one diamond)."""
     seen: set[str] = set()

@@ -379,6 +379,7 @@ class EmergencyJob(Job):
                  txm: TxManager | None = None) -> None:
         super().__init__(signers, settings, journal, send=send, txm=txm)
         self.manifest, self.triggers, self.alerter, self.owner = manifest, triggers, alerter, owner
+        self._exit_errors: dict[bytes, tuple[str, list[str]]] | None = None
         self.master = manifest.address("master")
         if owner is not None:
             self.txm.add_senders([owner])
@@ -452,8 +453,7 @@ class EmergencyJob(Job):
         if not self.send_enabled:
             return note("skip", "dry_run")
         try:
-            limit = self.gas_limit(gas) + (self.entries_in_flight() * self.settings.exit_gas_per_entry
-                                           if action == "exit" else 0)
+            limit = self.gas_limit(gas, self.settings.exit_gas_per_entry if action == "exit" else 0)
             intent = self.txm.submit(self.name, f"{self.master.lower()}:emergency:{action}", action, self.owner,
                                      self.master, data, limit, header,
                                      detail={"trigger": trigger}, fees=self.fees.quote(header))
@@ -492,7 +492,9 @@ class EmergencyJob(Job):
         exitAll skipped the position, it is still open), each ``"<address or side #bot>: <reason>"``
         with the revert reason decoded. Empty when nothing was left behind."""
         sides = {self.manifest.address(r).lower(): r for r in ("long", "short") if r in self.manifest.diamonds}
-        table = exit_error_table()
+        if self._exit_errors is None:  # built once, at the first exit's settlement
+            self._exit_errors = exit_error_table()
+        table = self._exit_errors
         children, positions = [], []
         for log in receipt["logs"]:
             topics = [bytes(t) for t in log["topics"]]
@@ -510,18 +512,11 @@ class EmergencyJob(Job):
 
 def exit_error_table() -> dict[bytes, tuple[str, list[str]]]:
     """Custom errors an exit can report (the strike and master facets', the PositionHolder's), by selector."""
-    from ape import project
-
     from macrostrike.deploy.system import STRIKE_FACETS
-    from macrostrike.keeper.context import abi_json
+    from macrostrike.keeper.context import abi_json, project_contract_types
 
-    types = []
-    for name in (*STRIKE_FACETS, "PositionHolder", "ChildCoordinationFacet", "EmergencyFacet", "RiskFacet"):
-        try:
-            types.append(getattr(project, name).contract_type)
-        except (AttributeError, KeyError):  # not built in this project
-            continue
-    return error_table(abi_json(*types))
+    return error_table(abi_json(*project_contract_types(*STRIKE_FACETS, "PositionHolder", "ChildCoordinationFacet",
+                                                        "EmergencyFacet", "RiskFacet")))
 
 
 def emergency_job(manifest: Any, pool: SignerPool, settings: KeeperSettings, journal: Journal, alerter: Alerter, *,

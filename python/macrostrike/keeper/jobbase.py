@@ -110,15 +110,17 @@ class Job:
         return self.txm.submit_in_lane(self.name, subject_of(to, key), action, sender, to, data, gas_limit, header,
                                        bot_id=bot_id, detail=detail)
 
-    def gas_limit(self, estimate: int) -> int:
-        """The gas limit for an estimate: + ``gas_limit_margin_bps``."""
-        return estimate * (10_000 + self.settings.gas_limit_margin_bps) // 10_000
-
-    def entries_in_flight(self) -> int:
-        """Open intents (any job's) that open a strike position (:data:`OPENING_ACTIONS`). Each can
-        land before a transaction estimated now, in the same block, and give it one more position to
-        value (the checkpoint) or to close (an emergency exit) than its estimate saw."""
-        return sum(1 for intent in self.txm.open_intents() if intent.action in OPENING_ACTIONS)
+    def gas_limit(self, estimate: int, per_entry_in_flight: int = 0) -> int:
+        """The gas limit for an estimate (units of gas): + ``gas_limit_margin_bps``, plus
+        ``per_entry_in_flight`` for each open intent (any job's) that opens a strike position
+        (:data:`OPENING_ACTIONS`). The estimate is taken on the latest block; such an entry can land
+        before this transaction in the same block and give it one more position to value (the
+        checkpoint) or to close (an emergency exit) than its estimate saw. Unused gas is not charged
+        (EIP-1559: gas used × price)."""
+        limit = estimate * (10_000 + self.settings.gas_limit_margin_bps) // 10_000
+        if per_entry_in_flight:
+            limit += per_entry_in_flight * sum(1 for i in self.txm.open_intents() if i.action in OPENING_ACTIONS)
+        return limit
 
     def _on_outcome(self, outcome: Outcome) -> None:
         self._settled.extend(self.on_settled(outcome))

@@ -184,7 +184,7 @@ class CheckpointJob(Job):
             return note("skip", "dry_run", intent="checkpoint")
         try:
             intent = self.submit("checkpoint", "checkpoint", sender, self.risk.master, CHECKPOINT,
-                                 self.checkpoint_gas_limit(gas), header)
+                                 self.gas_limit(gas, self.settings.checkpoint_gas_per_entry), header)
         except FeeAboveCap as err:
             return note("skip", "fee_above_cap", intent="checkpoint", next_base_fee_wei=err.next_base_fee,
                         cap_wei=err.cap)
@@ -194,15 +194,6 @@ class CheckpointJob(Job):
             return note("skip", "send_rejected", intent="checkpoint", error=str(err))
         self.signers.record(sender, now)
         return note("send", "checkpoint", status="sent", intent=intent.id, nonce=intent.nonce, signer=sender.address)
-
-    def checkpoint_gas_limit(self, estimate: int) -> int:
-        """The checkpoint's gas limit (units of gas): ``estimate`` + ``gas_limit_margin_bps``, plus
-        ``checkpoint_gas_per_entry`` for each strike entry (``signal_entry`` intent) of this keeper
-        still open. The estimate is taken on the latest block, where those entries are not yet
-        included; when one lands first in the same block the checkpoint values one more position
-        (Aave account data, prices) — without room for it the checkpoint reverts out of gas and that
-        block's breaker check is lost. Unused gas is not charged (EIP-1559: gas used × price)."""
-        return self.gas_limit(estimate) + self.entries_in_flight() * self.settings.checkpoint_gas_per_entry
 
     def on_settled(self, outcome: Outcome) -> list[Decision]:
         """A mined checkpoint moves the schedule one interval past its block's time; the equity and

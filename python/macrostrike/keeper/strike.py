@@ -43,7 +43,7 @@ from eth_utils import keccak, to_checksum_address
 
 from macrostrike.deploy.system import STRIKE_FACETS
 from macrostrike.keeper.abi import Calls
-from macrostrike.keeper.context import abi_json, cache_chain_id
+from macrostrike.keeper.context import abi_json, cache_chain_id, project_contract_types
 from macrostrike.keeper.errors import decode_revert, error_table
 from macrostrike.keeper.fees import FeeAboveCap
 from macrostrike.keeper.jobbase import Job
@@ -232,7 +232,7 @@ class StrikeContext:
     """The two strike diamonds, the Aave pool and oracle and WBTC, from a deployment manifest."""
 
     def __init__(self, manifest: Any) -> None:
-        from ape import chain, project
+        from ape import chain
 
         self.manifest = manifest
         self.web3 = cache_chain_id(chain.provider.web3)
@@ -240,15 +240,10 @@ class StrikeContext:
         self.pool = manifest.address("aave_pool")
         self.oracle = manifest.address("aave_oracle")
         self.wbtc = manifest.address("wbtc")
-        types = []
         # ExposureFacet: the master's SystemPairExposureExceeded bubbles up through a child's open
-        for name in (*STRIKE_FACETS, "BotRegistryFacet", "ChildCoordinationFacet", "RiskLimitsFacet",
-                     "PerformanceFacet", "PositionHolder", "ExposureFacet"):
-            try:
-                types.append(getattr(project, name).contract_type)
-            except (AttributeError, KeyError):  # a facet not built (yet) in this project
-                continue
-        self.abi = abi_json(*types)
+        self.abi = abi_json(*project_contract_types(*STRIKE_FACETS, "BotRegistryFacet", "ChildCoordinationFacet",
+                                                    "RiskLimitsFacet", "PerformanceFacet", "PositionHolder",
+                                                    "ExposureFacet"))
         self.calls = Calls(self.abi)
         self.errors = error_table(self.abi)
 
