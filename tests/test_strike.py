@@ -323,6 +323,55 @@ def test_exit_all_by_owner(s, chain):
 ASSET_MAX_AGE, QUOTE_MAX_AGE = 4_200, 90_000
 
 
+# -- the open list and its slots (issue 12, gas) -----------------------------------------------------
+def _pair_key(s):
+    return "0x" + str(s.pair.address)[2:].lower().rjust(64, "0")
+
+
+def test_open_list_and_exposure_stay_right_through_reopens(s, chain):
+    """Closes leave the open list's and riskSize's slots non-zero (a re-open writes non-zero over
+    non-zero); the list, each close's released exposure and a re-open with a smaller margin stay right."""
+    f, risk, key = s.facet("long"), s.facet("long", "RiskLimitsFacet"), _pair_key(s)
+    for bot in (1, 2, 3):
+        open_(s, chain, "long", bot, margin=300 * USD, lev=15_000)
+    f.closePosition(2, deadline(chain), sender=s.keeper)
+    f.closePosition(1, deadline(chain), sender=s.keeper)
+    assert list(f.openPositionIds()) == [3]
+    assert int(risk.pairExposure(key)) == 300 * USD
+    open_(s, chain, "long", 2, margin=100 * USD, lev=15_000)  # smaller than its last position
+    open_(s, chain, "long", 1, margin=200 * USD, lev=15_000)
+    assert list(f.openPositionIds()) == [3, 2, 1]
+    assert int(risk.pairExposure(key)) == 600 * USD
+    f.closePosition(3, deadline(chain), sender=s.keeper)
+    assert list(f.openPositionIds()) == [1, 2]
+    f.closePosition(2, deadline(chain), sender=s.keeper)  # releases 100, not the 300 of its first position
+    assert int(risk.pairExposure(key)) == 200 * USD
+    f.closePosition(1, deadline(chain), sender=s.keeper)
+    assert list(f.openPositionIds()) == [] and int(risk.pairExposure(key)) == 0
+    assert not f.position(1).open and int(f.position(1).marginQuote) == 0
+    with reverts_named("PositionNotOpen"):
+        f.closePosition(1, deadline(chain), sender=s.keeper)
+
+
+def test_a_reopen_takes_no_child_slot_from_zero(s, chain):
+    """With another position open on the pair, a bot's second open writes no slot of the child
+    diamond from zero to non-zero (each such write costs 20,000 gas instead of 2,900, EIP-2200):
+    riskSize, the open-list entry and the bot's list index were cleared by the close before."""
+    f = s.facet("long")
+    open_(s, chain, "long", 2, lev=15_000)
+    open_(s, chain, "long", 1, lev=15_000)
+    f.closePosition(1, deadline(chain), sender=s.keeper)
+    receipt = open_(s, chain, "long", 1, lev=15_000)
+    w3 = chain.provider.web3
+    diff = w3.provider.make_request("debug_traceTransaction", [str(receipt.txn_hash), {
+        "tracer": "prestateTracer", "tracerConfig": {"diffMode": True}}])["result"]
+    child = str(s.addr["long"]).lower()
+    pre = {k.lower(): v for k, v in diff["pre"].items()}.get(child, {}).get("storage", {})
+    post = {k.lower(): v for k, v in diff["post"].items()}.get(child, {}).get("storage", {})
+    from_zero = [slot for slot, value in post.items() if int(value, 16) and not int(pre.get(slot, "0x0"), 16)]
+    assert from_zero == [], f"child slots written from zero by a re-open: {from_zero}"
+
+
 def age_feeds(chain, seconds):
     """Moves the chain clock ``seconds`` on (``evm_increaseTime`` and a mined block): every feed ages."""
     chain.provider.make_request("evm_increaseTime", [seconds])

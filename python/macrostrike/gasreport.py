@@ -180,6 +180,7 @@ class GasBench:
         self.set_risk_limits()
         rows["arb_steady_state_limits_set"] = self.compare(1)
         self.chain.restore(snap)
+        rows["arb_floor"] = self.floor_row()
         snap = self.chain.snapshot()
         self.next_block_at()
         receipt = self.arbitrage(1)
@@ -187,6 +188,22 @@ class GasBench:
         rows["arb_steady_state"]["storage"] = self.storage_breakdown(str(receipt.txn_hash), 1)
         self.chain.restore(snap)
         return rows
+
+    def floor_row(self) -> dict[str, Any]:
+        """The steady-state trade with no bookkeeping: BareArbitrageFacet (contracts/test) cut in for
+        ``executeArbitrage`` on a snapshot, measured as :meth:`compare`, then reverted. What the
+        steady state costs above it is the bookkeeping's (status, capital, risk counters,
+        performance counters and window, total capital, pause and breaker)."""
+        from macrostrike.deploy.cuts import ZERO_ADDRESS, FacetCutAction
+
+        owner = self.actors.owner
+        snap = self.chain.snapshot()
+        bare = owner.deploy(self.project.BareArbitrageFacet)
+        self.project.DiamondCutFacet.at(self.amm).diamondCut(
+            [(bare.address, int(FacetCutAction.REPLACE), [EXECUTE_ARBITRAGE])], ZERO_ADDRESS, b"", sender=owner)
+        row = self.compare(1)
+        self.chain.restore(snap)
+        return row
 
     def call_breakdown(self, tx: str) -> list[dict[str, Any]]:
         """The transaction's external calls (callTracer): depth, callee label, selector name, gasUsed."""
@@ -308,7 +325,10 @@ def strike_rows(log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     near the maximum leverage (STRIKE_LEVERAGES), each from one snapshot of a system with 3 + 3 strike bots on the Aave V3
     market (BTC at $30,000, $2M pools). Baseline, from the same snapshot: an EOA doing the same loop
     itself with the diamond's amounts (its Supply/Borrow/Repay/Withdraw and Swap events, in order),
-    one transaction per Aave Pool call and per router swap (:class:`_EoaLoop`)."""
+    one transaction per Aave Pool call and per router swap (:class:`_EoaLoop`). Each leverage is
+    measured twice: with bot 1's position the only one on the pair (the open list and the child's
+    and the master's pair exposure go from zero to non-zero: 20,000 gas each, EIP-2200), and with
+    bot 2's position open (keys ending in WITH_OPEN), as in a child in use."""
     from ape import accounts, chain, project
 
     from macrostrike.deploy.system import STRIKE_FACETS, DeployConfig, deploy_system
@@ -348,11 +368,7 @@ def strike_rows(log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - a baseline that cannot replay is reported, not fatal
             return f"not measured: {str(exc)[:120]}", f"not measured: {str(exc)[:120]}"
 
-    for side in ("long", "short"):
-        facet = diamond_at(project, system.manifest.address(side), *STRIKE_FACETS)
-        # the bot's first open also creates its PositionHolder (CREATE2): a row of its own, kept
-        first_open, *_ = round_trip(facet, STRIKE_LEVERAGES[side][0])
-        rows[f"strike_open_{side}_first"] = {"gas": first_open, "baseline": None}
+    def measure(facet: Any, side: str, suffix: str = "") -> None:
         for lev in STRIKE_LEVERAGES[side]:
             snap = chain.snapshot()
             opened, closed, open_steps, close_steps = round_trip(facet, lev)
@@ -360,13 +376,31 @@ def strike_rows(log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
             snap = chain.snapshot()
             base_open, base_close = baseline(open_steps, close_steps)
             chain.restore(snap)
-            tag = f"{side}_{lev / 10_000:g}x"
+            tag = f"{side}_{lev / 10_000:g}x{suffix}"
             for op, gas, base, steps in (("open", opened, base_open, open_steps),
                                          ("close", closed, base_close, close_steps)):
                 ratio = round(gas / base, 3) if isinstance(base, int) else None
                 rows[f"strike_{op}_{tag}"] = {"gas": gas, "baseline": base, "ratio": ratio,
                                               "baseline_txs": [a for a, _, _ in steps]}
+
+    for side in ("long", "short"):
+        facet = diamond_at(project, system.manifest.address(side), *STRIKE_FACETS)
+        # the bot's first open also creates its PositionHolder (CREATE2): a row of its own, kept
+        first_open, *_ = round_trip(facet, STRIKE_LEVERAGES[side][0])
+        rows[f"strike_open_{side}_first"] = {"gas": first_open, "baseline": None}
+        measure(facet, side)  # bot 1's position is the only one: the pair's exposure starts from 0
+        # with bot 2's position open on the pair (a child in use): the open list, the child's and
+        # the master's pair exposure are non-zero already, as in a running system
+        snap = chain.snapshot()
+        next_block()
+        facet.openPosition(2, STRIKE_MARGIN, STRIKE_LEVERAGES[side][0], 2**40, sender=keeper)
+        measure(facet, side, WITH_OPEN)
+        chain.restore(snap)
     return rows
+
+
+#: Key suffix of the strike rows measured with another bot's position open on the pair.
+WITH_OPEN = "_withopen"
 
 
 #: topic0 of the events an EOA baseline replays: Aave V3 Pool and Uniswap V2 pair.
@@ -531,8 +565,12 @@ def markdown(results: dict[str, Any]) -> str:
               "arb_steady_state_limits_set": ("`executeArbitrage`, steady state, risk limits set by the owner",
                                               "≤ 0.8"),
               "arb_bot_first_trade": ("`executeArbitrage`, a bot's first trade", "≤ 1.0"),
-              "arb_first_new_system": ("`executeArbitrage`, first arbitrage on a new system (cold pairs)*", "—")}
+              "arb_first_new_system": ("`executeArbitrage`, first arbitrage on a new system (cold pairs)*", "—"),
+              "arb_floor": ("the steady-state trade with no bookkeeping (`BareArbitrageFacet`, measurement "
+                            "only): the floor†", "—")}
     for key, (label, target) in labels.items():
+        if key not in r:
+            continue
         row = r[key]
         s1, s2 = row["baseline_swaps"]
         lines.append(f"| {label} | {row['gas']:,} | two router swaps {s1:,} + {s2:,} = {row['baseline']:,} "
@@ -556,11 +594,13 @@ def markdown(results: dict[str, Any]) -> str:
     lines.append(f"| `allocate`{per} | {_fmt(a['gas'])} | — | — | reported |")
     strike = {k: v for k, v in r.items() if k.startswith("strike_")}
     for key, row in strike.items():
-        _, op, side, lev = key.split("_")
+        _, op, side, lev = key.removesuffix(WITH_OPEN).split("_")
         if lev == "first":
             what = f"{side} {STRIKE_LEVERAGES[side][0] / 10_000:g}x, the bot's first (creates its PositionHolder)"
+        elif key.endswith(WITH_OPEN):
+            what = f"{side} {lev}, holder exists, another bot's position open on the pair"
         else:
-            what = f"{side} {lev}, holder exists"
+            what = f"{side} {lev}, holder exists, the only position on the pair"
         base = row.get("baseline")
         if isinstance(base, int):
             cells = (f"EOA loop, {len(row['baseline_txs'])} txs (Aave Pool calls + router swaps) {base:,} "
@@ -571,7 +611,14 @@ def markdown(results: dict[str, Any]) -> str:
     if not strike:
         lines.append("| strike `openPosition` / `closePosition` (long/short, 1.5x and max) vs EOA Aave + router | "
                      "not measured | not measured | — | ≤ 1.0 |")
-    lines += ["", f"\\* {PAIR_B_NOTE}", "", "## Steady-state arbitrage: external calls (callTracer)", "",
+    lines += ["", f"\\* {PAIR_B_NOTE}"]
+    if "arb_floor" in r:
+        steady, floor = r["arb_steady_state"], r["arb_floor"]
+        lines += ["", f"† The bookkeeping costs {steady['gas'] - floor['gas']:,} gas per steady-state trade "
+                  f"({steady['gas']:,} − {floor['gas']:,}). 0.8× of the baseline is "
+                  f"{int(0.8 * steady['baseline']):,}: {int(0.8 * steady['baseline']) - floor['gas']:,} gas "
+                  "left for all of it (bench/README.md: what that allows)."]
+    lines += ["", "## Steady-state arbitrage: external calls (callTracer)", "",
               "| depth | type | to | call | gas used inside |", "|---:|---|---|---|---:|"]
     for call in r["arb_steady_state"].get("calls", []):
         lines.append(f"| {call['depth']} | {call['type']} | {call['to']} | {call['call']} | {call['gas_used']:,} |")

@@ -89,6 +89,7 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
     /// @return profit Realised profit, added to the bot's capital.
     function executeArbitrage(uint256 botId, bool buyOnA, uint256 amountIn, uint256 minProfit)
         external
+        virtual
         nonReentrant
         returns (uint256 profit)
     {
@@ -143,7 +144,7 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
     /// @dev The buy and the sell pair with their token order: from the routes setArbitragePairs
     ///      keeps (two storage reads); on a diamond whose pairs were set before routes existed,
     ///      from pairA/pairB and each pair's token0().
-    function _routes(bool buyOnA) private view returns (Route memory buy, Route memory sell) {
+    function _routes(bool buyOnA) internal view returns (Route memory buy, Route memory sell) {
         LibArbitrage.ArbitrageStorage storage s = LibArbitrage.arbitrageStorage();
         (uint256 routeA, uint256 routeB) = (s.routeA, s.routeB);
         if (routeA != 0) {
@@ -159,14 +160,14 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
     }
 
     /// @dev (quote reserve, base reserve) of `r.pair`.
-    function _reserves(Route memory r) private view returns (uint256 quoteReserve, uint256 baseReserve) {
+    function _reserves(Route memory r) internal view returns (uint256 quoteReserve, uint256 baseReserve) {
         (uint112 r0, uint112 r1,) = IUniswapV2PairMinimal(r.pair).getReserves();
         (quoteReserve, baseReserve) = r.quoteIs0 ? (uint256(r0), uint256(r1)) : (uint256(r1), uint256(r0));
         if (quoteReserve == 0 || baseReserve == 0) revert InsufficientLiquidity(r.pair);
     }
 
     function _quote(Route memory buy, Route memory sell, uint256 amountIn)
-        private
+        internal
         view
         returns (uint256 baseAmount, uint256 amountOut)
     {
@@ -177,14 +178,14 @@ contract ArbitrageFacet is ReentrancyGuardTransient {
     }
 
     /// @dev UniswapV2Library.getAmountOut: amountIn * 997 * reserveOut / (reserveIn * 1000 + amountIn * 997).
-    function _getAmountOut(uint256 amountIn, uint256 reserveIn, uint256 reserveOut) private pure returns (uint256) {
+    function _getAmountOut(uint256 amountIn, uint256 reserveIn, uint256 reserveOut) internal pure returns (uint256) {
         uint256 amountInWithFee = amountIn * 997;
         return (amountInWithFee * reserveOut) / (reserveIn * 1000 + amountInWithFee);
     }
 
     /// @dev Asks `pair` to send `amount` of its token0 (`outIsToken0`) or token1 to `to` (the
     ///      input was transferred beforehand).
-    function _swapOut(address pair, bool outIsToken0, uint256 amount, address to) private {
+    function _swapOut(address pair, bool outIsToken0, uint256 amount, address to) internal {
         (uint256 out0, uint256 out1) = outIsToken0 ? (amount, uint256(0)) : (uint256(0), amount);
         IUniswapV2PairMinimal(pair).swap(out0, out1, to, "");
     }

@@ -111,6 +111,17 @@ library LibStrikeProtocols {
     // volatility breaker
     // ----------------------------------------------------------------------------------------
 
+    /// @notice The volatility breaker is tripped (`reason`: 1 move, 2 drop, 3 red candles) by an
+    ///         event at `firedAt` (unix s) until `until`: no opening or increasing before then.
+    error VolatilityBreakerActive(uint8 reason, uint256 firedAt, uint256 until);
+
+    /// @notice Reverts VolatilityBreakerActive while the breaker is tripped (see status). Opening
+    ///         and increasing call it in-line (StrikeFacet; a self-call cost 7,879 gas more).
+    function enforceCalm() internal view {
+        (bool active, uint8 reason, uint256 firedAt, uint256 until) = status();
+        if (active) revert VolatilityBreakerActive(reason, firedAt, until);
+    }
+
     /// @notice Whether the breaker is tripped now, why (VOL_*), when the event that tripped it
     ///         happened (unix s: the later round's updatedAt, or the keeper's trip) and until when
     ///         (firedAt + coolDownSeconds; tripped while block.timestamp < until). The latest event

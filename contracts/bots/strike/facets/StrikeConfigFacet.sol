@@ -62,6 +62,7 @@ contract StrikeConfigFacet {
         s.config = c;
         s.assetDecimals = IERC20Metadata(c.asset).decimals();
         s.quoteDecimals = IERC20Metadata(c.quote).decimals();
+        s.quoteOrder = t0 == c.quote ? LibStrike.QUOTE_IS_TOKEN0 : LibStrike.QUOTE_IS_TOKEN1;
         emit StrikeConfigSet(c.isLong, c.pool, c.pair, c.asset, c.quote, c.oracle);
     }
 

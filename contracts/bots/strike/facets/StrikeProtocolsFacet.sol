@@ -21,9 +21,6 @@ contract StrikeProtocolsFacet {
 
     /// @notice A configuration value is outside [min, max].
     error ProtocolValueOutOfBounds(string name, uint256 value, uint256 min, uint256 max);
-    /// @notice The volatility breaker is tripped (`reason`: 1 move, 2 drop, 3 red candles) by an
-    ///         event at `firedAt` (unix s) until `until`: no opening or increasing before then.
-    error VolatilityBreakerActive(uint8 reason, uint256 firedAt, uint256 until);
     /// @notice tripVolatilityBreaker while the breaker is disabled.
     error VolatilityBreakerDisabled();
 
@@ -111,8 +108,7 @@ contract StrikeProtocolsFacet {
     /// @notice Reverts VolatilityBreakerActive while the breaker is tripped (StrikeFacet's opening
     ///         and increasing call it).
     function enforceCalmMarket() external view {
-        (bool active, uint8 reason, uint256 firedAt, uint256 until) = LibStrikeProtocols.status();
-        if (active) revert VolatilityBreakerActive(reason, firedAt, until);
+        LibStrikeProtocols.enforceCalm();
     }
 
     /// @notice Trips the breaker now for a condition the keeper checks off chain (`redCandles`

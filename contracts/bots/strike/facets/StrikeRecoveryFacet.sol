@@ -110,8 +110,7 @@ contract StrikeRecoveryFacet is ReentrancyGuardTransient {
         p.marginQuote = 0;
         p.open = false;
         LibStrike.unlistOpen(botId);
-        uint256 size = s.riskSize[botId];
-        s.riskSize[botId] = 0;
+        uint256 size = s.riskSize[botId]; // left in place: read only while a position is open (LibStrike)
         int256 pnl = -int256(margin);
         LibBots.existingBot(botId).status = LibBots.BotStatus.Retired;
         emit BotStatusChanged(botId, LibBots.BotStatus.Retired);
