@@ -9,7 +9,8 @@ import {LibStrikeProtocols} from "../LibStrikeProtocols.sol";
 /// @title StrikeProtocolsFacet
 /// @notice Configuration and state of a strike child's time protocol (per bot) and volatility
 ///         circuit breaker (per child), LibStrikeProtocols. StrikeFacet enforces both: opening and
-///         increasing call `enforceCalmMarket` (reverts VolatilityBreakerActive while tripped), and
+///         increasing run `LibStrikeProtocols.enforceCalm` in-line (reverts VolatilityBreakerActive
+///         while tripped; `enforceCalmMarket` here is the same check for callers outside), and
 ///         checkTriggers asks `protocolDue` what to do with an open position (KIND_VOLATILITY:
 ///         reduce by the breaker's reduceBps once per trip; KIND_TIME_DECAY: the decay steps due).
 ///         Ratios: bps; times: seconds (unix s for instants).
@@ -105,8 +106,8 @@ contract StrikeProtocolsFacet {
         return LibStrikeProtocols.status();
     }
 
-    /// @notice Reverts VolatilityBreakerActive while the breaker is tripped (StrikeFacet's opening
-    ///         and increasing call it).
+    /// @notice Reverts VolatilityBreakerActive while the breaker is tripped: the check StrikeFacet's
+    ///         opening and increasing run in-line (LibStrikeProtocols.enforceCalm), for other callers.
     function enforceCalmMarket() external view {
         LibStrikeProtocols.enforceCalm();
     }
