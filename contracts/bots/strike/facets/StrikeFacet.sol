@@ -546,7 +546,7 @@ contract StrikeFacet is ReentrancyGuardTransient {
     ///      holder's LTV `l`, a debt D re-supplied as collateral must satisfy D ≤ l·(margin + D), so
     ///      D ≤ margin·l / (1 − l). `baseBps` is 10,000 for a long (its exposure counts the margin).
     ///      Returns Aave's availableBorrowsBase from the same getUserAccountData (USD, 8 decimals),
-    ///      which the loop's first round uses instead of asking again (issue 12: −12,351 gas).
+    ///      which the loop's first round uses instead of asking again (issue 12: the call used 12,351 gas).
     function _enforceReachable(Ctx memory x, uint256 margin, uint256 target, uint256 leverageBps, uint256 baseBps)
         private
         view
