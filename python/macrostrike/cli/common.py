@@ -40,6 +40,10 @@ def network_option() -> Any:
                              "default, a local Anvil started by ape-foundry)")
 
 
+#: Attempts to start a local node that Ape starts itself and that timed out (see :func:`connected`).
+NODE_START_ATTEMPTS = 3
+
+
 @contextmanager
 def connected(network: str | None, *, retries: int = 0) -> Iterator[Any]:
     """Connect to ``network`` for the duration of the block.
@@ -49,6 +53,9 @@ def connected(network: str | None, *, retries: int = 0) -> Iterator[Any]:
             for the project's default.
         retries: further connection attempts (exponential backoff with jitter, 0.5 s .. 4 s) before
             giving up — for ``keeper run``, whose start must survive a node's transient fault.
+            With 0, only a local node that Ape starts and that does not answer within Ape's 20 s
+            (RPCTimeoutError, seen on a loaded 2-core CI machine) is started again, up to
+            NODE_START_ATTEMPTS in all: Ape stops the timed-out process first, so nothing is left behind.
 
     Returns:
         A context manager yielding the connected provider.
@@ -57,16 +64,19 @@ def connected(network: str | None, *, retries: int = 0) -> Iterator[Any]:
         UserError: the network is unknown or the node cannot be reached (one line).
     """
     from ape import networks
-    from ape.exceptions import ApeException
+    from ape.exceptions import ApeException, SubprocessTimeoutError
     from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
     def attempt() -> tuple[Any, Any]:
         context = networks.parse_network_choice(network)
         return context, context.__enter__()
 
-    try:  # a daemon's start survives a transient node fault (one 503 must not end it); others fail fast
-        context, provider = Retrying(retry=retry_if_exception_type(ApeException), stop=stop_after_attempt(retries + 1),
-                                     wait=wait_exponential_jitter(initial=0.5, max=4), reraise=True)(attempt)
+    # a daemon's start survives a transient node fault (one 503 must not end it); others fail fast,
+    # except a node Ape starts itself and that was slow to answer
+    retried, attempts = (ApeException, retries + 1) if retries else (SubprocessTimeoutError, NODE_START_ATTEMPTS)
+    try:
+        context, provider = Retrying(retry=retry_if_exception_type(retried), stop=stop_after_attempt(attempts),
+                                     wait=wait_exponential_jitter(multiplier=0.5, max=4), reraise=True)(attempt)
     except (ApeException, RetryError) as err:
         unknown = unknown_network_message(network)
         if unknown is not None:
