@@ -18,16 +18,23 @@ from macrostrike.cli.common import NODE_START_ATTEMPTS, UserError, connected
 class Contexts:
     """Stands in for ``networks.parse_network_choice``: each call's context enters with the next outcome."""
 
-    def __init__(self, outcomes):
+    def __init__(self, outcomes, host="auto"):
         self.outcomes, self.made, self.exited = list(outcomes), 0, 0
+        self.provider = SimpleNamespace(settings=SimpleNamespace(host=host), _host=None)
+        self.hosts_at_start = []
 
     def __call__(self, _network):
         self.made += 1
         outcome = self.outcomes.pop(0)
         parent = self
+        provider = self.provider
 
         class Context:
+            _provider = provider
+
             def __enter__(self):
+                parent.hosts_at_start.append(provider._host)
+                provider._host = "http://127.0.0.1:50000"  # what ape-foundry keeps after picking a port
                 if isinstance(outcome, Exception):
                     raise outcome
                 return outcome
@@ -46,8 +53,8 @@ def timed_out():
 def contexts(monkeypatch):
     from ape import networks
 
-    def install(outcomes):
-        fake = Contexts(outcomes)
+    def install(outcomes, host="auto"):
+        fake = Contexts(outcomes, host)
         monkeypatch.setattr(networks, "parse_network_choice", fake)
         return fake
 
@@ -59,6 +66,15 @@ def test_a_node_start_that_timed_out_is_tried_again(contexts):
     with connected("ethereum:local:foundry") as provider:
         assert provider == "provider"
     assert fake.made == NODE_START_ATTEMPTS == 3 and fake.exited == 1
+    # each retry picks a new random port: the one that timed out may be held by another socket
+    assert fake.hosts_at_start == [None, "auto", "auto"]
+
+
+def test_a_configured_host_is_kept_for_the_retry(contexts):
+    fake = contexts([timed_out(), "provider"], host="127.0.0.1:8545")
+    with connected("ethereum:local:foundry"):
+        pass
+    assert fake.hosts_at_start == [None, "http://127.0.0.1:50000"]
 
 
 def test_a_node_start_that_always_times_out_is_one_line(contexts):

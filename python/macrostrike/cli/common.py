@@ -69,7 +69,11 @@ def connected(network: str | None, *, retries: int = 0) -> Iterator[Any]:
 
     def attempt() -> tuple[Any, Any]:
         context = networks.parse_network_choice(network)
-        return context, context.__enter__()
+        try:
+            return context, context.__enter__()
+        except SubprocessTimeoutError:
+            _new_port_next_time(context)
+            raise
 
     # a daemon's start survives a transient node fault (one 503 must not end it); others fail fast,
     # except a node Ape starts itself and that was slow to answer
@@ -88,6 +92,17 @@ def connected(network: str | None, *, retries: int = 0) -> Iterator[Any]:
         yield provider
     finally:
         context.__exit__(None, None, None)
+
+
+def _new_port_next_time(context: Any) -> None:
+    """After a node start that timed out: with ``host: auto`` (ape-config.yaml), ape-foundry picks a
+    random port in 49,152..60,999 once and keeps it for the provider's life. That range lies inside
+    Linux's ephemeral ports (32,768..60,999), so a client socket can hold the port and Anvil cannot
+    listen there; setting the provider's host back to "auto" makes the next start pick another port.
+    Anything else is left as it is."""
+    provider = getattr(context, "_provider", None)
+    if getattr(getattr(provider, "settings", None), "host", None) == "auto":
+        provider._host = "auto"
 
 
 def unknown_network_message(network: str | None) -> str | None:
