@@ -50,10 +50,10 @@ APE_TEST = run() { $(BIN)/ape test "$$@"; rc=$$?; if [ $$rc -eq 5 ]; then \
 	echo "pytest collected no tests (exit 5): treated as a failure" >&2; return 1; fi; return $$rc; }; run
 
 test: setup
-	@$(APE_TEST) -m "not slow"
+	@$(APE_TEST) -m "not slow" --durations=15
 
 test-slow: setup
-	@$(APE_TEST) -m slow
+	@$(APE_TEST) -m slow --durations=15
 
 test-all: setup
 	@$(APE_TEST)

@@ -26,6 +26,8 @@ def world(project, owner):
     return project, owner, core, test_facets
 
 
+# ~50 s on the 2-core machine: in the slow suite (CI runs it), keeping `make test` under 10 minutes
+@pytest.mark.slow
 def test_loupe_matches_model(world, chain):
     project, owner, core, test_facets = world
 
