@@ -48,10 +48,10 @@ def manager(confirmations, eth):
 def test_a_receipt_found_after_the_nonce_check_still_waits_for_confirmations():
     eth = RacingEth(block=5)
     txm, tracked = manager(3, eth)
-    assert txm._settle_one(tracked, {"number": 5}, 5, {}) is None  # 1 of 3 blocks: not final
+    assert txm._settle_one(tracked, {"number": 5}, 5, {}, []) is None  # 1 of 3 blocks: not final
     assert tracked.intent.id in txm.open
     txm2, tracked2 = manager(3, RacingEth(block=5))
-    outcome = txm2._settle_one(tracked2, {"number": 7}, 7, {})  # 3 of 3 blocks
+    outcome = txm2._settle_one(tracked2, {"number": 7}, 7, {}, [])  # 3 of 3 blocks
     assert outcome is not None and outcome.status == "mined"
 
 
@@ -61,6 +61,6 @@ def test_a_used_nonce_without_our_receipt_is_abandoned_only_a_block_later():
             raise TransactionNotFound(tx_hash)
 
     txm, tracked = manager(1, NoReceipt(block=5))
-    assert txm._settle_one(tracked, {"number": 5}, 5, {}) is None  # the node may count before it serves
-    outcome = txm._settle_one(tracked, {"number": 6}, 6, {})
+    assert txm._settle_one(tracked, {"number": 5}, 5, {}, []) is None  # the node may count before it serves
+    outcome = txm._settle_one(tracked, {"number": 6}, 6, {}, [])
     assert outcome is not None and outcome.status == "abandoned" and "nonce 0 used" in outcome.error

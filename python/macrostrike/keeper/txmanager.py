@@ -367,7 +367,7 @@ class TxManager:
         receipts = self._receipts([a.tx_hash for t in tracked_all for a in t.attempts])
         with self.journal.atomic():  # the block's settlements in one commit
             for tracked in tracked_all:
-                outcome = self._settle_one(tracked, header, head, nonces, receipts, pending)
+                outcome = self._settle_one(tracked, header, head, nonces, pending, receipts)
                 if outcome is not None:
                     outcomes.append(outcome)
         # re-broadcasts and replacements after the commit: an attempt's row must be durable before
@@ -421,11 +421,11 @@ class TxManager:
                 return receipt
         return None
 
-    def _settle_one(self, tracked: Tracked, header: Any, head: int, nonces: dict[str, int],
-                    receipts: dict[str, Any] | None = None, pending: list[Tracked] | None = None) -> Outcome | None:
-        """``tracked``'s outcome if it is final at ``head``, else None. One not included yet is kept
-        alive (re-broadcast, replaced): appended to ``pending`` for the caller to do after it commits
-        (:meth:`settle`), or at once without a list (outside :meth:`Journal.atomic` only)."""
+    def _settle_one(self, tracked: Tracked, header: Any, head: int, nonces: dict[str, int], pending: list[Tracked],
+                    receipts: dict[str, Any] | None = None) -> Outcome | None:
+        """``tracked``'s outcome if it is final at ``head``, else None. One not included yet and
+        still ours to send is appended to ``pending``: the caller keeps it alive (re-broadcast,
+        replacement) after its settlements are committed (:meth:`settle`)."""
         receipt = self._included(tracked, receipts)
         if receipt is None:
             intent = tracked.intent
@@ -436,10 +436,7 @@ class TxManager:
             if nonce is None or nonces[signer] <= nonce:  # not included yet: keep it alive
                 tracked.nonce_used_at = None
                 if tracked.sender is not None:
-                    if pending is None:
-                        self._keep_alive(tracked, header, head)
-                    else:
-                        pending.append(tracked)
+                    pending.append(tracked)
                 return None
             receipt = self._included(tracked)  # the nonce is used: ours, mined between the two reads?
             if receipt is None:
